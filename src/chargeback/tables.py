@@ -1,0 +1,260 @@
+"""Reading and writing tables: the only module that touches storage.
+
+`LocalLakehouse` keeps Delta tables in `<root>/<catalog>/<schema>/<table>` and registers them in the embedded
+engine under their three-part names; `UnityCatalog` reads and writes catalog tables on Databricks. Both
+create tables from a `TableSpec` (columns, comments, grain, primary key) and write with Delta `replaceWhere`,
+one transaction per table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chargeback.engine import sail_catalog_name
+from chargeback.errors import InputError, SourceTableError
+from chargeback.names import TableName, quote, validate_identifier
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a table the product writes: name, Spark SQL type and comment."""
+
+    name: str
+    type: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table the product writes: its grain (the table comment), primary key and columns."""
+
+    table: str
+    grain: str
+    primary_key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def comment(self) -> str:
+        return f"{self.grain} Primary key: ({', '.join(self.primary_key)})."
+
+    def ddl_schema(self) -> str:
+        return ", ".join(f"{quote(c.name)} {c.type} COMMENT {sql_string(c.comment)}" for c in self.columns)
+
+
+def sql_string(value: str) -> str:
+    """A Spark SQL string literal for a value the product itself controls (comments, paths)."""
+    if any(ord(ch) < 32 for ch in value):
+        raise InputError(f"control characters are not allowed in {value!r}")
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def date_predicate(column: str, start: dt.date, end: dt.date) -> str:
+    """`column BETWEEN start AND end` for a validated column name and real dates (no untrusted text)."""
+    validate_identifier(column, "column")
+    return f"{quote(column)} >= DATE'{start.isoformat()}' AND {quote(column)} <= DATE'{end.isoformat()}'"
+
+
+class TableStore(ABC):
+    """Read and write tables by three-part name."""
+
+    def __init__(self, spark: SparkSession):
+        self.spark = spark
+
+    @abstractmethod
+    def exists(self, name: TableName) -> bool: ...
+
+    @abstractmethod
+    def read(self, name: TableName) -> DataFrame: ...
+
+    @abstractmethod
+    def ensure(self, name: TableName, spec: TableSpec) -> None:
+        """Create the table with its comments if it does not exist."""
+
+    @abstractmethod
+    def _overwrite(self, name: TableName, df: DataFrame, replace_where: str | None) -> None: ...
+
+    @abstractmethod
+    def sql(self, query: str) -> DataFrame:
+        """Run SQL in which tables are named by their three-part names."""
+
+    def read_required(self, name: TableName, columns: list[str] | None = None) -> DataFrame:
+        """Read a source table, failing with a one-line reason if it or a needed column is missing."""
+        if not self.exists(name):
+            raise SourceTableError(f"source table {name} does not exist")
+        df = self.read(name)
+        missing = [c for c in columns or [] if c not in df.columns]
+        if missing:
+            raise SourceTableError(f"source table {name} lacks column(s) {', '.join(missing)}")
+        return df
+
+    def write(
+        self,
+        name: TableName,
+        spec: TableSpec,
+        df: DataFrame,
+        window: tuple[str, dt.date, dt.date] | None = None,
+    ) -> None:
+        """Replace the rows of `name` inside `window` (`(date_column, start, end)`) by `df`, or all rows.
+
+        Rows of `df` outside the window are dropped first: Sail, unlike Spark, does not reject them.
+        """
+        self.ensure(name, spec)
+        df = df.select(*spec.column_names)
+        predicate = None
+        if window is not None:
+            predicate = date_predicate(*window)
+            df = df.where(predicate)
+        self._overwrite(name, df, predicate)
+
+    def set_current_schema(self, catalog: str, schema: str) -> None:
+        """Make unqualified table names resolve in `catalog.schema` (as dashboard datasets expect)."""
+        self.spark.sql(f"USE CATALOG {quote(validate_identifier(catalog, 'catalog'))}")
+        self.spark.sql(f"USE SCHEMA {quote(validate_identifier(schema, 'schema'))}")
+
+
+class LocalLakehouse(TableStore):
+    """Delta tables in a local folder, registered in an embedded Sail session under three-part names."""
+
+    def __init__(self, spark: SparkSession, root: Path):
+        super().__init__(spark)
+        self.root = root.resolve()
+        self._registered: set[TableName] = set()
+        for name in discover_tables(self.root):
+            self._register(name)
+
+    def path_of(self, name: TableName) -> Path:
+        return self.root / name.catalog / name.schema / name.table
+
+    def engine_name(self, name: TableName) -> str:
+        return ".".join(quote(p) for p in (sail_catalog_name(name.catalog), name.schema, name.table))
+
+    def _register(self, name: TableName) -> None:
+        self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote(sail_catalog_name(name.catalog))}.{quote(name.schema)}")
+        self.spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {self.engine_name(name)} USING delta "
+            f"LOCATION {sql_string(str(self.path_of(name)))}"
+        )
+        self._registered.add(name)
+
+    def exists(self, name: TableName) -> bool:
+        return name in self._registered
+
+    def read(self, name: TableName) -> DataFrame:
+        if name not in self._registered:
+            raise SourceTableError(f"table {name} does not exist in lakehouse {self.root}")
+        return self.spark.read.format("delta").load(str(self.path_of(name)))
+
+    def ensure(self, name: TableName, spec: TableSpec) -> None:
+        if name in self._registered:
+            return
+        catalog = sail_catalog_name(name.catalog)
+        self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote(catalog)}.{quote(name.schema)}")
+        partition = f" PARTITIONED BY ({', '.join(quote(c) for c in spec.partition_by)})" if spec.partition_by else ""
+        self.spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {self.engine_name(name)} ({spec.ddl_schema()}) USING delta{partition} "
+            f"LOCATION {sql_string(str(self.path_of(name)))} COMMENT {sql_string(spec.comment)}"
+        )
+        self._registered.add(name)
+
+    def _overwrite(self, name: TableName, df: DataFrame, replace_where: str | None) -> None:
+        writer = df.write.format("delta").mode("overwrite")
+        if replace_where is not None:
+            writer = writer.option("replaceWhere", replace_where)
+        writer.save(str(self.path_of(name)))
+
+    def write_raw(self, name: TableName, df: DataFrame, mode: str) -> None:
+        """Write a source-shaped table (synthetic system tables) as-is, then register it."""
+        df.write.format("delta").mode(mode).save(str(self.path_of(name)))
+        if name not in self._registered:
+            self._register(name)
+
+    def sql(self, query: str) -> DataFrame:
+        return self.spark.sql(rewrite_system_catalog(query))
+
+    def set_current_schema(self, catalog: str, schema: str) -> None:
+        super().set_current_schema(sail_catalog_name(catalog), schema)
+
+
+class UnityCatalog(TableStore):
+    """Unity Catalog tables on Databricks (inside a job, or through databricks-connect)."""
+
+    def exists(self, name: TableName) -> bool:
+        return bool(self.spark.catalog.tableExists(str(name)))
+
+    def read(self, name: TableName) -> DataFrame:
+        return self.spark.table(name.quoted)
+
+    def ensure(self, name: TableName, spec: TableSpec) -> None:
+        if self.exists(name):
+            return
+        clustering = f" CLUSTER BY ({', '.join(quote(c) for c in spec.partition_by)})" if spec.partition_by else ""
+        self.spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {name.quoted} ({spec.ddl_schema()}) USING delta{clustering} "
+            f"COMMENT {sql_string(spec.comment)}"
+        )
+
+    def _overwrite(self, name: TableName, df: DataFrame, replace_where: str | None) -> None:
+        writer = df.write.format("delta").mode("overwrite")
+        if replace_where is not None:
+            writer = writer.option("replaceWhere", replace_where)
+        writer.saveAsTable(name.quoted)
+
+    def sql(self, query: str) -> DataFrame:
+        return self.spark.sql(query)
+
+
+def discover_tables(root: Path) -> list[TableName]:
+    """Every Delta table folder `<root>/<catalog>/<schema>/<table>` whose three names are valid identifiers."""
+    found = []
+    if root.is_dir():
+        for log in sorted(root.glob("*/*/*/_delta_log")):
+            table_dir = log.parent
+            try:
+                found.append(TableName(table_dir.parent.parent.name, table_dir.parent.name, table_dir.name))
+            except InputError:
+                continue  # not a name a user could query; leave it alone
+    return found
+
+
+def catalogs_in(root: Path) -> set[str]:
+    return {name.catalog for name in discover_tables(root)}
+
+
+def rewrite_system_catalog(query: str) -> str:
+    """Point `system.<schema>.<table>` references at the local alias of the `system` catalog.
+
+    Tokenising (rather than searching text) leaves string literals, comments and column names such as
+    `t.system` untouched; only an identifier `system` that starts a three-part name is replaced.
+    """
+    from sqlglot.tokens import TokenType
+    from sqlglot.dialects.spark import Spark
+
+    tokens = Spark().tokenize(query)
+    out, last = [], 0
+    for i, tok in enumerate(tokens):
+        is_three_part_head = (
+            tok.token_type in (TokenType.VAR, TokenType.IDENTIFIER)
+            and tok.text.lower() == "system"
+            and (i == 0 or tokens[i - 1].token_type != TokenType.DOT)
+            and i + 3 < len(tokens)
+            and tokens[i + 1].token_type == TokenType.DOT
+            and tokens[i + 3].token_type == TokenType.DOT
+        )
+        if is_three_part_head:
+            out.append(query[last : tok.start])
+            out.append(quote(sail_catalog_name("system")))
+            last = tok.end + 1
+    out.append(query[last:])
+    return "".join(out)
