@@ -61,6 +61,7 @@ def local_session(catalogs: Iterable[str]) -> Iterator[SparkSession]:
                 os.environ[key] = value
     _, port = server.listening_address
     spark = SparkSession.builder.remote(f"sc://127.0.0.1:{port}").create()
+    spark.conf.set("spark.sql.session.timeZone", "UTC")  # usage times are UTC; never the laptop's zone
     try:
         yield spark
     finally:

@@ -118,6 +118,14 @@ class TableStore(ABC):
             df = df.where(predicate)
         self._overwrite(name, df, predicate)
 
+    def append(self, name: TableName, spec: TableSpec, df: DataFrame) -> None:
+        """Append rows (run logs): one Delta commit."""
+        self.ensure(name, spec)
+        self._append(name, df.select(*spec.column_names))
+
+    @abstractmethod
+    def _append(self, name: TableName, df: DataFrame) -> None: ...
+
     def set_current_schema(self, catalog: str, schema: str) -> None:
         """Make unqualified table names resolve in `catalog.schema` (as dashboard datasets expect)."""
         self.spark.sql(f"USE CATALOG {quote(validate_identifier(catalog, 'catalog'))}")
@@ -174,6 +182,9 @@ class LocalLakehouse(TableStore):
             writer = writer.option("replaceWhere", replace_where)
         writer.save(str(self.path_of(name)))
 
+    def _append(self, name: TableName, df: DataFrame) -> None:
+        df.write.format("delta").mode("append").save(str(self.path_of(name)))
+
     def write_raw(self, name: TableName, df: DataFrame, mode: str) -> None:
         """Write a source-shaped table (synthetic system tables) as-is, then register it."""
         df.write.format("delta").mode(mode).save(str(self.path_of(name)))
@@ -211,6 +222,9 @@ class UnityCatalog(TableStore):
             writer = writer.option("replaceWhere", replace_where)
         writer.saveAsTable(name.quoted)
 
+    def _append(self, name: TableName, df: DataFrame) -> None:
+        df.write.format("delta").mode("append").saveAsTable(name.quoted)
+
     def sql(self, query: str) -> DataFrame:
         return self.spark.sql(query)
 
@@ -238,8 +252,8 @@ def rewrite_system_catalog(query: str) -> str:
     Tokenising (rather than searching text) leaves string literals, comments and column names such as
     `t.system` untouched; only an identifier `system` that starts a three-part name is replaced.
     """
-    from sqlglot.tokens import TokenType
     from sqlglot.dialects.spark import Spark
+    from sqlglot.tokens import TokenType
 
     tokens = Spark().tokenize(query)
     out, last = [], 0

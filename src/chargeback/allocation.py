@@ -1,0 +1,172 @@
+"""Shared-cost allocation: pooled usage is split to business units, exactly, by explicit rules.
+
+A usage line is claimed by the first configured pool whose criteria it meets; unclaimed lines stay direct
+cost of their attributed unit (UNALLOCATED included, so unowned cost stays visible). Each pool's cost per
+(day, workspace, product, SKU) is split by weights:
+
+* `proportional`: the targets' direct effective cost that day (optionally in the same product);
+* `even`: equal; `fixed`: configured percentages; `central`: all to one unit.
+
+A pool-day whose proportional weights are all zero falls back to `even`. Shares are truncated toward zero
+at 10 decimals and the remainder goes to the largest-weight target (ties: smallest unit id), so the
+shares of a pool sum to the pool exactly and never have the opposite sign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from chargeback.config import UNALLOCATED, SharedPool
+from chargeback.money import MONEY, PERCENT, money, ratio_of, share_toward_zero
+
+COST_GRAIN = (
+    "usage_date", "business_unit", "workspace_id", "billing_origin_product", "sku_name", "workload_type",
+    "workload_id", "cost_kind", "pool_id", "currency_code",
+)
+_GROUP = ("pool_id", "usage_date", "workspace_id", "billing_origin_product", "sku_name", "currency_code")
+_ANY_PRODUCT = "*"
+
+
+def _glob_like(column: str, pattern: str) -> Column:
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return F.col(column).like(escaped.replace("*", "%").replace("?", "_"))
+
+
+def pool_condition(pool: SharedPool) -> Column:
+    """The row-level rule that a usage line belongs to `pool` (all given criteria hold)."""
+    match = pool.match
+    cond = F.lit(True)
+    if match.billing_origin_products:
+        cond = cond & F.col("billing_origin_product").isin(list(match.billing_origin_products))
+    if match.sku_patterns:
+        any_sku = F.lit(False)
+        for pattern in match.sku_patterns:
+            any_sku = any_sku | _glob_like("sku_name", pattern)
+        cond = cond & any_sku
+    if match.workspace_ids:
+        cond = cond & F.col("workspace_id").isin(list(match.workspace_ids))
+    if match.warehouse_ids:
+        cond = cond & F.col("warehouse_id").isin(list(match.warehouse_ids))
+    if match.unallocated is not None:
+        is_unallocated = F.col("business_unit") == F.lit(UNALLOCATED)
+        cond = cond & (is_unallocated if match.unallocated else ~is_unallocated)
+    return cond
+
+
+def assign_pools(lines: DataFrame, pools: Sequence[SharedPool]) -> DataFrame:
+    """Add `pool_id`: the first pool (config order) that claims the line, NULL for direct cost."""
+    pool_id = F.lit(None).cast("string")
+    for pool in reversed(pools):
+        pool_id = F.when(pool_condition(pool), F.lit(pool.id)).otherwise(pool_id)
+    return lines.withColumn("pool_id", pool_id)
+
+
+def pool_targets(spark: SparkSession, pools: Sequence[SharedPool], unit_ids: Sequence[str]) -> DataFrame:
+    """One row per (pool, target unit) with the method and the unit's base weight."""
+    rows = []
+    for pool in pools:
+        if pool.method == "fixed":
+            targets = [(unit, pct) for unit, pct in pool.percentages]
+        elif pool.method == "central":
+            targets = [(pool.business_unit, Decimal(1))]
+        else:
+            targets = [(unit, Decimal(1)) for unit in (pool.business_units or unit_ids)]
+        rows += [(pool.id, pool.method, pool.same_product, unit, weight) for unit, weight in targets]
+    return spark.createDataFrame(
+        rows, f"pool_id string, method string, same_product boolean, business_unit string, base_weight {PERCENT}"
+    )
+
+
+def direct_rows(lines: DataFrame) -> DataFrame:
+    """Unpooled lines summed to the cost grain as `cost_kind = 'direct'`."""
+    return (
+        lines.where(F.col("pool_id").isNull())
+        .withColumn("cost_kind", F.lit("direct"))
+        .groupBy(*COST_GRAIN)
+        .agg(
+            F.first("workload_name", ignorenulls=True).alias("workload_name"),
+            money(F.sum("list_cost")).alias("list_cost"),
+            money(F.sum("effective_cost")).alias("effective_cost"),
+        )
+    )
+
+
+def allocate_shared(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Sequence[str]) -> DataFrame:
+    """Split each pool's cost per (day, workspace, product, SKU) to its targets: `cost_kind = 'shared'` rows."""
+    spark = lines.sparkSession
+    targets = pool_targets(spark, pools, unit_ids)
+    same_product = {pool.id: pool.same_product for pool in pools}
+    weight_product = F.lit(_ANY_PRODUCT)
+    for pool_id, by_product in same_product.items():
+        if by_product:
+            weight_product = F.when(F.col("pool_id") == pool_id, F.col("billing_origin_product")).otherwise(
+                weight_product
+            )
+    groups = (
+        lines.where(F.col("pool_id").isNotNull())
+        .groupBy(*_GROUP)
+        .agg(money(F.sum("list_cost")).alias("pool_list_cost"), money(F.sum("effective_cost")).alias("pool_cost"))
+        .withColumn("weight_product", weight_product)
+    )
+
+    direct = lines.where(F.col("pool_id").isNull() & (F.col("business_unit") != F.lit(UNALLOCATED)))
+    by_product = direct.groupBy("usage_date", F.col("billing_origin_product").alias("weight_product"), "business_unit")
+    overall = direct.groupBy("usage_date", F.lit(_ANY_PRODUCT).alias("weight_product"), "business_unit")
+    direct_cost = by_product.agg(money(F.sum("effective_cost")).alias("direct_cost")).unionByName(
+        overall.agg(money(F.sum("effective_cost")).alias("direct_cost"))
+    )
+
+    demand = groups.select("pool_id", "usage_date", "weight_product").distinct()
+    weights = demand.join(F.broadcast(targets), "pool_id").join(
+        direct_cost, ["usage_date", "weight_product", "business_unit"], "left"
+    )
+    raw = F.when(
+        F.col("method") == "proportional", F.greatest(F.coalesce("direct_cost", F.lit(0).cast(MONEY)), F.lit(0))
+    ).otherwise(F.col("base_weight"))
+    pool_day = Window.partitionBy("pool_id", "usage_date", "weight_product")
+    weights = (
+        weights.withColumn("raw_weight", money(raw))
+        .withColumn("weight", F.when(F.sum("raw_weight").over(pool_day) > 0, F.col("raw_weight")).otherwise(F.lit(1)))
+        .withColumn("ratio", ratio_of(F.col("weight"), F.sum("weight").over(pool_day)))
+        .select("pool_id", "usage_date", "weight_product", "business_unit", "weight", "ratio")
+    )
+
+    group = Window.partitionBy(*_GROUP)
+    owner_first = Window.partitionBy(*_GROUP).orderBy(F.col("weight").desc(), F.col("business_unit"))
+    split = (
+        groups.join(weights, ["pool_id", "usage_date", "weight_product"])
+        .withColumn("list_share", share_toward_zero(F.col("pool_list_cost"), F.col("ratio")))
+        .withColumn("cost_share", share_toward_zero(F.col("pool_cost"), F.col("ratio")))
+        .withColumn("is_owner", F.row_number().over(owner_first) == 1)
+    )
+
+    def with_residual(share: str, total: str) -> Column:
+        residual = F.col(total) - F.sum(share).over(group)
+        return money(F.col(share) + F.when(F.col("is_owner"), residual).otherwise(F.lit(0)))
+
+    return split.select(
+        "usage_date",
+        "business_unit",
+        "workspace_id",
+        "billing_origin_product",
+        "sku_name",
+        F.lit("shared_pool").alias("workload_type"),
+        F.col("pool_id").alias("workload_id"),
+        F.lit("shared").alias("cost_kind"),
+        "pool_id",
+        "currency_code",
+        F.col("pool_id").alias("workload_name"),
+        with_residual("list_share", "pool_list_cost").alias("list_cost"),
+        with_residual("cost_share", "pool_cost").alias("effective_cost"),
+    )
+
+
+def allocate(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Sequence[str]) -> DataFrame:
+    """Direct and allocated shared cost rows at the `cost_daily` grain; totals equal the lines' totals."""
+    direct = direct_rows(lines)
+    shared = allocate_shared(lines, pools, unit_ids)
+    return direct.unionByName(shared)

@@ -1,0 +1,310 @@
+"""Command line: `chargeback generate | run | sql | validate-config | demo | job-step`.
+
+Parameters are parsed and validated here once, then passed on as typed values. Every failure prints one
+line `chargeback: error: <reason>` and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from chargeback.errors import ChargebackError, ConfigError, InputError
+
+DEFAULT_LAKEHOUSE = ".lakehouse"
+DEFAULT_CONFIG = "config/chargeback.yml"
+DEMO_DAYS = 60
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _timestamp(value: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a timestamp (YYYY-MM-DDTHH:MM:SSZ)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="chargeback", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def lakehouse(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--lakehouse", type=Path, default=Path(DEFAULT_LAKEHOUSE), help="local lakehouse folder")
+
+    def target(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--catalog", default="main", help="catalog of the output tables (default main)")
+        p.add_argument("--schema", default="chargeback", help="schema of the output tables (default chargeback)")
+        p.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG), help="config file")
+
+    gen = sub.add_parser("generate", help="write synthetic system tables into a local lakehouse")
+    lakehouse(gen)
+    gen.add_argument("--start-date", type=_date, required=True)
+    gen.add_argument("--days", type=_positive, required=True)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--scale", type=_positive, default=None, help="ORIGINAL usage rows per day")
+
+    run = sub.add_parser("run", help="run the whole pipeline on the local engine")
+    lakehouse(run)
+    target(run)
+    run.add_argument("--start-date", type=_date)
+    run.add_argument("--end-date", type=_date)
+    run.add_argument("--as-of", type=_timestamp, help="the run's clock (UTC); default now")
+
+    sql = sub.add_parser("sql", help="run SQL over the lakehouse tables by three-part name")
+    lakehouse(sql)
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.add_argument("query")
+
+    check = sub.add_parser("validate-config", help="check a config file and print every problem")
+    check.add_argument("file", type=Path)
+
+    demo = sub.add_parser("demo", help="generate 60 days, run the pipeline, print the latest month's statement")
+    lakehouse(demo)
+    target(demo)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--as-of", type=_timestamp, help="the demo's clock (UTC); default now")
+
+    step = sub.add_parser("job-step", help="run one pipeline step inside a Databricks job")
+    target(step)
+    step.add_argument("--step", choices=("all", "config", "price_attribute", "allocate_publish", "reconcile"))
+    step.add_argument("--start-date", type=_date)
+    step.add_argument("--end-date", type=_date)
+    step.add_argument("--lookback-days", type=_positive)
+    step.add_argument("--run-id", required=True)
+    step.add_argument("--usage-table", default="system.billing.usage")
+    step.add_argument("--list-prices-table", default="system.billing.list_prices")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(COMMANDS[args.command](args) or 0)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"chargeback: config: {problem}", file=sys.stderr)
+        print(f"chargeback: error: invalid config ({len(exc.problems)} problem(s))", file=sys.stderr)
+    except ChargebackError as exc:
+        print(f"chargeback: error: {exc}", file=sys.stderr)
+    return 2
+
+
+# --- commands -------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _open_lakehouse(path: Path, catalogs: Sequence[str] = ()) -> Iterator[Any]:
+    """Start the local engine over `path` (created if missing) and yield a LocalLakehouse."""
+    from chargeback.engine import local_session
+    from chargeback.tables import LocalLakehouse, catalogs_in
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"lakehouse {path} is not writable: {exc.strerror or exc}") from None
+    with local_session({*catalogs_in(path), *catalogs}) as spark:
+        yield LocalLakehouse(spark, path)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from chargeback.synthetic import generate
+
+    started = time.monotonic()
+    with _open_lakehouse(args.lakehouse, ["system"]) as store:
+        written = generate(store, args.start_date, args.days, args.seed, args.scale)
+    for name, rows in written.items():
+        print(f"{name}: {rows:,} rows")
+    print(f"generated {args.days} days from {args.start_date} (seed {args.seed}) in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def _params(args: argparse.Namespace, config: Any, as_of: dt.datetime, start: dt.date | None, end: dt.date | None):  # type: ignore[no-untyped-def]
+    from chargeback.pipeline import RunParams
+
+    end_date = end or (as_of.date() - dt.timedelta(days=1))
+    start_date = start or (end_date - dt.timedelta(days=config.lookback_days - 1))
+    return RunParams(
+        catalog=args.catalog,
+        schema=args.schema,
+        start_date=start_date,
+        end_date=end_date,
+        run_id=f"local-{as_of:%Y%m%dT%H%M%S}",
+        run_at=as_of,
+    )
+
+
+@contextmanager
+def _run_local(args: argparse.Namespace, start: dt.date | None, end: dt.date | None) -> Iterator[tuple[Any, ...]]:
+    """Run the pipeline on the local engine; yields (store, config, params, summary) while the engine runs."""
+    from chargeback.config import load_config
+    from chargeback.pipeline import run
+
+    config = load_config(args.config)
+    as_of = args.as_of or dt.datetime.now(dt.UTC)
+    params = _params(args, config, as_of, start, end)
+    with _open_lakehouse(args.lakehouse, [params.catalog]) as store:
+        yield store, config, params, run(store, config, params)
+
+
+def _print_run(summary: Any) -> None:
+    print(f"run {summary.run_id}: usage {summary.start_date}..{summary.end_date}")
+    for table, rows in summary.rows_written.items():
+        print(f"  {table:<24}{rows:>10,} rows")
+    steps = ", ".join(f"{k} {v:.1f}s" for k, v in summary.step_seconds.items())
+    print(f"  steps: {steps}")
+    print(f"  usage lines: {summary.usage_line_count:,}; unpriced lines: {summary.unpriced_line_count:,}"
+          + (f" ({summary.unpriced_skus})" if summary.unpriced_skus else ""))
+    status = "BALANCED" if summary.is_balanced else "NOT BALANCED"
+    print(f"  reconciliation: billed {_money(summary.billed_cost)} = allocated {_money(summary.allocated_cost)} "
+          f"{summary.currency}, difference {_money(summary.difference)}: {status}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    with _run_local(args, args.start_date, args.end_date) as (_, _, _, summary):
+        _print_run(summary)
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    with _open_lakehouse(args.lakehouse) as store:
+        try:
+            df = store.sql(args.query)
+            columns, rows = df.columns, [tuple(r) for r in df.collect()]
+        except Exception as exc:  # the engine's own error, shortened to its first line
+            raise ChargebackError(f"query failed: {_first_line(exc)}") from None
+    print(format_rows(columns, rows, args.format))
+    return 0
+
+
+def cmd_validate_config(args: argparse.Namespace) -> int:
+    from chargeback.config import validate_config_file
+
+    problems = validate_config_file(args.file)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{args.file}: {len(problems)} problem(s)")
+        return 1
+    print(f"{args.file}: valid")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from chargeback.report import print_demo_report
+    from chargeback.synthetic import generate
+
+    as_of = args.as_of or dt.datetime.now(dt.UTC)
+    end = as_of.date() - dt.timedelta(days=1)
+    start = end - dt.timedelta(days=DEMO_DAYS - 1)
+    with _open_lakehouse(args.lakehouse, ["system"]) as store:
+        generate(store, start, DEMO_DAYS, args.seed, None)
+    with _run_local(args, start, end) as (store, config, params, summary):
+        _print_run(summary)
+        print_demo_report(store, config, params)
+    return 0
+
+
+def cmd_job_step(args: argparse.Namespace) -> int:
+    from chargeback.config import load_config
+    from chargeback.engine import ambient_session
+    from chargeback.names import TableName
+    from chargeback.pipeline import STEPS, RunParams, SourceTables, run
+    from chargeback.tables import UnityCatalog
+
+    config = load_config(args.config)
+    run_at = dt.datetime.now(dt.UTC)
+    end = args.end_date or (run_at.date() - dt.timedelta(days=1))
+    start = args.start_date or (end - dt.timedelta(days=(args.lookback_days or config.lookback_days) - 1))
+    sources = SourceTables(
+        usage=TableName.parse(args.usage_table, "--usage-table"),
+        list_prices=TableName.parse(args.list_prices_table, "--list-prices-table"),
+    )
+    params = RunParams(args.catalog, args.schema, start, end, args.run_id, run_at, sources)
+    steps = STEPS if args.step == "all" else (args.step,)
+    summary = run(UnityCatalog(ambient_session()), config, params, steps)
+    _print_run(summary)
+    return 0
+
+
+COMMANDS = {
+    "generate": cmd_generate,
+    "run": cmd_run,
+    "sql": cmd_sql,
+    "validate-config": cmd_validate_config,
+    "demo": cmd_demo,
+    "job-step": cmd_job_step,
+}
+
+
+# --- output ---------------------------------------------------------------------------------------------
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:,.2f}"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, Decimal):
+        return f"{value.normalize():f}" if value == value.to_integral() else f"{value:f}".rstrip("0")
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    return str(value)
+
+
+def format_rows(columns: Sequence[str], rows: Sequence[tuple], fmt: str) -> str:
+    """Render query results as an aligned text table, CSV or JSON lines-free array."""
+    if fmt == "json":
+        return json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=_cell, indent=1)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[_cell(v) for v in r] for r in rows])
+        return buffer.getvalue().rstrip("\n")
+    cells = [[_cell(v) for v in r] for r in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join([line, "  ".join("-" * w for w in widths), *body, f"({len(rows)} row{'s' if len(rows) != 1 else ''})"])

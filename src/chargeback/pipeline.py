@@ -1,0 +1,291 @@
+"""The chargeback job: read sources, run the pure steps, check conservation, write tables.
+
+Steps (each also a task of the Databricks job): `config` -> `price_attribute` (silver `usage_costs`) ->
+`allocate_publish` (gold, behind a conservation gate) -> `reconcile` (records the run; fails on imbalance).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from chargeback import gold
+from chargeback.allocation import allocate, assign_pools
+from chargeback.attribution import attribute
+from chargeback.config import CONFIG_TABLES, Config, config_frames
+from chargeback.errors import InputError, ReconciliationError
+from chargeback.names import TableName
+from chargeback.pricing import apply_discounts_and_fx, price_intervals, price_usage
+from chargeback.schemas import JOBS, PIPELINES, SERVED_ENTITIES, WORKSPACES_LATEST
+from chargeback.tables import TableSpec, TableStore
+from chargeback.usage import net_usage, stage_usage, usage_window
+from chargeback.workloads import identify_workloads
+
+TOLERANCE = Decimal("0.01")
+STEPS = ("config", "price_attribute", "allocate_publish", "reconcile")
+
+
+@dataclass(frozen=True)
+class SourceTables:
+    """Where the system tables are read from (copies of them work too)."""
+
+    usage: TableName = TableName("system", "billing", "usage")
+    list_prices: TableName = TableName("system", "billing", "list_prices")
+    workspaces: TableName = TableName("system", "access", "workspaces_latest")
+    jobs: TableName = TableName("system", "lakeflow", "jobs")
+    pipelines: TableName = TableName("system", "lakeflow", "pipelines")
+    served_entities: TableName = TableName("system", "serving", "served_entities")
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """Everything a run depends on besides config and data, parsed once at the edge."""
+
+    catalog: str
+    schema: str
+    start_date: dt.date
+    end_date: dt.date
+    run_id: str
+    run_at: dt.datetime
+    sources: SourceTables = field(default_factory=SourceTables)
+
+    def __post_init__(self) -> None:
+        if self.end_date < self.start_date:
+            raise InputError(f"--end-date {self.end_date} is before --start-date {self.start_date}")
+        TableName(self.catalog, self.schema, "x")  # validates both identifiers
+
+    def table(self, spec: TableSpec | str) -> TableName:
+        return TableName(self.catalog, self.schema, spec if isinstance(spec, str) else spec.table)
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for stdout and `reconciliation_runs`."""
+
+    run_id: str
+    start_date: dt.date
+    end_date: dt.date
+    currency: str
+    rows_written: dict[str, int] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    billed_cost: Decimal = Decimal(0)
+    allocated_cost: Decimal = Decimal(0)
+    usage_line_count: int = 0
+    unpriced_line_count: int = 0
+    unpriced_skus: str = ""
+
+    @property
+    def difference(self) -> Decimal:
+        return self.billed_cost - self.allocated_cost
+
+    @property
+    def is_balanced(self) -> bool:
+        return abs(self.difference) <= TOLERANCE
+
+
+def _optional(store: TableStore, name: TableName, schema) -> DataFrame:  # type: ignore[no-untyped-def]
+    """An enrichment table, or an empty one of its schema when the account lacks it (regional, preview)."""
+    if store.exists(name):
+        return store.read(name)
+    return store.spark.createDataFrame([], schema)
+
+
+def _total(df: DataFrame, column: str = "effective_cost") -> Decimal:
+    value = df.agg(F.sum(column)).collect()[0][0]
+    return Decimal(value) if value is not None else Decimal(0)
+
+
+def build_usage_costs(store: TableStore, config: Config, params: RunParams) -> DataFrame:
+    """Silver: netted, priced, identified and attributed usage lines of the window, with their pool."""
+    src = params.sources
+    usage = store.read_required(src.usage, ["usage_date", "usage_quantity", "record_type", "sku_name"])
+    prices = store.read_required(src.list_prices, ["sku_name", "pricing", "price_start_time"])
+    lines = (
+        usage_window(usage, params.start_date, params.end_date)
+        .transform(stage_usage)
+        .transform(net_usage)
+    )
+    priced = price_usage(lines, price_intervals(prices, config.price_currency)).transform(
+        apply_discounts_and_fx, config.discounts, config.fx_rates, config.price_currency, config.currency
+    )
+    identified = identify_workloads(
+        priced,
+        _optional(store, src.workspaces, WORKSPACES_LATEST),
+        _optional(store, src.jobs, JOBS),
+        _optional(store, src.pipelines, PIPELINES),
+        _optional(store, src.served_entities, SERVED_ENTITIES),
+    )
+    attributed = attribute(identified, config).transform(assign_pools, config.shared_costs)
+    return attributed.withColumn("run_id", F.lit(params.run_id)).select(*gold.USAGE_COSTS.column_names)
+
+
+def open_start(config: Config, params: RunParams) -> dt.date | None:
+    """First day of the window in an open month (None when the whole window is closed).
+
+    Closed months must precede open ones inside a window: a statement is closed in order.
+    """
+    day, first_open = params.start_date, None
+    while day <= params.end_date:
+        month = day.replace(day=1)
+        is_closed = config.is_closed(month)
+        if first_open is None and not is_closed:
+            first_open = day
+        elif first_open is not None and is_closed:
+            raise InputError(f"closed month {month:%Y-%m} follows an open month in the window; close months in order")
+        day = (month + dt.timedelta(days=32)).replace(day=1)
+    return first_open if first_open is None else max(first_open, params.start_date)
+
+
+def _window(store: TableStore, spec: TableSpec, params: RunParams, start: dt.date) -> DataFrame:
+    return store.read(params.table(spec)).where(
+        (F.col("usage_date") >= F.lit(start)) & (F.col("usage_date") <= F.lit(params.end_date))
+    )
+
+
+def run_config_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
+    """Write the config tables so analysts can join on business units and rules."""
+    for name, frame in config_frames(store.spark, config).items():
+        store.write(params.table(CONFIG_TABLES[name]), CONFIG_TABLES[name], frame)
+        summary.rows_written[name] = frame.count()
+
+
+def run_price_attribute_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
+    silver = build_usage_costs(store, config, params)
+    store.write(params.table(gold.USAGE_COSTS), gold.USAGE_COSTS, silver, ("usage_date", params.start_date, params.end_date))
+    summary.rows_written["usage_costs"] = _window(store, gold.USAGE_COSTS, params, params.start_date).count()
+
+
+def run_allocate_publish_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
+    """Allocate and write gold for the open days of the window; book closed days' changes as corrections.
+
+    The conservation gate runs on the computed frames before anything is written.
+    """
+    first_open = open_start(config, params)
+    if first_open is None:
+        raise InputError(f"every month in {params.start_date}..{params.end_date} is closed; nothing to publish")
+    silver = _window(store, gold.USAGE_COSTS, params, params.start_date)
+    costs = allocate(silver, config.shared_costs, config.unit_ids)
+    open_costs = gold.cost_daily(costs.where(F.col("usage_date") >= F.lit(first_open)), params.run_id)
+    daily_name = params.table(gold.COST_DAILY)
+    booked = store.spark.createDataFrame([], open_costs.schema)
+    new_daily = open_costs
+    if first_open > params.start_date and store.exists(daily_name):
+        existing = store.read(daily_name)
+        booked = existing.where(
+            (F.col("usage_date") < F.lit(first_open))
+            & (F.coalesce("original_usage_date", "usage_date") >= F.lit(params.start_date))
+            & (F.coalesce("original_usage_date", "usage_date") < F.lit(first_open))
+        ).withColumn("usage_date", F.coalesce("original_usage_date", "usage_date"))
+        truth = costs.where(F.col("usage_date") < F.lit(first_open))
+        new_daily = open_costs.unionByName(gold.corrections(truth, booked, first_open, params.run_id))
+
+    billed = _total(silver)
+    allocated = _total(new_daily) + _total(booked)
+    if abs(billed - allocated) > TOLERANCE:
+        raise ReconciliationError(
+            f"allocated {allocated} != billed {billed} {config.currency} for {params.start_date}..{params.end_date} "
+            f"(difference {billed - allocated}); nothing was written"
+        )
+
+    window = ("usage_date", first_open, params.end_date)
+    store.write(daily_name, gold.COST_DAILY, new_daily, window)
+    open_lines = silver.where(F.col("usage_date") >= F.lit(first_open))
+    store.write(
+        params.table(gold.SERVING_COSTS_DAILY),
+        gold.SERVING_COSTS_DAILY,
+        gold.serving_costs_daily(open_lines, params.run_id),
+        window,
+    )
+    store.write(
+        params.table(gold.TAG_COVERAGE_DAILY),
+        gold.TAG_COVERAGE_DAILY,
+        gold.tag_coverage_daily(open_lines, config.currency, params.run_id),
+        window,
+    )
+    first_month, last_month = first_open.replace(day=1), params.end_date.replace(day=1)
+    months = store.read(daily_name).where(
+        (F.col("billing_month") >= F.lit(first_month)) & (F.col("billing_month") <= F.lit(last_month))
+    )
+    store.write(
+        params.table(gold.CHARGEBACK_MONTHLY),
+        gold.CHARGEBACK_MONTHLY,
+        gold.chargeback_monthly(months, config, params.run_id),
+        ("billing_month", first_month, last_month),
+    )
+    for spec in gold.GOLD_TABLES:
+        summary.rows_written[spec.table] = store.read(params.table(spec)).where(F.col("run_id") == params.run_id).count()
+
+
+def reconcile(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
+    """Compare billed cost of the window with what gold holds for it; record the run; fail on imbalance."""
+    silver = _window(store, gold.USAGE_COSTS, params, params.start_date)
+    daily = store.read(params.table(gold.COST_DAILY))
+    window_days = (F.col("day") >= F.lit(params.start_date)) & (F.col("day") <= F.lit(params.end_date))
+    # Closed days count through their original booking plus later corrections naming them.
+    allocated_rows = daily.withColumn("day", F.coalesce("original_usage_date", "usage_date")).where(window_days)
+    summary.billed_cost = _total(silver)
+    summary.allocated_cost = _total(allocated_rows)
+    summary.usage_line_count = silver.count()
+    unpriced = silver.where(~F.col("is_priced"))
+    by_sku = unpriced.groupBy("sku_name", "usage_unit").agg(F.sum("usage_quantity").alias("q")).orderBy("sku_name")
+    summary.unpriced_line_count = unpriced.count()
+    summary.unpriced_skus = "; ".join(f"{r.sku_name} ({r.q.normalize():f} {r.usage_unit})" for r in by_sku.collect())
+
+
+def record_run(store: TableStore, params: RunParams, summary: RunSummary, duration_seconds: float) -> None:
+    row = [(
+        params.run_id,
+        params.run_at.replace(tzinfo=None),
+        params.start_date,
+        params.end_date,
+        summary.billed_cost,
+        summary.allocated_cost,
+        summary.difference,
+        summary.is_balanced,
+        summary.usage_line_count,
+        summary.unpriced_line_count,
+        summary.unpriced_skus,
+        summary.currency,
+        Decimal(f"{duration_seconds:.3f}"),
+    )]
+    spec = gold.RECONCILIATION_RUNS
+    schema = ", ".join(f"{c.name} {c.type}" for c in spec.columns)
+    store.append(params.table(spec), spec, store.spark.createDataFrame(row, schema))
+
+
+STEP_FUNCTIONS: dict[str, Callable[[TableStore, Config, RunParams, RunSummary], None]] = {
+    "config": run_config_step,
+    "price_attribute": run_price_attribute_step,
+    "allocate_publish": run_allocate_publish_step,
+    "reconcile": reconcile,
+}
+
+
+def run(
+    store: TableStore,
+    config: Config,
+    params: RunParams,
+    steps: tuple[str, ...] = STEPS,
+    clock: Callable[[], float] = time.monotonic,
+) -> RunSummary:
+    """Run `steps` in order. The reconcile step records the run and raises if it does not balance."""
+    summary = RunSummary(params.run_id, params.start_date, params.end_date, config.currency)
+    started = clock()
+    for step in steps:
+        step_started = clock()
+        STEP_FUNCTIONS[step](store, config, params, summary)
+        summary.step_seconds[step] = round(clock() - step_started, 3)
+    if "reconcile" in steps:
+        record_run(store, params, summary, clock() - started)
+        if not summary.is_balanced:
+            raise ReconciliationError(
+                f"run {params.run_id}: allocated {summary.allocated_cost} != billed {summary.billed_cost} "
+                f"{summary.currency} (difference {summary.difference})"
+            )
+    return summary

@@ -1,0 +1,115 @@
+"""Builders for tiny inline test data with the real source schemas."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from pyspark.sql.types import StructType
+
+from chargeback.config import Config, parse_config
+from chargeback.schemas import LIST_PRICES, USAGE
+
+DAY = dt.date(2026, 10, 5)
+
+
+def struct_value(schema: StructType, values: dict[str, Any] | None) -> tuple | None:
+    """A tuple in `schema`'s field order from a dict of the fields that are set (nested dicts for structs)."""
+    if values is None:
+        return None
+    out = []
+    for f in schema.fields:
+        v = values.get(f.name)
+        out.append(struct_value(f.dataType, v) if isinstance(f.dataType, StructType) else v)
+    return tuple(out)
+
+
+def usage_row(
+    quantity: str,
+    *,
+    record_type: str = "ORIGINAL",
+    sku: str = "PREMIUM_JOBS_SERVERLESS_COMPUTE_US_EAST_N_VIRGINIA",
+    hour: int = 10,
+    day: dt.date = DAY,
+    workspace_id: str = "1111111111111111",
+    tags: dict[str, str] | None = None,
+    metadata: dict[str, str] | None = None,
+    identity: dict[str, str] | None = None,
+    product: str = "JOBS",
+    record_id: str = "r",
+    ingestion_date: dt.date | None = None,
+) -> tuple:
+    start = dt.datetime.combine(day, dt.time(hour))
+    return struct_value(
+        USAGE,
+        {
+            "account_id": "acc",
+            "workspace_id": workspace_id,
+            "record_id": record_id,
+            "sku_name": sku,
+            "cloud": "AWS",
+            "usage_start_time": start,
+            "usage_end_time": start + dt.timedelta(hours=1),
+            "usage_date": day,
+            "custom_tags": tags if tags is not None else {},
+            "usage_unit": "DBU",
+            "usage_quantity": Decimal(quantity),
+            "usage_metadata": metadata or {"job_id": "42"},
+            "identity_metadata": identity or {},
+            "record_type": record_type,
+            "ingestion_date": ingestion_date or day,
+            "billing_origin_product": product,
+            "product_features": {"is_serverless": True},
+            "usage_type": "COMPUTE_TIME",
+        },
+    )  # type: ignore[return-value]
+
+
+def price_row(sku: str, price: str, start: dt.datetime, end: dt.datetime | None, default: str | None = None) -> tuple:
+    return struct_value(
+        LIST_PRICES,
+        {
+            "account_id": "acc",
+            "price_start_time": start,
+            "price_end_time": end,
+            "sku_name": sku,
+            "cloud": "AWS",
+            "currency_code": "USD",
+            "usage_unit": "DBU",
+            "pricing": {
+                "default": Decimal(default or price),
+                "effective_list": {"default": Decimal(price)},
+            },
+        },
+    )  # type: ignore[return-value]
+
+
+BASE_CONFIG = """
+version: 1
+currency: USD
+price_currency: USD
+lookback_days: 30
+business_units:
+  - {id: data-eng, name: Data Engineering}
+  - {id: finance, name: Finance}
+  - {id: marketing, name: Marketing}
+  - {id: platform, name: Platform}
+attribution:
+  tag_keys: [business_unit, team]
+  tag_values: []
+  budget_policies: []
+  workloads: []
+  identities: []
+  workspaces: []
+"""
+
+
+def config(extra: str = "", **sections: str) -> Config:
+    """BASE_CONFIG with top-level sections replaced or appended (YAML text)."""
+    text = BASE_CONFIG
+    if "attribution" in sections:
+        text = text[: text.index("attribution:")] + sections.pop("attribution")
+    for body in sections.values():
+        text += body
+    return parse_config(text + extra, "test.yml")
