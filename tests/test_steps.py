@@ -97,8 +97,8 @@ def test_discount_and_fx_give_effective_cost_in_the_chargeback_currency(spark):
         "fx_rates:\n  - {from_currency: USD, to_currency: EUR, rate: '0.92', valid_from: 2026-01-01}\n"
     )
     lines = spark.createDataFrame(
-        [(DAY, "JOBS", SKU, Decimal("1000.00"))], "usage_date date, billing_origin_product string, sku_name string, "
-        "list_cost decimal(38,10)"
+        [(DAY, "JOBS", SKU, Decimal("1000.00"))],
+        "usage_date date, billing_origin_product string, sku_name string, list_cost decimal(38,10)",
     )
     out = apply_discounts_and_fx(lines, base.discounts, base.fx_rates, "USD", "EUR")
     actual = out.select("list_cost", "effective_cost", "currency_code")
@@ -158,7 +158,9 @@ def test_attribution_precedence_and_validity(spark):
         ],
         LINE_SCHEMA,
     )
-    actual = attribute(lines, cfg).select("usage_line_id", "business_unit", "attribution_method", "attribution_confidence")
+    actual = attribute(lines, cfg).select(
+        "usage_line_id", "business_unit", "attribution_method", "attribution_confidence"
+    )
     expected = spark.createDataFrame(
         [
             ("spellings", "data-eng", "tag", "high"),
@@ -209,9 +211,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("method", list(POOLS))
 def test_each_split_method_sums_back_exactly(spark, method):
-    cfg = config(
-        "shared_costs:\n  - id: net\n    match: {billing_origin_products: [NETWORKING]}\n" + POOLS[method]
-    )
+    cfg = config("shared_costs:\n  - id: net\n    match: {billing_origin_products: [NETWORKING]}\n" + POOLS[method])
     lines = spark.createDataFrame(
         [
             cost_line("data-eng", "JOBS", "100"),
@@ -229,7 +229,9 @@ def test_each_split_method_sums_back_exactly(spark, method):
     actual = shared.select("business_unit", "effective_cost")
     assert_df_equality(
         actual,
-        spark.createDataFrame([(u, Decimal(v)) for u, v in expected.items()], "business_unit string, effective_cost decimal(38,10)"),
+        spark.createDataFrame(
+            [(u, Decimal(v)) for u, v in expected.items()], "business_unit string, effective_cost decimal(38,10)"
+        ),
         ignore_row_order=True,
         ignore_nullable=True,
     )
@@ -239,9 +241,9 @@ def test_each_split_method_sums_back_exactly(spark, method):
 
 def test_negative_pool_allocations_keep_the_pool_sign(spark):
     cfg = config("shared_costs:\n  - id: net\n    match: {billing_origin_products: [NETWORKING]}\n    method: even\n")
-    lines = spark.createDataFrame(
-        [cost_line("UNALLOCATED", "NETWORKING", "-0.0000000002")], ALLOC_SCHEMA
-    ).transform(assign_pools, cfg.shared_costs)
+    lines = spark.createDataFrame([cost_line("UNALLOCATED", "NETWORKING", "-0.0000000002")], ALLOC_SCHEMA).transform(
+        assign_pools, cfg.shared_costs
+    )
     rows = allocate(lines, cfg.shared_costs, cfg.unit_ids).collect()
     assert sum(r.effective_cost for r in rows) == Decimal("-0.0000000002")
     assert all(r.effective_cost <= 0 for r in rows)

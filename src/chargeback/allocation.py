@@ -24,8 +24,16 @@ from chargeback.config import UNALLOCATED, SharedPool
 from chargeback.money import MONEY, PERCENT, money, ratio_of, share_toward_zero
 
 COST_GRAIN = (
-    "usage_date", "business_unit", "workspace_id", "billing_origin_product", "sku_name", "workload_type",
-    "workload_id", "cost_kind", "pool_id", "currency_code",
+    "usage_date",
+    "business_unit",
+    "workspace_id",
+    "billing_origin_product",
+    "sku_name",
+    "workload_type",
+    "workload_id",
+    "cost_kind",
+    "pool_id",
+    "currency_code",
 )
 _GROUP = ("pool_id", "usage_date", "workspace_id", "billing_origin_product", "sku_name", "currency_code")
 _ANY_PRODUCT = "*"
@@ -67,15 +75,16 @@ def assign_pools(lines: DataFrame, pools: Sequence[SharedPool]) -> DataFrame:
 
 def pool_targets(spark: SparkSession, pools: Sequence[SharedPool], unit_ids: Sequence[str]) -> DataFrame:
     """One row per (pool, target unit) with the method and the unit's base weight."""
-    rows = []
+    rows: list[tuple[str, str, bool, str | None, Decimal]] = []
     for pool in pools:
+        targets: list[tuple[str | None, Decimal]]
         if pool.method == "fixed":
             targets = [(unit, pct) for unit, pct in pool.percentages]
         elif pool.method == "central":
             targets = [(pool.business_unit, Decimal(1))]
         else:
             targets = [(unit, Decimal(1)) for unit in (pool.business_units or unit_ids)]
-        rows += [(pool.id, pool.method, pool.same_product, unit, weight) for unit, weight in targets]
+        rows += [(pool.id, pool.method, pool.same_product, u, w) for u, w in targets]
     return spark.createDataFrame(
         rows, f"pool_id string, method string, same_product boolean, business_unit string, base_weight {PERCENT}"
     )
@@ -101,8 +110,8 @@ def allocate_shared(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Seq
     targets = pool_targets(spark, pools, unit_ids)
     same_product = {pool.id: pool.same_product for pool in pools}
     weight_product = F.lit(_ANY_PRODUCT)
-    for pool_id, by_product in same_product.items():
-        if by_product:
+    for pool_id, within_product in same_product.items():
+        if within_product:
             weight_product = F.when(F.col("pool_id") == pool_id, F.col("billing_origin_product")).otherwise(
                 weight_product
             )

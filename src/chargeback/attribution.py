@@ -60,9 +60,7 @@ def tag_value_rules(spark: SparkSession, config: Config) -> DataFrame:
     return _rules(spark, rows, "tag_value string")
 
 
-def match_tags(
-    lines: DataFrame, tags_column: str, value_rules: DataFrame, key_priorities: DataFrame
-) -> DataFrame:
+def match_tags(lines: DataFrame, tags_column: str, value_rules: DataFrame, key_priorities: DataFrame) -> DataFrame:
     """Best business-unit tag per distinct (tag set, usage_date): lowest key priority wins.
 
     Tag sets repeat across many lines (one per workload), so matching distinct sets is far cheaper than
@@ -140,7 +138,9 @@ def attribute(lines: DataFrame, config: Config) -> DataFrame:
 
     out = (
         lines.join(
-            by_tag.select("tags_json", "usage_date", F.col("_unit").alias("_tag_unit"), F.col("_key").alias("_tag_key")),
+            by_tag.select(
+                "tags_json", "usage_date", F.col("_unit").alias("_tag_unit"), F.col("_key").alias("_tag_key")
+            ),
             ["tags_json", "usage_date"],
             "left",
         )

@@ -153,7 +153,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _params(args: argparse.Namespace, config: Any, as_of: dt.datetime, start: dt.date | None, end: dt.date | None):  # type: ignore[no-untyped-def]
+def _params(
+    args: argparse.Namespace, config: Any, as_of: dt.datetime, start: dt.date | None, end: dt.date | None
+) -> Any:
     from chargeback.pipeline import RunParams
 
     end_date = end or (as_of.date() - dt.timedelta(days=1))
@@ -187,11 +189,15 @@ def _print_run(summary: Any) -> None:
         print(f"  {table:<24}{rows:>10,} rows")
     steps = ", ".join(f"{k} {v:.1f}s" for k, v in summary.step_seconds.items())
     print(f"  steps: {steps}")
-    print(f"  usage lines: {summary.usage_line_count:,}; unpriced lines: {summary.unpriced_line_count:,}"
-          + (f" ({summary.unpriced_skus})" if summary.unpriced_skus else ""))
+    print(
+        f"  usage lines: {summary.usage_line_count:,}; unpriced lines: {summary.unpriced_line_count:,}"
+        + (f" ({summary.unpriced_skus})" if summary.unpriced_skus else "")
+    )
     status = "BALANCED" if summary.is_balanced else "NOT BALANCED"
-    print(f"  reconciliation: billed {_money(summary.billed_cost)} = allocated {_money(summary.allocated_cost)} "
-          f"{summary.currency}, difference {_money(summary.difference)}: {status}")
+    print(
+        f"  reconciliation: billed {_money(summary.billed_cost)} = allocated {_money(summary.allocated_cost)} "
+        f"{summary.currency}, difference {_money(summary.difference)}: {status}"
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -307,4 +313,6 @@ def format_rows(columns: Sequence[str], rows: Sequence[tuple], fmt: str) -> str:
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
     line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
     body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join([line, "  ".join("-" * w for w in widths), *body, f"({len(rows)} row{'s' if len(rows) != 1 else ''})"])
+    return "\n".join(
+        [line, "  ".join("-" * w for w in widths), *body, f"({len(rows)} row{'s' if len(rows) != 1 else ''})"]
+    )

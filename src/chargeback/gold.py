@@ -63,8 +63,12 @@ USAGE_COSTS = TableSpec(
         _COST,
         _CUR,
         _BU,
-        C("attribution_method", "string", "Rule that assigned the unit: tag, budget_policy, workload, pipeline_tag, "
-          "identity, workspace or unallocated."),
+        C(
+            "attribution_method",
+            "string",
+            "Rule that assigned the unit: tag, budget_policy, workload, pipeline_tag, "
+            "identity, workspace or unallocated.",
+        ),
         C("attribution_confidence", "string", "high, medium, low or none."),
         C("attribution_key", "string", "What matched (tag key=value, policy id, workload, identity, workspace)."),
         C("pool_id", "string", "Shared-cost pool that claimed the line; NULL for direct cost."),
@@ -192,8 +196,10 @@ def cost_daily(costs: DataFrame, run_id: str) -> DataFrame:
     """Allocated rows (from `allocation.allocate`, or corrections) shaped as `cost_daily`."""
     if "original_usage_date" not in costs.columns:
         costs = costs.withColumn("original_usage_date", F.lit(None).cast("date"))
-    return costs.withColumn("billing_month", billing_month("usage_date")).withColumn("run_id", F.lit(run_id)).select(
-        *COST_DAILY.column_names
+    return (
+        costs.withColumn("billing_month", billing_month("usage_date"))
+        .withColumn("run_id", F.lit(run_id))
+        .select(*COST_DAILY.column_names)
     )
 
 
@@ -273,9 +279,9 @@ def serving_costs_daily(lines: DataFrame, run_id: str) -> DataFrame:
             F.sum(F.when(is_launch, F.col("effective_cost")).otherwise(zero)).cast(MONEY).alias("launch_cost"),
             F.sum(F.when(~is_launch, F.col("effective_cost")).otherwise(zero)).cast(MONEY).alias("inference_cost"),
             F.sum("effective_cost").cast(MONEY).alias("effective_cost"),
-            F.sum(F.when(F.col("usage_unit") == "DBU", F.col("usage_quantity"))).cast("decimal(38,18)").alias(
-                "usage_quantity_dbu"
-            ),
+            F.sum(F.when(F.col("usage_unit") == "DBU", F.col("usage_quantity")))
+            .cast("decimal(38,18)")
+            .alias("usage_quantity_dbu"),
         )
         .withColumnRenamed("workload_id", "endpoint_id")
         .withColumn("run_id", F.lit(run_id))

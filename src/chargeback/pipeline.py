@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from chargeback import gold
 from chargeback.allocation import allocate, assign_pools
@@ -89,7 +90,7 @@ class RunSummary:
         return abs(self.difference) <= TOLERANCE
 
 
-def _optional(store: TableStore, name: TableName, schema) -> DataFrame:  # type: ignore[no-untyped-def]
+def _optional(store: TableStore, name: TableName, schema: StructType) -> DataFrame:
     """An enrichment table, or an empty one of its schema when the account lacks it (regional, preview)."""
     if store.exists(name):
         return store.read(name)
@@ -106,11 +107,7 @@ def build_usage_costs(store: TableStore, config: Config, params: RunParams) -> D
     src = params.sources
     usage = store.read_required(src.usage, ["usage_date", "usage_quantity", "record_type", "sku_name"])
     prices = store.read_required(src.list_prices, ["sku_name", "pricing", "price_start_time"])
-    lines = (
-        usage_window(usage, params.start_date, params.end_date)
-        .transform(stage_usage)
-        .transform(net_usage)
-    )
+    lines = usage_window(usage, params.start_date, params.end_date).transform(stage_usage).transform(net_usage)
     priced = price_usage(lines, price_intervals(prices, config.price_currency)).transform(
         apply_discounts_and_fx, config.discounts, config.fx_rates, config.price_currency, config.currency
     )
@@ -157,7 +154,9 @@ def run_config_step(store: TableStore, config: Config, params: RunParams, summar
 
 def run_price_attribute_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
     silver = build_usage_costs(store, config, params)
-    store.write(params.table(gold.USAGE_COSTS), gold.USAGE_COSTS, silver, ("usage_date", params.start_date, params.end_date))
+    store.write(
+        params.table(gold.USAGE_COSTS), gold.USAGE_COSTS, silver, ("usage_date", params.start_date, params.end_date)
+    )
     summary.rows_written["usage_costs"] = _window(store, gold.USAGE_COSTS, params, params.start_date).count()
 
 
@@ -219,7 +218,9 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
         ("billing_month", first_month, last_month),
     )
     for spec in gold.GOLD_TABLES:
-        summary.rows_written[spec.table] = store.read(params.table(spec)).where(F.col("run_id") == params.run_id).count()
+        summary.rows_written[spec.table] = (
+            store.read(params.table(spec)).where(F.col("run_id") == params.run_id).count()
+        )
 
 
 def reconcile(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
@@ -239,21 +240,23 @@ def reconcile(store: TableStore, config: Config, params: RunParams, summary: Run
 
 
 def record_run(store: TableStore, params: RunParams, summary: RunSummary, duration_seconds: float) -> None:
-    row = [(
-        params.run_id,
-        params.run_at.replace(tzinfo=None),
-        params.start_date,
-        params.end_date,
-        summary.billed_cost,
-        summary.allocated_cost,
-        summary.difference,
-        summary.is_balanced,
-        summary.usage_line_count,
-        summary.unpriced_line_count,
-        summary.unpriced_skus,
-        summary.currency,
-        Decimal(f"{duration_seconds:.3f}"),
-    )]
+    row = [
+        (
+            params.run_id,
+            params.run_at.replace(tzinfo=None),
+            params.start_date,
+            params.end_date,
+            summary.billed_cost,
+            summary.allocated_cost,
+            summary.difference,
+            summary.is_balanced,
+            summary.usage_line_count,
+            summary.unpriced_line_count,
+            summary.unpriced_skus,
+            summary.currency,
+            Decimal(f"{duration_seconds:.3f}"),
+        )
+    ]
     spec = gold.RECONCILIATION_RUNS
     schema = ", ".join(f"{c.name} {c.type}" for c in spec.columns)
     store.append(params.table(spec), spec, store.spark.createDataFrame(row, schema))

@@ -26,18 +26,17 @@ def price_intervals(list_prices: DataFrame, price_currency: str) -> DataFrame:
     overlapping rows in the source can never price one usage line twice.
     """
     by_key = Window.partitionBy(*PRICE_KEY).orderBy("price_start_time")
-    return (
-        list_prices.where(F.col("currency_code") == F.lit(price_currency))
-        .select(
-            *PRICE_KEY,
-            "price_start_time",
-            F.least(F.col("price_end_time"), F.lead("price_start_time").over(by_key)).alias("price_end_time"),
-            F.coalesce(
-                F.col("pricing").getField("effective_list").getField("default"),
-                F.col("pricing").getField("default"),
-            ).cast(QUANTITY).alias("unit_price"),
-            F.col("pricing").getField("default").cast(QUANTITY).alias("unit_list_price_default"),
+    return list_prices.where(F.col("currency_code") == F.lit(price_currency)).select(
+        *PRICE_KEY,
+        "price_start_time",
+        F.least(F.col("price_end_time"), F.lead("price_start_time").over(by_key)).alias("price_end_time"),
+        F.coalesce(
+            F.col("pricing").getField("effective_list").getField("default"),
+            F.col("pricing").getField("default"),
         )
+        .cast(QUANTITY)
+        .alias("unit_price"),
+        F.col("pricing").getField("default").cast(QUANTITY).alias("unit_list_price_default"),
     )
 
 

@@ -37,8 +37,10 @@ def print_demo_report(store: TableStore, config: Config, params: RunParams) -> N
     print(f"  {'business unit':<28}{'direct':>14}{'shared':>14}{'correction':>14}{'total':>14}{'share':>8}")
     for row in statement:
         share = f"{row.share_of_total * 100:7.1f}%"
-        print(f"  {row.business_unit_name or row.business_unit:<28}{_fmt(row.direct_cost)}{_fmt(row.shared_cost)}"
-              f"{_fmt(row.correction_cost)}{_fmt(row.effective_cost)} {share}")
+        print(
+            f"  {row.business_unit_name or row.business_unit:<28}{_fmt(row.direct_cost)}{_fmt(row.shared_cost)}"
+            f"{_fmt(row.correction_cost)}{_fmt(row.effective_cost)} {share}"
+        )
     total = sum((r.effective_cost for r in statement), Decimal(0))
     print(f"  {'total':<28}{'':>42}{_fmt(total)}")
 
@@ -46,13 +48,18 @@ def print_demo_report(store: TableStore, config: Config, params: RunParams) -> N
     coverage = (
         store.read(params.table(gold.TAG_COVERAGE_DAILY))
         .where((F.col("usage_date") >= F.lit(month)) & (F.col("usage_date") <= F.lit(month_end)))
-        .agg(F.sum("total_cost").alias("total"), F.sum("tagged_cost").alias("tagged"),
-             F.sum("unallocated_cost").alias("unallocated"))
+        .agg(
+            F.sum("total_cost").alias("total"),
+            F.sum("tagged_cost").alias("tagged"),
+            F.sum("unallocated_cost").alias("unallocated"),
+        )
         .collect()[0]
     )
     tagged_pct = (coverage.tagged / coverage.total * 100) if coverage.total else Decimal(0)
-    print(f"\nTag coverage {month:%B %Y}: {tagged_pct:.1f}% of cost carries a business-unit tag; "
-          f"unattributed before shared-cost rules: {coverage.unallocated or 0:,.2f} {currency}")
+    print(
+        f"\nTag coverage {month:%B %Y}: {tagged_pct:.1f}% of cost carries a business-unit tag; "
+        f"unattributed before shared-cost rules: {coverage.unallocated or 0:,.2f} {currency}"
+    )
     remaining = [r for r in statement if r.business_unit == UNALLOCATED]
     left = remaining[0].effective_cost if remaining else Decimal(0)
     print(f"Unallocated after shared-cost rules: {left:,.2f} {currency}")

@@ -17,13 +17,37 @@ from chargeback.money import QUANTITY
 
 # usage_metadata fields the pipeline uses, by output column name.
 WORKLOAD_FIELDS = (
-    "job_id", "job_name", "dlt_pipeline_id", "warehouse_id", "endpoint_id", "endpoint_name", "notebook_id",
-    "notebook_path", "app_id", "app_name", "cluster_id", "database_instance_id",
+    "job_id",
+    "job_name",
+    "dlt_pipeline_id",
+    "warehouse_id",
+    "endpoint_id",
+    "endpoint_name",
+    "notebook_id",
+    "notebook_path",
+    "app_id",
+    "app_name",
+    "cluster_id",
+    "database_instance_id",
 )
 LINE_KEY = (
-    "account_id", "workspace_id", "cloud", "sku_name", "usage_unit", "usage_type", "billing_origin_product",
-    "usage_date", "usage_start_time", "usage_end_time", "tags_json", "policy_id", "is_serverless",
-    "run_as", "owned_by", "created_by", *WORKLOAD_FIELDS,
+    "account_id",
+    "workspace_id",
+    "cloud",
+    "sku_name",
+    "usage_unit",
+    "usage_type",
+    "billing_origin_product",
+    "usage_date",
+    "usage_start_time",
+    "usage_end_time",
+    "tags_json",
+    "policy_id",
+    "is_serverless",
+    "run_as",
+    "owned_by",
+    "created_by",
+    *WORKLOAD_FIELDS,
 )
 
 
@@ -48,17 +72,31 @@ def usage_window(usage: DataFrame, start_date: dt.date, end_date: dt.date) -> Da
 def stage_usage(usage: DataFrame) -> DataFrame:
     """Select and rename what the pipeline needs from raw usage, tolerating missing optional fields."""
     return usage.select(
-        *(F.col(c) for c in (
-            "account_id", "workspace_id", "cloud", "sku_name", "usage_unit", "billing_origin_product",
-            "usage_date", "usage_start_time", "usage_end_time", "record_type", "ingestion_date",
-        )),
+        *(
+            F.col(c)
+            for c in (
+                "account_id",
+                "workspace_id",
+                "cloud",
+                "sku_name",
+                "usage_unit",
+                "billing_origin_product",
+                "usage_date",
+                "usage_start_time",
+                "usage_end_time",
+                "record_type",
+                "ingestion_date",
+            )
+        ),
         (F.col("usage_type") if "usage_type" in usage.columns else F.lit(None).cast("string")).alias("usage_type"),
         F.col("usage_quantity").cast(QUANTITY).alias("usage_quantity"),
         tags_json(F.col("custom_tags")).alias("tags_json"),
         # Databricks renamed budget policies to usage policies; newer rows may carry only the new field.
         F.coalesce(
             nested(usage, "usage_metadata", "usage_policy_id"), nested(usage, "usage_metadata", "budget_policy_id")
-        ).cast("string").alias("policy_id"),
+        )
+        .cast("string")
+        .alias("policy_id"),
         nested(usage, "product_features", "is_serverless").cast("boolean").alias("is_serverless"),
         *(nested(usage, "identity_metadata", f).cast("string").alias(f) for f in ("run_as", "owned_by", "created_by")),
         *(nested(usage, "usage_metadata", f).cast("string").alias(f) for f in WORKLOAD_FIELDS),

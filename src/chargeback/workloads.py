@@ -54,44 +54,42 @@ def identify_workloads(
 ) -> DataFrame:
     """Add workload_type, workload_id, workload_name, workspace_name, owner_identity and pipeline_tags_json."""
     job_names = latest(jobs, ["workspace_id", "job_id"]).select(
-        "workspace_id", F.col("job_id").alias("_job_id"), F.col("name").alias("_job_name")
+        F.col("workspace_id").alias("_job_ws"), F.col("job_id").alias("_job_id"), F.col("name").alias("_job_name")
     )
-    pipeline_cols = latest(pipelines, ["workspace_id", "pipeline_id"])
     pipeline_tags = (
         F.to_json(F.array_sort(F.map_entries("tags"))) if "tags" in pipelines.columns else F.lit(None).cast("string")
     )
-    pipeline_info = pipeline_cols.select(
-        "workspace_id",
+    pipeline_info = latest(pipelines, ["workspace_id", "pipeline_id"]).select(
+        F.col("workspace_id").alias("_pipeline_ws"),
         F.col("pipeline_id").alias("_pipeline_id"),
         F.col("name").alias("_pipeline_name"),
         pipeline_tags.alias("pipeline_tags_json"),
     )
-    endpoint_names = (
-        latest(served_entities, ["workspace_id", "endpoint_id"])
-        .select("workspace_id", F.col("endpoint_id").alias("_endpoint_id"), F.col("endpoint_name").alias("_ep_name"))
+    endpoint_names = latest(served_entities, ["workspace_id", "endpoint_id"]).select(
+        F.col("workspace_id").alias("_ep_ws"),
+        F.col("endpoint_id").alias("_ep_id"),
+        F.col("endpoint_name").alias("_ep_name"),
     )
-    workspace_names = workspaces.select("workspace_id", F.col("workspace_name"))
+    workspace_names = workspaces.select(F.col("workspace_id").alias("_ws_id"), "workspace_name")
     typed = lines.withColumn("workload_type", workload_type()).withColumn("workload_id", workload_id())
+    # Right-side keys are renamed so no join needs a DataFrame-bound column reference (fragile on Spark Connect).
     enriched = (
-        typed.join(F.broadcast(workspace_names), "workspace_id", "left")
+        typed.join(F.broadcast(workspace_names), F.col("workspace_id") == F.col("_ws_id"), "left")
         .join(
             F.broadcast(job_names),
-            (typed["workspace_id"] == job_names["workspace_id"]) & (F.col("job_id") == F.col("_job_id")),
+            (F.col("workspace_id") == F.col("_job_ws")) & (F.col("job_id") == F.col("_job_id")),
             "left",
         )
-        .drop(job_names["workspace_id"])
         .join(
             F.broadcast(pipeline_info),
-            (typed["workspace_id"] == pipeline_info["workspace_id"]) & (F.col("dlt_pipeline_id") == F.col("_pipeline_id")),
+            (F.col("workspace_id") == F.col("_pipeline_ws")) & (F.col("dlt_pipeline_id") == F.col("_pipeline_id")),
             "left",
         )
-        .drop(pipeline_info["workspace_id"])
         .join(
             F.broadcast(endpoint_names),
-            (typed["workspace_id"] == endpoint_names["workspace_id"]) & (F.col("endpoint_id") == F.col("_endpoint_id")),
+            (F.col("workspace_id") == F.col("_ep_ws")) & (F.col("endpoint_id") == F.col("_ep_id")),
             "left",
         )
-        .drop(endpoint_names["workspace_id"])
     )
     name = (
         F.when(F.col("workload_type") == "job", F.coalesce("_job_name", "job_name"))
