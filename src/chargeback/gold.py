@@ -211,19 +211,34 @@ def corrections(truth: DataFrame, booked: DataFrame, booking_date: dt.date, run_
     (the first open day in the window) with `cost_kind = 'correction'`.
     """
     key = [c for c in COST_GRAIN if c not in ("cost_kind",)]
-    t = truth.groupBy(*key).agg(
-        F.sum("list_cost").alias("t_list"), F.sum("effective_cost").alias("t_cost"), F.first("workload_name").alias("n")
-    )
-    b = booked.groupBy(*key).agg(F.sum("list_cost").alias("b_list"), F.sum("effective_cost").alias("b_cost"))
-    zero = F.lit(0).cast(MONEY)
-    diff = t.join(b, key, "full_outer").select(
-        F.lit(booking_date).alias("usage_date"),
-        F.col("usage_date").alias("original_usage_date"),
-        *(c for c in key if c != "usage_date"),
-        F.lit("correction").alias("cost_kind"),
-        F.coalesce("n", "workload_id").alias("workload_name"),
-        (F.coalesce("t_list", zero) - F.coalesce("b_list", zero)).cast(MONEY).alias("list_cost"),
-        (F.coalesce("t_cost", zero) - F.coalesce("b_cost", zero)).cast(MONEY).alias("effective_cost"),
+
+    def signed(rows: DataFrame, sign: int) -> DataFrame:
+        return rows.select(
+            *key,
+            "workload_name",
+            (F.col("list_cost") * sign).cast(MONEY).alias("list_cost"),
+            (F.col("effective_cost") * sign).cast(MONEY).alias("effective_cost"),
+        )
+
+    # A union of truth and negated bookings, summed per key (a full outer join of the two trips Sail).
+    diff = (
+        signed(truth, 1)
+        .unionByName(signed(booked, -1))
+        .groupBy(*key)
+        .agg(
+            F.first("workload_name", ignorenulls=True).alias("n"),
+            F.sum("list_cost").cast(MONEY).alias("list_cost"),
+            F.sum("effective_cost").cast(MONEY).alias("effective_cost"),
+        )
+        .select(
+            F.lit(booking_date).alias("usage_date"),
+            F.col("usage_date").alias("original_usage_date"),
+            *(c for c in key if c != "usage_date"),
+            F.lit("correction").alias("cost_kind"),
+            F.coalesce("n", "workload_id").alias("workload_name"),
+            "list_cost",
+            "effective_cost",
+        )
     )
     return cost_daily(diff.where((F.col("effective_cost") != 0) | (F.col("list_cost") != 0)), run_id)
 

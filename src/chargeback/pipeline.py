@@ -139,6 +139,14 @@ def open_start(config: Config, params: RunParams) -> dt.date | None:
     return first_open if first_open is None else max(first_open, params.start_date)
 
 
+def publish_start(config: Config, params: RunParams) -> dt.date:
+    """The first open day of the window; a window of closed months only is refused."""
+    first_open = open_start(config, params)
+    if first_open is None:
+        raise InputError(f"every month in {params.start_date}..{params.end_date} is closed; nothing to publish")
+    return first_open
+
+
 def _window(store: TableStore, spec: TableSpec, params: RunParams, start: dt.date) -> DataFrame:
     return store.read(params.table(spec)).where(
         (F.col("usage_date") >= F.lit(start)) & (F.col("usage_date") <= F.lit(params.end_date))
@@ -165,9 +173,7 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
 
     The conservation gate runs on the computed frames before anything is written.
     """
-    first_open = open_start(config, params)
-    if first_open is None:
-        raise InputError(f"every month in {params.start_date}..{params.end_date} is closed; nothing to publish")
+    first_open = publish_start(config, params)
     silver = _window(store, gold.USAGE_COSTS, params, params.start_date)
     costs = allocate(silver, config.shared_costs, config.unit_ids)
     open_costs = gold.cost_daily(costs.where(F.col("usage_date") >= F.lit(first_open)), params.run_id)
@@ -207,20 +213,34 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
         gold.tag_coverage_daily(open_lines, config.currency, params.run_id),
         window,
     )
-    first_month, last_month = first_open.replace(day=1), params.end_date.replace(day=1)
-    months = store.read(daily_name).where(
-        (F.col("billing_month") >= F.lit(first_month)) & (F.col("billing_month") <= F.lit(last_month))
-    )
-    store.write(
-        params.table(gold.CHARGEBACK_MONTHLY),
-        gold.CHARGEBACK_MONTHLY,
-        gold.chargeback_monthly(months, config, params.run_id),
-        ("billing_month", first_month, last_month),
-    )
+    _publish_statements(store, config, params, first_open)
     for spec in gold.GOLD_TABLES:
         summary.rows_written[spec.table] = (
             store.read(params.table(spec)).where(F.col("run_id") == params.run_id).count()
         )
+
+
+def _publish_statements(store: TableStore, config: Config, params: RunParams, first_open: dt.date) -> None:
+    """Rewrite the monthly statements of the window's months from `cost_daily`.
+
+    Statements of closed months keep their rows once they read `closed`; one still `open` is rewritten
+    once more, with the same amounts (its days are never rewritten), to record that it is now closed.
+    """
+    first_month, last_month = params.start_date.replace(day=1), params.end_date.replace(day=1)
+    in_window = (F.col("billing_month") >= F.lit(first_month)) & (F.col("billing_month") <= F.lit(last_month))
+    name = params.table(gold.CHARGEBACK_MONTHLY)
+    statements = gold.chargeback_monthly(
+        store.read(params.table(gold.COST_DAILY)).where(in_window), config, params.run_id
+    )
+    if store.exists(name):
+        kept = store.read(name).where(
+            in_window
+            & (F.col("statement_status") == "closed")
+            & (F.col("billing_month") < F.lit(first_open.replace(day=1)))
+        )
+        statements = statements.join(kept.select("billing_month").distinct(), "billing_month", "left_anti")
+        statements = statements.unionByName(kept)
+    store.write(name, gold.CHARGEBACK_MONTHLY, statements, ("billing_month", first_month, last_month))
 
 
 def reconcile(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
@@ -278,6 +298,8 @@ def run(
     clock: Callable[[], float] = time.monotonic,
 ) -> RunSummary:
     """Run `steps` in order. The reconcile step records the run and raises if it does not balance."""
+    if "allocate_publish" in steps:
+        publish_start(config, params)  # refuse a window of closed months before any step writes
     summary = RunSummary(params.run_id, params.start_date, params.end_date, config.currency)
     started = clock()
     for step in steps:

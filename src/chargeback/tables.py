@@ -49,8 +49,11 @@ class TableSpec:
     def comment(self) -> str:
         return f"{self.grain} Primary key: ({', '.join(self.primary_key)})."
 
-    def ddl_schema(self) -> str:
-        return ", ".join(f"{quote(c.name)} {c.type} COMMENT {sql_string(c.comment)}" for c in self.columns)
+    def ddl_schema(self, with_comments: bool = True) -> str:
+        return ", ".join(
+            f"{quote(c.name)} {c.type}" + (f" COMMENT {sql_string(c.comment)}" if with_comments else "")
+            for c in self.columns
+        )
 
 
 def sql_string(value: str) -> str:
@@ -170,8 +173,13 @@ class LocalLakehouse(TableStore):
         catalog = sail_catalog_name(name.catalog)
         self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote(catalog)}.{quote(name.schema)}")
         partition = f" PARTITIONED BY ({', '.join(quote(c) for c in spec.partition_by)})" if spec.partition_by else ""
+        # Column comments become Delta field metadata, which trips a DataFusion check in Sail ("Physical input
+        # schema should be the same as the one converted from logical input schema", apache/datafusion#12560)
+        # when such a column goes through CASE WHEN, a union and an aggregate. Locally only the table comment is
+        # kept; Unity Catalog tables get every column comment.
         self.spark.sql(
-            f"CREATE TABLE IF NOT EXISTS {self.engine_name(name)} ({spec.ddl_schema()}) USING delta{partition} "
+            f"CREATE TABLE IF NOT EXISTS {self.engine_name(name)} ({spec.ddl_schema(with_comments=False)}) "
+            f"USING delta{partition} "
             f"LOCATION {sql_string(str(self.path_of(name)))} COMMENT {sql_string(spec.comment)}"
         )
         self._registered.add(name)
