@@ -47,6 +47,13 @@ RULE_PRECEDENCE = {
     "workspace": 6,
 }
 """When several attribution rules match a usage line, the lowest precedence wins."""
+RESERVED_POLICY_TAG_KEYS = ("budget-policy-name", "budget-policy-id", "budget-policy-resolution-result")
+"""Tag keys Databricks keeps for itself on serverless budget policies; a policy cannot set them."""
+POLICY_ROLES = ("user", "manager")
+PRINCIPAL_KINDS = ("user", "group", "service_principal")
+MAX_POLICY_TAGS = 20  # the budget policy API's limit of custom tags per policy
+MAX_BUDGET_ALERTS = 4  # the Budgets API's limit of alerts per budget and period
+_DEFAULT_POLICY_PREFIX = "databricks:default-policy"  # the budget policy API reserves names starting with it
 
 _UNIT_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -75,6 +82,9 @@ _KINDS = {
 # YAML 1.1 booleans, the ones PyYAML's resolver tags as bool.
 _BOOLEANS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
 _PERCENT_PLACES = 4  # discount_percent / percent columns are DECIMAL(9,4)
+_MAX_THRESHOLD = Decimal(1000)  # budget thresholds are percent of the amount; 1000 % is surely a typo past that
+_AMOUNT_PLACES = 2
+_MAX_AMOUNT = Decimal(10) ** 15
 _RATE_PLACES = 10  # rate column is DECIMAL(20,10)
 _MAX_RATE = Decimal(10) ** 10
 
@@ -82,6 +92,12 @@ _MAX_RATE = Decimal(10) ** 10
 def normalise(value: str) -> str:
     """Lower-case `value`, turn every run of non-alphanumeric characters into one '-', strip '-' at both ends."""
     return _NON_ALPHANUMERIC.sub("-", value.lower()).strip("-")
+
+
+def tag_key_form(key: str) -> str:
+    """Tag keys compare ignoring case and separators (`BusinessUnit` = `business_unit`): the twin of
+    `attribution.key_form`."""
+    return normalise(key).replace("-", "")
 
 
 @dataclass(frozen=True)
@@ -155,6 +171,8 @@ class Attribution:
     workloads: tuple[WorkloadRule, ...] = ()
     identities: tuple[IdentityRule, ...] = ()
     workspaces: tuple[WorkspaceRule, ...] = ()
+    tag_key_names: tuple[str, ...] = ()
+    """`tag_keys` as written; managed budget policies tag usage with the first one."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +237,52 @@ class SharedPool:
 
 
 @dataclass(frozen=True)
+class PolicyGrant:
+    """A role on a serverless budget policy: `user` may run under it, `manager` may also edit it."""
+
+    principal_kind: str  # user, group or service_principal
+    principal: str  # user name (email), account group name, or service principal application id
+    role: str  # user or manager
+
+
+@dataclass(frozen=True)
+class ServerlessPolicy:
+    """A serverless budget (usage) policy the config manages, by name.
+
+    `tags` are every tag the policy applies, in order: first the business-unit tag (the first attribution tag
+    key as written = the unit's id), then the declared ones.
+    """
+
+    name: str
+    business_unit: str
+    tags: tuple[tuple[str, str], ...]
+    grants: tuple[PolicyGrant, ...] = ()
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A monthly budget of a business unit, optionally narrowed to a workspace and/or a product.
+
+    `amount` is in the chargeback currency, per calendar month; `valid_from`/`valid_to` are month starts.
+    Spend reaching `warning_percent` / `critical_percent` of the amount is a warning / critical status.
+    With `account_budget`, the budget is also an account budget (Budgets API) that alerts `recipients` at
+    `alert_percents` (warning, critical and any extra levels, ascending).
+    """
+
+    business_unit: str
+    amount: Decimal
+    warning_percent: Decimal
+    critical_percent: Decimal
+    valid_from: dt.date
+    valid_to: dt.date | None = None
+    workspace_id: str | None = None
+    billing_origin_product: str | None = None
+    alert_percents: tuple[Decimal, ...] = ()
+    recipients: tuple[str, ...] = ()
+    account_budget: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated chargeback configuration."""
 
@@ -233,6 +297,8 @@ class Config:
     shared_costs: tuple[SharedPool, ...]
     closed_months: tuple[dt.date, ...]
     source: str
+    serverless_policies: tuple[ServerlessPolicy, ...] = ()
+    budgets: tuple[Budget, ...] = ()
 
     @property
     def unit_ids(self) -> tuple[str, ...]:
@@ -588,6 +654,28 @@ class _Reader:
             return None
         return value
 
+    def amount(self, node: Node, path: str) -> Decimal | None:
+        value = self.decimal(node, path, Decimal(0), _MAX_AMOUNT, _AMOUNT_PLACES)
+        if value == 0:
+            self.problem(node, path, "a budget amount must be greater than 0")
+            return None
+        return value
+
+    def threshold(self, node: Node, path: str) -> Decimal | None:
+        """A budget threshold: percent of the amount, above 0 (may exceed 100)."""
+        value = self.decimal(node, path, Decimal(0), _MAX_THRESHOLD, _PERCENT_PLACES)
+        if value == 0:
+            self.problem(node, path, "a threshold must be greater than 0 percent")
+            return None
+        return value
+
+    def month_start(self, node: Node, path: str) -> dt.date | None:
+        value = self.date(node, path)
+        if value is not None and value.day != 1:
+            self.problem(node, path, f"budgets are monthly: {value} must be the first day of a month")
+            return None
+        return value
+
     def check_overlaps(self, placed: list[_Placed[_D]], key: Callable[[_D], Hashable], what: str) -> None:
         """Rules with the same key must not have overlapping validity periods."""
         groups: dict[Hashable, list[_Placed[_D]]] = {}
@@ -618,7 +706,7 @@ def _config(r: _Reader, root: Node, source: str) -> Config | None:
         root,
         "",
         ("version", "currency", "price_currency", "lookback_days", "business_units"),
-        ("fx_rates", "attribution", "discounts", "shared_costs", "closed_months"),
+        ("fx_rates", "attribution", "discounts", "shared_costs", "closed_months", "serverless_policies", "budgets"),
     )
     if top is None:
         return None
@@ -640,6 +728,8 @@ def _config(r: _Reader, root: Node, source: str) -> Config | None:
     discounts = _discounts(r, top.get("discounts"))
     pools = _shared_costs(r, top.get("shared_costs"), known)
     closed = _closed_months(r, top.get("closed_months"))
+    policies = _serverless_policies(r, top.get("serverless_policies"), known, attribution)
+    budgets = _budgets(r, top.get("budgets"), known, attribution)
     if version is None or currency is None or price_currency is None or lookback_days is None:
         return None
     return Config(
@@ -654,6 +744,8 @@ def _config(r: _Reader, root: Node, source: str) -> Config | None:
         shared_costs=pools,
         closed_months=closed,
         source=source,
+        serverless_policies=policies,
+        budgets=budgets,
     )
 
 
@@ -807,7 +899,8 @@ def _attribution(r: _Reader, node: Node | None, units: _Units) -> Attribution:
     r.check_overlaps(identities, lambda rule: rule.identity, "identity")
     r.check_overlaps(workspaces, lambda rule: rule.workspace_id, "workspace_id")
     return Attribution(
-        tag_keys=tag_keys,
+        tag_keys=tuple(normalise(key) for key in tag_keys),
+        tag_key_names=tag_keys,
         tag_values=tuple(rule for rule, _, _ in tag_values),
         budget_policies=tuple(rule for rule, _, _ in policies),
         workloads=tuple(rule for rule, _, _ in workloads),
@@ -817,6 +910,7 @@ def _attribution(r: _Reader, node: Node | None, units: _Units) -> Attribution:
 
 
 def _tag_keys(r: _Reader, node: Node, path: str) -> tuple[str, ...]:
+    """The tag keys as written; no two may normalise alike."""
     keys: list[str] = []
     for index, item in enumerate(r.sequence(node, path) or []):
         raw = r.text(item, f"{path}[{index}]")
@@ -825,10 +919,10 @@ def _tag_keys(r: _Reader, node: Node, path: str) -> tuple[str, ...]:
         key = normalise(raw)
         if not key:
             r.problem(item, f"{path}[{index}]", f"{_show(raw)} has no letters or digits")
-        elif key in keys:
+        elif key in (normalise(k) for k in keys):
             r.problem(item, f"{path}[{index}]", f"{_show(raw)} normalises to {key!r}, which is already listed")
         else:
-            keys.append(key)
+            keys.append(raw)
     return tuple(keys)
 
 
@@ -1015,6 +1109,220 @@ def _closed_months(r: _Reader, node: Node | None) -> tuple[dt.date, ...]:
         elif month is not None:
             months.append(month)
     return tuple(sorted(months))
+
+
+def _serverless_policies(
+    r: _Reader, node: Node | None, units: _Units, attribution: Attribution
+) -> tuple[ServerlessPolicy, ...]:
+    """Managed budget policies. Each tags usage with its unit under the first attribution tag key, so its
+    declared tags must not name another unit, or the policy and the attribution rules would disagree."""
+    first_use: dict[str, tuple[str, int]] = {}  # casefolded name -> (path, line) of the policy that has it
+    unit_tag_key = attribution.tag_key_names[0] if attribution.tag_key_names else None
+
+    def parse(f: dict[str, Node], path: str, item: Node) -> ServerlessPolicy | None:
+        name = r.get(f, path, "name", lambda n, p: _policy_name(r, n, p))
+        if name is not None and name.casefold() in first_use:
+            first_path, first_line = first_use[name.casefold()]
+            r.problem(
+                f["name"], f"{path}.name", f"duplicate policy name (first used by {first_path}, line {first_line})"
+            )
+        elif name is not None:
+            first_use[name.casefold()] = (path, _line(item))
+        unit = r.get(f, path, "business_unit", lambda n, p: r.unit(n, p, units))
+        tags = r.get(f, path, "tags", lambda n, p: _policy_tags(r, n, p, unit, units, attribution)) or ()
+        grants = r.get(f, path, "permissions", lambda n, p: _grants(r, n, p)) or ()
+        if unit_tag_key is None:
+            r.problem(
+                item,
+                path,
+                "a managed policy tags usage with its business unit under the first attribution.tag_keys entry, "
+                "but attribution.tag_keys is empty",
+            )
+        elif len(tags) + 1 > MAX_POLICY_TAGS:
+            r.problem(
+                f["tags"],
+                f"{path}.tags",
+                f"{len(tags)} tags plus the business-unit tag exceed the {MAX_POLICY_TAGS} tags a policy can have",
+            )
+        if name is None or unit is None or unit_tag_key is None:
+            return None
+        return ServerlessPolicy(name, unit, ((unit_tag_key, unit), *tags), grants)
+
+    placed = r.items(node, "serverless_policies", ("name", "business_unit"), ("tags", "permissions"), parse)
+    return tuple(policy for policy, _, _ in placed)
+
+
+def _policy_name(r: _Reader, node: Node, path: str) -> str | None:
+    name = r.text(node, path)
+    if name is None:
+        return None
+    try:
+        name.encode("latin-1")
+    except UnicodeEncodeError:
+        r.problem(node, path, f"{_show(name)} has characters outside ISO 8859-1 (latin-1), which policy names allow")
+        return None
+    if name.startswith(_DEFAULT_POLICY_PREFIX):
+        r.problem(node, path, f"names starting with {_DEFAULT_POLICY_PREFIX!r} are reserved by Databricks")
+        return None
+    return name
+
+
+def _policy_tags(
+    r: _Reader, node: Node, path: str, unit: str | None, units: _Units, attribution: Attribution
+) -> tuple[tuple[str, str], ...] | None:
+    """Declared tags (key -> value): no reserved key, and no business-unit key naming another unit."""
+    entries = r.entries(node, path)
+    if entries is None:
+        return None
+    unit_keys = [tag_key_form(key) for key in attribution.tag_key_names]
+    tags = []
+    for key, (key_node, value_node) in entries.items():
+        key_path = _join(path, key)
+        tag_key = r.text(key_node, key_path)
+        value = r.text(value_node, key_path)
+        if tag_key is None or value is None:
+            continue
+        if tag_key.strip().lower() in RESERVED_POLICY_TAG_KEYS:
+            r.problem(key_node, key_path, f"{_show(tag_key)} is a tag key Databricks reserves for budget policies")
+        elif unit_keys and tag_key_form(tag_key) == unit_keys[0]:
+            r.problem(
+                key_node,
+                key_path,
+                f"{_show(tag_key)} is the first attribution tag key, which the policy sets from business_unit "
+                "itself: leave it out",
+            )
+        elif tag_key_form(tag_key) in unit_keys and unit is not None:
+            others = _tag_value_units(normalise(value), units, attribution) - {unit}
+            if others:
+                r.problem(
+                    value_node,
+                    key_path,
+                    f"business-unit tag {tag_key}={value} would attribute usage to {', '.join(sorted(others))}, "
+                    f"not to the policy's business unit {unit!r}",
+                )
+            elif not _tag_value_units(normalise(value), units, attribution):
+                r.problem(
+                    value_node,
+                    key_path,
+                    f"business-unit tag {tag_key}={value} selects no business unit; name {unit!r} or leave it out",
+                )
+            else:
+                tags.append((tag_key, value))
+        else:
+            tags.append((tag_key, value))
+    return tuple(tags)
+
+
+def _tag_value_units(value: str, units: _Units, attribution: Attribution) -> set[str]:
+    """Every unit a normalised business-unit tag value selects, on any date."""
+    selected = {rule.business_unit for rule in attribution.tag_values if rule.value == value}
+    if value in units.by_normalised:
+        selected.add(units.by_normalised[value])
+    return selected
+
+
+def _grants(r: _Reader, node: Node, path: str) -> tuple[PolicyGrant, ...]:
+    first_use: dict[tuple[str, str], tuple[str, int]] = {}
+
+    def parse(f: dict[str, Node], p: str, item: Node) -> PolicyGrant | None:
+        role = r.get(f, p, "role", lambda n, q: r.choice(n, q, POLICY_ROLES))
+        kinds = [kind for kind in PRINCIPAL_KINDS if kind in f]
+        if len(kinds) != 1:
+            r.problem(item, p, f"give exactly one of {', '.join(PRINCIPAL_KINDS)}")
+            return None
+        principal = r.get(f, p, kinds[0], r.text)
+        if principal is None or role is None:
+            return None
+        first = first_use.get((kinds[0], principal))
+        if first is not None:
+            r.problem(item, p, f"{kinds[0]} {_show(principal)} is already granted by {first[0]} (line {first[1]})")
+            return None
+        first_use[(kinds[0], principal)] = (p, _line(item))
+        return PolicyGrant(kinds[0], principal, role)
+
+    placed = r.items(node, path, ("role",), PRINCIPAL_KINDS, parse)
+    return tuple(grant for grant, _, _ in placed)
+
+
+def _budgets(r: _Reader, node: Node | None, units: _Units, attribution: Attribution) -> tuple[Budget, ...]:
+    def parse(f: dict[str, Node], path: str, item: Node) -> Budget | None:
+        unit = r.get(f, path, "business_unit", lambda n, p: r.unit(n, p, units))
+        workspace = r.get(f, path, "workspace_id", r.workspace_id)
+        product = r.get(f, path, "billing_origin_product", r.product)
+        amount = r.get(f, path, "amount", r.amount)
+        warning = r.get(f, path, "warning_percent", r.threshold)
+        critical = r.get(f, path, "critical_percent", r.threshold)
+        extra = r.get(f, path, "alert_percents", lambda n, p: _thresholds(r, n, p)) or ()
+        recipients = r.get(f, path, "recipients", lambda n, p: r.list_of(n, p, r.text)) or ()
+        account = r.get(f, path, "account_budget", r.boolean)
+        valid_from = r.get(f, path, "valid_from", r.month_start)
+        valid_to = r.get(f, path, "valid_to", r.month_start)
+        if valid_from is not None and valid_to is not None and valid_to <= valid_from:
+            r.problem(f["valid_to"], f"{path}.valid_to", f"valid_to {valid_to} must be after valid_from {valid_from}")
+            valid_to = None
+        if warning is not None and critical is not None and warning >= critical:
+            r.problem(
+                f["warning_percent"],
+                f"{path}.warning_percent",
+                f"warning_percent {warning} must be below critical_percent {critical}",
+            )
+        levels = tuple(sorted({level for level in (warning, critical, *extra) if level is not None}))
+        if len(levels) > MAX_BUDGET_ALERTS:
+            r.problem(
+                f["alert_percents"],
+                f"{path}.alert_percents",
+                f"{len(levels)} alert levels with warning and critical; an account budget allows {MAX_BUDGET_ALERTS}",
+            )
+        if account and product is not None:
+            r.problem(
+                f["account_budget"],
+                f"{path}.account_budget",
+                "the Budgets API filters by tags and workspaces, not by product: an account budget cannot have "
+                "billing_origin_product",
+            )
+        publish = product is None if account is None else account
+        if publish and not attribution.tag_key_names:
+            r.problem(item, path, "an account budget filters on the first attribution.tag_keys entry, which is empty")
+        for field in ("alert_percents", "recipients"):
+            if field in f and not publish:
+                r.problem(f[field], f"{path}.{field}", "applies only to account budgets (account_budget: true)")
+        if unit is None or amount is None or warning is None or critical is None or valid_from is None:
+            return None
+        return Budget(
+            business_unit=unit,
+            amount=amount,
+            warning_percent=warning,
+            critical_percent=critical,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            workspace_id=workspace,
+            billing_origin_product=product,
+            alert_percents=levels if publish else (),
+            recipients=recipients if publish else (),
+            account_budget=publish,
+        )
+
+    placed = r.items(
+        node,
+        "budgets",
+        ("business_unit", "amount", "warning_percent", "critical_percent", "valid_from"),
+        ("valid_to", "workspace_id", "billing_origin_product", "alert_percents", "recipients", "account_budget"),
+        parse,
+    )
+    r.check_overlaps(
+        placed, lambda b: (b.business_unit, b.workspace_id, b.billing_origin_product), "(unit, workspace, product)"
+    )
+    return tuple(budget for budget, _, _ in placed)
+
+
+def _thresholds(r: _Reader, node: Node, path: str) -> tuple[Decimal, ...] | None:
+    nodes = r.sequence(node, path)
+    if nodes is None:
+        return None
+    if not nodes:
+        r.problem(node, path, "must not be empty (leave the field out instead)")
+    values = [r.threshold(item, f"{path}[{index}]") for index, item in enumerate(nodes)]
+    return tuple(value for value in values if value is not None)
 
 
 # --- config tables ---------------------------------------------------------------------------------------
