@@ -1,4 +1,4 @@
-"""Command line: `chargeback generate | run | sql | validate-config | demo | job-step`.
+"""Command line: `chargeback generate | run | sql | validate-config | demo | job-step | policies | budgets`.
 
 Parameters are parsed and validated here once, then passed on as typed values. Every failure prints one
 line `chargeback: error: <reason>` and exits non-zero.
@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--run-id", required=True)
     step.add_argument("--usage-table", default="system.billing.usage")
     step.add_argument("--list-prices-table", default="system.billing.list_prices")
+
+    for resource, what in (("policies", "serverless budget policies"), ("budgets", "account budgets")):
+        gov = sub.add_parser(resource, help=f"plan or apply the config's {what} in the Databricks account")
+        gov.add_argument("action", choices=("plan", "apply"))
+        gov.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG), help="config file")
+        gov.add_argument("--profile", help="Databricks config profile with account-level auth")
+        gov.add_argument("--date", type=_date, help="the day whose budgets are in force (default today, UTC)")
     return parser
 
 
@@ -267,6 +274,13 @@ def cmd_job_step(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_governance(args: argparse.Namespace) -> int:
+    from chargeback.governance import run
+
+    day = args.date or dt.datetime.now(dt.UTC).date()
+    return run(args.command, args.action, args.config, args.profile, day)
+
+
 COMMANDS = {
     "generate": cmd_generate,
     "run": cmd_run,
@@ -274,6 +288,8 @@ COMMANDS = {
     "validate-config": cmd_validate_config,
     "demo": cmd_demo,
     "job-step": cmd_job_step,
+    "policies": cmd_governance,
+    "budgets": cmd_governance,
 }
 
 
