@@ -132,25 +132,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 @contextmanager
-def _open_lakehouse(path: Path, catalogs: Sequence[str] = ()) -> Iterator[Any]:
-    """Start the local engine over `path` (created if missing) and yield a LocalLakehouse."""
+def _open_lakehouse(path: Path, catalogs: Sequence[str] = (), *, writable: bool = True) -> Iterator[Any]:
+    """Start the local engine over `path` and yield a LocalLakehouse.
+
+    A lakehouse to write is created if missing and must be writable; one only read (by `chargeback sql`)
+    must exist, and may be read-only.
+    """
     from chargeback.engine import local_session
     from chargeback.tables import LocalLakehouse, catalogs_in
 
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise InputError(f"lakehouse {path} is not writable: {exc.strerror or exc}") from None
+    if not writable:
+        if not path.is_dir():
+            raise InputError(f"lakehouse {path} does not exist or is not a directory")
+    else:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise InputError(f"lakehouse {path} is not writable: {exc.strerror or exc}") from None
     with local_session({*catalogs_in(path), *catalogs}) as spark:
         yield LocalLakehouse(spark, path)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from chargeback.synthetic import generate
+    from chargeback.synthetic import generate, validate_arguments
 
+    validate_arguments(args.start_date, args.days, args.seed, args.scale)  # before anything is created
     started = time.monotonic()
     with _open_lakehouse(args.lakehouse, ["system"]) as store:
         written = generate(store, args.start_date, args.days, args.seed, args.scale)
@@ -214,10 +223,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    with _open_lakehouse(args.lakehouse) as store:
+    with _open_lakehouse(args.lakehouse, writable=False) as store:
         try:
             df = store.sql(args.query)
-            columns, rows = df.columns, [tuple(r) for r in df.collect()]
+            columns, rows = df.columns, [tuple(_plain(v) for v in r) for r in df.collect()]
         except Exception as exc:  # the engine's own error, shortened to its first line
             raise ChargebackError(f"query failed: {_first_line(exc)}") from None
     print(format_rows(columns, rows, args.format))
@@ -301,6 +310,19 @@ def _first_line(exc: Exception) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _plain(value: Any) -> Any:
+    """Struct values as dicts of their fields (recursively): a Row is a tuple and would lose its field names."""
+    from pyspark.sql import Row
+
+    if isinstance(value, Row):
+        return {k: _plain(v) for k, v in zip(value.__fields__, value, strict=True)}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def _money(value: Decimal) -> str:
     return f"{value:,.2f}"
 
@@ -312,6 +334,8 @@ def _cell(value: Any) -> str:
         return f"{value.normalize():f}" if value == value.to_integral() else f"{value:f}".rstrip("0")
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
+    if isinstance(value, dict | list):  # maps, arrays and structs print as JSON in a table or CSV cell
+        return json.dumps(value, default=_cell)
     return str(value)
 
 

@@ -793,7 +793,7 @@ def generate(
     Raises:
         InputError: for a non-date start, days out of range, a negative seed or a scale below 1.
     """
-    _validate(start_date, days, seed, scale)
+    validate_arguments(start_date, days, seed, scale)
     window = Window(start_date, days)
     rng = Generator(PCG64(seed))
     spark = store.spark
@@ -807,14 +807,15 @@ def generate(
         ),
     }
     streams = billing_streams(WORKLOADS)
-    plan = plan_activity(streams, window, rng, (scale or DEFAULT_ROWS_PER_DAY) / expected_rows_per_day(streams))
+    plan = plan_usage(streams, window, rng, scale)
     dims = spark.createDataFrame(dimension_table(streams))
     chunks = (_usage_frame(spark, facts, dims) for facts in usage_fact_chunks(streams, plan, window, rng, CHUNK_ROWS))
     counts[USAGE_TABLE] = _write(store, USAGE_TABLE, chunks)
     return counts
 
 
-def _validate(start_date: object, days: object, seed: object, scale: object) -> None:
+def validate_arguments(start_date: object, days: object, seed: object, scale: object) -> None:
+    """Raise an `InputError` naming the first argument of `generate` that is out of range."""
     if not isinstance(start_date, dt.date) or isinstance(start_date, dt.datetime):
         raise InputError(f"start_date: {start_date!r} is not a date")
     if not _is_int(days) or not 1 <= days <= MAX_DAYS:  # type: ignore[operator]
@@ -1100,6 +1101,11 @@ class ActivityPlan:
     block_start: np.ndarray
 
 
+def plan_usage(streams: list[Stream], window: Window, rng: Generator, scale: int | None) -> ActivityPlan:
+    """The activity plan for about `scale` ORIGINAL rows per day on average over a week (weekends are quieter)."""
+    return plan_activity(streams, window, rng, (scale or DEFAULT_ROWS_PER_DAY) / expected_rows_per_day(streams))
+
+
 def plan_activity(streams: list[Stream], window: Window, rng: Generator, multiplier: float) -> ActivityPlan:
     """Draw which hours each stream is active and how many records each active hour has."""
     hour_of_day = np.arange(window.hours) % 24
@@ -1131,16 +1137,17 @@ def plan_activity(streams: list[Stream], window: Window, rng: Generator, multipl
     return ActivityPlan(hour, stream, records[stream, hour], blocks, block_start_hour[blocks])
 
 
-# Tag variants of a stream's dimension row: before the reorg, after it, and "moved" by a restatement.
+# Variant bits of a stream's dimension row: the period (before or after the reorg instant) and whether a
+# restatement "moved" the record to another business unit; a moved record keeps its own period's metadata.
 _BEFORE, _AFTER, _MOVED = 0, 1, 2
-_VARIANTS = 3
+_VARIANTS = 4
 
 
 def _custom_tags(w: Workload, variant: int) -> dict[str, str]:
     tags = dict(w.policy.tags) if w.policy and not w.policy.deleted else {}
     if w.tags_in_usage:
-        tags.update(_changed(w, "tags") if variant == _AFTER else w.tags)
-    if variant == _MOVED:
+        tags.update(_changed(w, "tags") if variant & _AFTER else w.tags)
+    if variant & _MOVED:
         tags[RESTATEMENT_MOVED_TAG[0]] = RESTATEMENT_MOVED_TAG[1]
     return tags
 
@@ -1160,7 +1167,7 @@ def dimension_table(streams: list[Stream]) -> pa.Table:
     for index, s in enumerate(streams):
         w = s.workload
         for variant in range(_VARIANTS):
-            metadata = _changed(w, "metadata") if variant == _AFTER else dict(w.metadata)
+            metadata = _changed(w, "metadata") if variant & _AFTER else dict(w.metadata)
             if w.policy:
                 metadata["budget_policy_id"] = w.policy.policy_id
             rows.append(
@@ -1318,7 +1325,7 @@ def _corrections(originals: _Records, window: Window, rng: Generator) -> list[_R
     moved = kind[restated] == 1
     restatement.quantity_nano = np.where(moved, restatement.quantity_nano, restated_nano[restated])
     restatement.quantity_atto = np.where(moved, restatement.quantity_atto, restated_atto[restated])
-    restatement.variant = np.where(moved, _MOVED, restatement.variant)
+    restatement.variant = np.where(moved, restatement.variant | _MOVED, restatement.variant)
     restatement.ingestion_day = ingestion_day[restated]
     restatement.record_type[:] = _RESTATEMENT
     return [retraction, restatement]

@@ -194,8 +194,15 @@ class LocalLakehouse(TableStore):
         df.write.format("delta").mode("append").save(str(self.path_of(name)))
 
     def write_raw(self, name: TableName, df: DataFrame, mode: str) -> None:
-        """Write a source-shaped table (synthetic system tables) as-is, then register it."""
-        df.write.format("delta").mode(mode).save(str(self.path_of(name)))
+        """Write a source-shaped table (synthetic system tables) as-is, then register it.
+
+        An overwrite replaces the schema too: a table exported from an older Databricks release (fewer
+        struct fields) must not make the write fail.
+        """
+        writer = df.write.format("delta").mode(mode)
+        if mode == "overwrite":
+            writer = writer.option("overwriteSchema", "true")
+        writer.save(str(self.path_of(name)))
         if name not in self._registered:
             self._register(name)
 
