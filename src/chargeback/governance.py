@@ -580,14 +580,14 @@ def run(
         policy_plan = plan_policies(config, read_policies(client, (p.name for p in config.serverless_policies)), day)
         for line in render_policy_plan(policy_plan):
             say(line)
-        if action == "apply":
+        if action == "apply" and not policy_plan.is_noop:
             apply_policy_plan(client, policy_plan, say)
             say(f"Apply complete: {len(policy_plan.steps)} change(s).")
     else:
         budget_plan = plan_budgets(config, read_budgets(client), day)
         for line in render_budget_plan(budget_plan):
             say(line)
-        if action == "apply":
+        if action == "apply" and not budget_plan.is_noop:
             apply_budget_plan(client, budget_plan, say)
             say(f"Apply complete: {len(budget_plan.steps)} change(s).")
     return 0
