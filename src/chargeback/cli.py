@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -223,7 +224,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    with _open_lakehouse(args.lakehouse, writable=False) as store:
+    with _open_lakehouse(args.lakehouse, writable=False) as store, _local_time_is_utc():
         try:
             df = store.sql(args.query)
             columns, rows = df.columns, [tuple(_plain(v) for v in r) for r in df.collect()]
@@ -231,6 +232,25 @@ def cmd_sql(args: argparse.Namespace) -> int:
             raise ChargebackError(f"query failed: {_first_line(exc)}") from None
     print(format_rows(columns, rows, args.format))
     return 0
+
+
+@contextmanager
+def _local_time_is_utc() -> Iterator[None]:
+    """Collect timestamps as UTC times, the engine session's zone: PySpark converts them to local time."""
+    if not hasattr(time, "tzset"):  # pragma: no cover - Windows cannot switch the zone of a running process
+        yield
+        return
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
 
 
 def cmd_validate_config(args: argparse.Namespace) -> int:
@@ -351,8 +371,8 @@ def format_rows(columns: Sequence[str], rows: Sequence[tuple], fmt: str) -> str:
         return buffer.getvalue().rstrip("\n")
     cells = [[_cell(v) for v in r] for r in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
-    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
+    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join(
         [line, "  ".join("-" * w for w in widths), *body, f"({len(rows)} row{'s' if len(rows) != 1 else ''})"]
     )
