@@ -647,27 +647,23 @@ class _Reader:
     def percent(self, node: Node, path: str) -> Decimal | None:
         return self.decimal(node, path, Decimal(0), Decimal(100), _PERCENT_PLACES)
 
-    def rate(self, node: Node, path: str) -> Decimal | None:
-        value = self.decimal(node, path, Decimal(0), _MAX_RATE, _RATE_PLACES)
+    def positive(self, node: Node, path: str, high: Decimal, places: int, what: str) -> Decimal | None:
+        """A number in (0, high] with at most `places` decimal places."""
+        value = self.decimal(node, path, Decimal(0), high, places)
         if value == 0:
-            self.problem(node, path, "an exchange rate must be greater than 0")
+            self.problem(node, path, f"{what} must be greater than 0")
             return None
         return value
+
+    def rate(self, node: Node, path: str) -> Decimal | None:
+        return self.positive(node, path, _MAX_RATE, _RATE_PLACES, "an exchange rate")
 
     def amount(self, node: Node, path: str) -> Decimal | None:
-        value = self.decimal(node, path, Decimal(0), _MAX_AMOUNT, _AMOUNT_PLACES)
-        if value == 0:
-            self.problem(node, path, "a budget amount must be greater than 0")
-            return None
-        return value
+        return self.positive(node, path, _MAX_AMOUNT, _AMOUNT_PLACES, "a budget amount")
 
     def threshold(self, node: Node, path: str) -> Decimal | None:
-        """A budget threshold: percent of the amount, above 0 (may exceed 100)."""
-        value = self.decimal(node, path, Decimal(0), _MAX_THRESHOLD, _PERCENT_PLACES)
-        if value == 0:
-            self.problem(node, path, "a threshold must be greater than 0 percent")
-            return None
-        return value
+        """A budget threshold: percent of the amount (may exceed 100)."""
+        return self.positive(node, path, _MAX_THRESHOLD, _PERCENT_PLACES, "a threshold")
 
     def month_start(self, node: Node, path: str) -> dt.date | None:
         value = self.date(node, path)

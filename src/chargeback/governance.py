@@ -163,14 +163,18 @@ def render_policy_plan(plan: PolicyPlan) -> list[str]:
     lines += [f"  = unchanged {name}" for name in plan.unchanged]
     lines += [f"  ! unmanaged {p.name} ({p.policy_id}): left alone" for p in plan.unmanaged]
     lines += [f"  warning: {w}" for w in plan.warnings]
-    creates = sum(step.action == "create" for step in plan.steps)
-    lines.append(
-        f"Plan: {creates} to create, {len(plan.steps) - creates} to update, {len(plan.unchanged)} unchanged, "
-        f"{len(plan.unmanaged)} unmanaged left alone; nothing is deleted."
-        if not plan.is_noop
-        else f"No changes: the account matches the config ({len(plan.unmanaged)} unmanaged left alone)."
+    return [*lines, _summary([s.action for s in plan.steps], len(plan.unchanged), f"{len(plan.unmanaged)} unmanaged")]
+
+
+def _summary(actions: list[str], unchanged: int, left_alone: str) -> str:
+    """The closing line of a plan, Terraform style."""
+    if not actions:
+        return f"No changes: the account matches the config ({left_alone} left alone)."
+    creates = actions.count("create")
+    return (
+        f"Plan: {creates} to create, {len(actions) - creates} to update, {unchanged} unchanged, "
+        f"{left_alone} left alone; nothing is deleted."
     )
-    return lines
 
 
 # --- budgets: desired and existing state, plan --------------------------------------------------------------
@@ -334,15 +338,8 @@ def render_budget_plan(plan: BudgetPlan) -> list[str]:
         for b in plan.undeclared
     ]
     lines += [f"  ! unmanaged {b.shape.display_name} ({b.budget_id}): left alone" for b in plan.unmanaged]
-    creates = sum(step.action == "create" for step in plan.steps)
     left = len(plan.unmanaged) + len(plan.undeclared)
-    lines.append(
-        f"Plan: {creates} to create, {len(plan.steps) - creates} to update, {len(plan.unchanged)} unchanged, "
-        f"{left} left alone; nothing is deleted."
-        if not plan.is_noop
-        else f"No changes: the account matches the config ({left} left alone)."
-    )
-    return lines
+    return [*lines, _summary([s.action for s in plan.steps], len(plan.unchanged), str(left))]
 
 
 # --- the account (I/O through databricks-sdk) ----------------------------------------------------------------
