@@ -64,10 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     def lakehouse(p: argparse.ArgumentParser) -> None:
         p.add_argument("--lakehouse", type=Path, default=Path(DEFAULT_LAKEHOUSE), help="local lakehouse folder")
 
-    def target(p: argparse.ArgumentParser) -> None:
+    def target(p: argparse.ArgumentParser, config: bool = True) -> None:
         p.add_argument("--catalog", default="main", help="catalog of the output tables (default main)")
         p.add_argument("--schema", default="chargeback", help="schema of the output tables (default chargeback)")
-        p.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG), help="config file")
+        if config:
+            p.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG), help="config file")
 
     gen = sub.add_parser("generate", help="write synthetic system tables into a local lakehouse")
     lakehouse(gen)
@@ -113,6 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
         gov.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG), help="config file")
         gov.add_argument("--profile", help="Databricks config profile with account-level auth")
         gov.add_argument("--date", type=_date, help="the day whose budgets are in force (default today, UTC)")
+
+    dash = sub.add_parser("dashboard", help="preview the Lakeview dashboard on local gold tables as one HTML file")
+    lakehouse(dash)
+    target(dash, config=False)
+    dash.add_argument("--out", type=Path, required=True, help="HTML file to write")
+    dash.add_argument("--file", type=Path, help="dashboard file (default: the bundle's chargeback.lvdash.json)")
+    dash.add_argument("--as-of", type=_timestamp, help="the day relative dates count from (default: after the data)")
+    dash.add_argument("--start-date", type=_date, help="date range filter start (default: the dashboard's default)")
+    dash.add_argument("--end-date", type=_date, help="date range filter end")
     return parser
 
 
@@ -310,6 +320,22 @@ def cmd_governance(args: argparse.Namespace) -> int:
     return run(args.command, args.action, args.config, args.profile, day)
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from chargeback.dashboard import DEFAULT_FILE, Selection, default_as_of, write_preview
+
+    if (args.start_date is None) != (args.end_date is None):
+        raise InputError("give --start-date and --end-date together")
+    if args.start_date and args.end_date < args.start_date:
+        raise InputError(f"--end-date {args.end_date} is before --start-date {args.start_date}")
+    with _open_lakehouse(args.lakehouse, writable=False) as store:
+        as_of = args.as_of.date() if args.as_of else default_as_of(store, args.catalog, args.schema)
+        period = (args.start_date, args.end_date) if args.start_date else None
+        file = args.file or DEFAULT_FILE
+        pages, count = write_preview(store, file, args.out, args.catalog, args.schema, Selection(as_of, period))
+    print(f"wrote {args.out}: {pages} pages, {count} widgets from {file.name} (today taken as {as_of})")
+    return 0
+
+
 COMMANDS = {
     "generate": cmd_generate,
     "run": cmd_run,
@@ -319,6 +345,7 @@ COMMANDS = {
     "job-step": cmd_job_step,
     "policies": cmd_governance,
     "budgets": cmd_governance,
+    "dashboard": cmd_dashboard,
 }
 
 

@@ -1,0 +1,356 @@
+"""The Lakeview dashboard: its structure, its queries on gold tables built locally, the notebooks, the preview.
+
+One pipeline run on 40 days of synthetic usage builds the gold tables for the whole module.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chargeback import config as config_module
+from chargeback import dashboard, gold
+from chargeback.cli import build_parser, main
+from chargeback.dashboard import Selection
+from chargeback.errors import InputError
+from chargeback.tables import TableSpec
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+DASHBOARD = ROOT / "src" / "dashboards" / "chargeback.lvdash.json"
+START, DAYS = dt.date(2026, 8, 1), 40
+END = START + dt.timedelta(days=DAYS - 1)  # 2026-09-09
+AS_OF = END + dt.timedelta(days=1)
+CHART_TYPES = ("bar", "line", "area", "pie")
+
+
+@pytest.fixture(scope="module")
+def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from chargeback.config import load_config
+    from chargeback.engine import local_session
+    from chargeback.pipeline import RunParams, run
+    from chargeback.synthetic import generate
+    from chargeback.tables import LocalLakehouse
+
+    root = tmp_path_factory.mktemp("lakehouse")
+    with local_session(["system", "main"]) as spark:
+        store = LocalLakehouse(spark, root)
+        generate(store, START, DAYS, seed=7)
+        run_at = dt.datetime.combine(AS_OF, dt.time(6), dt.UTC)
+        params = RunParams("main", "chargeback", START, END, "test-dashboard", run_at)
+        run(store, load_config(ROOT / "config" / "chargeback.yml"), params)
+        yield store
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict[str, Any]:
+    return dashboard.load(DASHBOARD)
+
+
+@pytest.fixture(scope="module")
+def preview(lakehouse: Any, doc: dict[str, Any]) -> dashboard.Preview:
+    return dashboard.run_queries(lakehouse, doc, "main", "chargeback", Selection(AS_OF))
+
+
+def _widget(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(w for _, w, _ in dashboard.widgets(doc) if w.get("name") == name)
+
+
+def _value(preview: dashboard.Preview, widget: str, field: str) -> Any:
+    result = preview.queries[(widget, "main_query")]
+    return result.rows[0][result.columns.index(field)]
+
+
+def _sql(lakehouse: Any, query: str) -> Any:
+    return lakehouse.sql(query).collect()[0][0]
+
+
+# --- structure ------------------------------------------------------------------------------------------
+
+
+def test_the_dashboard_file_follows_the_lakeview_structure(doc):
+    assert dashboard.check(doc) == []
+
+
+def test_pages_and_grid(doc):
+    canvas = [p["displayName"] for p in doc["pages"] if p["pageType"] == "PAGE_TYPE_CANVAS"]
+    assert canvas == ["Overview", "Chargeback", "Serverless and Model Serving", "Tag hygiene"]
+    assert [p["pageType"] for p in doc["pages"]].count("PAGE_TYPE_GLOBAL_FILTERS") == 1
+    assert {p["layoutVersion"] for p in doc["pages"]} == {"GRID_V1"}
+
+
+def test_datasets_read_only_published_tables_by_unqualified_name(doc):
+    published = {v.table for v in vars(gold).values() if isinstance(v, TableSpec)}
+    published |= {spec.table for spec in config_module.CONFIG_TABLES.values()}
+    for ds in doc["datasets"]:
+        plain, qualified = dashboard.table_names(dashboard.bind(ds, Selection(AS_OF)))
+        assert not qualified, f"{ds['name']}: qualified names {qualified} defeat dataset_catalog/dataset_schema"
+        assert plain and plain <= published, f"{ds['name']} reads {plain - published}"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (lambda d: d["pages"][0]["layout"][1]["position"].update(x=10), "outside the 12-column grid"),
+        (lambda d: d["pages"][0]["layout"][2]["position"].update(x=0), "overlap"),
+        (lambda d: d["pages"][0].pop("layoutVersion"), "outside the 6-column grid"),
+        (lambda d: d["pages"][0].update(pageType="PAGE_TYPE_REPORT"), "pageType"),
+        (lambda d: _widget(d, "kpi_month_to_date")["spec"].update(version=3), "spec version 2"),
+        (lambda d: _widget(d, "top_workloads")["queries"][0]["query"].update(datasetName="ds_costs"), "ds_costs"),
+        (lambda d: _widget(d, "kpi_month_to_date")["spec"]["encodings"]["value"].update(fieldName="sum(x)"), "sum(x)"),
+        (lambda d: _widget(d, "filter_period")["queries"][0]["query"]["parameters"][0].update(keyword="dates"), "dates"),
+        (lambda d: d["datasets"][0]["queryLines"].append("AND x = :unknown\n"), ":unknown"),
+        (lambda d: d["datasets"][0]["queryLines"].__setitem__(0, "SELECT"), "end with a newline"),
+        (lambda d: d["datasets"][0].update(catalog="${var.catalog}"), "not substituted"),
+        (lambda d: d["pages"][4]["layout"][0]["widget"]["spec"].update(widgetType="table"), "only those"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_structural_checks_catch_broken_files(doc, mutate, problem):
+    broken = copy.deepcopy(doc)
+    mutate(broken)
+    problems = dashboard.check(broken)
+    assert any(problem in p for p in problems), problems
+
+
+# --- queries on the gold tables -------------------------------------------------------------------------
+
+
+def test_every_dataset_runs_and_every_widget_query_returns_rows(doc, preview):
+    assert set(preview.datasets) == {ds["name"] for ds in doc["datasets"]}
+    for _, widget, _ in dashboard.widgets(doc):
+        for named in widget.get("queries", []):
+            result = preview.queries[(widget["name"], named["name"])]
+            assert result.rows, f"widget {widget['name']} query {named['name']} returned no rows"
+
+
+def test_every_field_a_widget_encodes_exists_in_its_dataset_result(doc, preview):
+    columns = {name: result.columns for name, result in preview.datasets.items()}
+    assert dashboard.field_problems(doc, columns) == []
+
+
+def test_a_misspelled_dataset_column_fails_on_the_gold_tables(lakehouse, doc):
+    broken = copy.deepcopy(doc)
+    ds = next(d for d in broken["datasets"] if d["name"] == "ds_serving")
+    ds["queryLines"] = [line.replace("launch_cost", "lunch_cost") for line in ds["queryLines"]]
+    assert dashboard.check(broken) == []  # the structure is fine: only the data can tell
+    with pytest.raises(InputError, match="ds_serving.*lunch_cost"):
+        dashboard.run_queries(lakehouse, broken, "main", "chargeback", Selection(AS_OF))
+
+
+def test_a_widget_field_reading_a_missing_column_is_caught(doc, preview):
+    broken = copy.deepcopy(doc)
+    field = _widget(broken, "top_workloads")["queries"][0]["query"]["fields"][3]
+    field["expression"] = "SUM(`efective_cost`)"
+    columns = {name: result.columns for name, result in preview.datasets.items()}
+    assert dashboard.field_problems(broken, columns) == [
+        "page 'overview' widget 'top_workloads': SUM(`efective_cost`) reads 'efective_cost', "
+        "not a column of dataset 'ds_cost'"
+    ]
+
+
+def test_global_filters_reach_every_dataset_with_their_column(doc, preview):
+    filters = {w["name"]: w for p, w, _ in dashboard.widgets(doc) if p["pageType"] == "PAGE_TYPE_GLOBAL_FILTERS"}
+    period = {q["query"]["datasetName"] for q in filters["filter_period"]["queries"]}
+    assert period == {ds["name"] for ds in doc["datasets"] if ds.get("parameters")}
+    for name, column in (
+        ("filter_business_unit", "business_unit"),
+        ("filter_workspace", "workspace_id"),
+        ("filter_product", "billing_origin_product"),
+    ):
+        bound = {q["query"]["datasetName"] for q in filters[name]["queries"]}
+        having = {ds for ds, result in preview.datasets.items() if column in result.columns}
+        assert bound == having, f"{name}: bound to {sorted(bound)}, datasets with {column}: {sorted(having)}"
+
+
+def test_month_figures_match_the_statement(lakehouse, preview):
+    """Month to date is September 1-9, last month is August; the forecast runs September's rate to 30 days."""
+    statement = "SELECT SUM(effective_cost) FROM main.chargeback.chargeback_monthly WHERE billing_month = DATE'{}'"
+    september, august = _sql(lakehouse, statement.format("2026-09-01")), _sql(lakehouse, statement.format("2026-08-01"))
+    assert _value(preview, "kpi_month_to_date", "sum(month_to_date_cost)") == september
+    assert _value(preview, "kpi_last_month", "sum(previous_month_cost)") == august
+    forecast = _value(preview, "kpi_forecast", "sum(forecast_cost)")
+    assert abs(forecast - september * 30 / 9) < Decimal("0.0001")
+    unallocated = _sql(lakehouse, statement.format("2026-09-01") + " AND business_unit = 'UNALLOCATED'")
+    assert _value(preview, "kpi_unallocated", "sum(unallocated_month_to_date_cost)") == unallocated
+
+
+def test_the_default_date_range_and_an_explicit_one(lakehouse, doc, preview):
+    """Default `now-2M/M`..`now/d` covers all 40 days; an explicit range narrows every dated dataset."""
+    total = _sql(lakehouse, "SELECT SUM(effective_cost) FROM main.chargeback.cost_daily")
+    pie = preview.queries[("cost_by_unit", "main_query")]
+    assert sum(r[0] for r in pie.rows) == total
+    august = dashboard.run_queries(
+        lakehouse, doc, "main", "chargeback", Selection(AS_OF, (dt.date(2026, 8, 1), dt.date(2026, 8, 31)))
+    )
+    in_august = _sql(
+        lakehouse, "SELECT SUM(effective_cost) FROM main.chargeback.cost_daily WHERE billing_month = DATE'2026-08-01'"
+    )
+    assert sum(r[0] for r in august.queries[("cost_by_unit", "main_query")].rows) == in_august
+    months = august.queries[("statement", "main_query")]
+    assert {r[months.columns.index("billing_month")] for r in months.rows} == {dt.date(2026, 8, 1)}
+
+
+def test_tag_coverage_is_tagged_over_total(lakehouse, preview):
+    tagged, total = lakehouse.sql(
+        "SELECT SUM(tagged_cost), SUM(total_cost) FROM main.chargeback.tag_coverage_daily"
+    ).collect()[0]
+    assert abs(_value(preview, "kpi_tag_coverage", "tag_coverage") - tagged / total) < Decimal("1e-9")
+
+
+# --- parameters -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("now/d", "2026-09-10"),
+        ("now-2M/M", "2026-07-01"),
+        ("now-30d/d", "2026-08-11"),
+        ("now-1w/w", "2026-08-31"),
+        ("now-1y/y", "2025-01-01"),
+        ("now+1M", "2026-10-10"),
+        ("2026-01-15", "2026-01-15"),
+        ("2026-01-15T00:00:00.000", "2026-01-15"),
+    ],
+)
+def test_relative_dates(value, expected):
+    assert dashboard.resolve_date(value, dt.date(2026, 9, 10)) == dt.date.fromisoformat(expected)
+
+
+def test_relative_months_clamp_to_the_month_end():
+    assert dashboard.resolve_date("now-1M", dt.date(2026, 3, 31)) == dt.date(2026, 2, 28)
+    with pytest.raises(InputError, match="yesterday"):
+        dashboard.resolve_date("yesterday", dt.date(2026, 3, 31))
+
+
+def test_binding_replaces_only_parameter_markers():
+    ds = {
+        "queryLines": ["SELECT ':period.min' AS s, x::date AS d\n", "FROM t WHERE d BETWEEN :period.min AND :period.max\n"],
+        "parameters": [{"keyword": "period", "dataType": "DATE", "complexType": "RANGE"}],
+    }
+    bound = dashboard.bind(ds, Selection(AS_OF, (dt.date(2026, 8, 1), dt.date(2026, 8, 31))))
+    assert bound == (
+        "SELECT ':period.min' AS s, x::date AS d\nFROM t WHERE d BETWEEN DATE'2026-08-01' AND DATE'2026-08-31'\n"
+    )
+
+
+def test_widget_queries_group_by_their_dimensions():
+    query = {
+        "fields": [
+            {"name": "daily(usage_date)", "expression": 'DATE_TRUNC("DAY", `usage_date`)'},
+            {"name": "sum(effective_cost)", "expression": "SUM(`effective_cost`)"},
+        ],
+        "disaggregated": False,
+        "orders": [{"direction": "DESC", "expression": "SUM(`effective_cost`)"}],
+    }
+    assert dashboard.widget_sql(query, "SELECT 1\n-- a trailing comment") == (
+        'SELECT DATE_TRUNC("DAY", `usage_date`) AS `daily(usage_date)`, SUM(`effective_cost`) AS `sum(effective_cost)`'
+        '\nFROM (\nSELECT 1\n-- a trailing comment\n) AS dataset\nGROUP BY DATE_TRUNC("DAY", `usage_date`)'
+        "\nORDER BY SUM(`effective_cost`) DESC"
+    )
+
+
+# --- notebooks ------------------------------------------------------------------------------------------
+
+
+class _Widgets:
+    def __init__(self, values: dict[str, str]):
+        self.values, self.defined = values, {}
+
+    def text(self, name: str, default: str, label: str = "") -> None:
+        self.defined[name] = default
+
+    def get(self, name: str) -> str:
+        assert name in self.defined, f"widget {name} read before it is defined"
+        return self.values.get(name, self.defined[name])
+
+
+class _Dbutils:
+    def __init__(self, values: dict[str, str]):
+        self.widgets = _Widgets(values)
+
+
+def _run_notebook(name: str, spark: Any, values: dict[str, str]) -> list[Any]:
+    """Execute a Databricks source-format notebook with stand-ins for dbutils and display."""
+    shown: list[Any] = []
+    source = (ROOT / "notebooks" / f"{name}.py").read_text()
+    namespace = {"spark": spark, "dbutils": _Dbutils(values), "display": shown.append}
+    exec(compile(source, name, "exec"), namespace)  # MAGIC lines are comments to Python
+    return shown
+
+
+def test_statement_explorer_shows_the_statement_and_drills_into_a_unit(lakehouse):
+    (statement,) = _run_notebook("statement_explorer", lakehouse.spark, {})
+    rows = {r["business_unit"]: r["effective_cost"] for r in statement.collect()}
+    assert rows and set(rows) == {
+        r[0]
+        for r in lakehouse.sql(
+            "SELECT business_unit FROM main.chargeback.chargeback_monthly WHERE billing_month = DATE'2026-09-01'"
+        ).collect()
+    }
+    (drill,) = _run_notebook(
+        "statement_explorer", lakehouse.spark, {"billing_month": "2026-09", "business_unit": "finance"}
+    )
+    lines = drill.collect()
+    assert {r["cost_kind"] for r in lines} <= {"direct", "shared", "correction"}
+    assert sum(r["effective_cost"] for r in lines) == rows["finance"]
+
+
+def test_statement_explorer_rejects_a_bad_month(lakehouse):
+    with pytest.raises(InputError, match="2026/09"):
+        _run_notebook("statement_explorer", lakehouse.spark, {"billing_month": "2026/09"})
+
+
+def test_backfill_notebook_runs_every_job_step_for_its_dates(monkeypatch):
+    calls: list[list[str]] = []
+    monkeypatch.setattr("chargeback.cli.main", lambda argv: calls.append(argv) or 0)
+    _run_notebook("backfill", None, {"start_date": "2026-01-01", "end_date": "2026-01-31"})
+    (argv,) = calls
+    args = build_parser().parse_args(argv)
+    assert (args.command, args.step, args.start_date, args.end_date) == (
+        "job-step",
+        "all",
+        dt.date(2026, 1, 1),
+        dt.date(2026, 1, 31),
+    )
+    assert (args.catalog, args.schema, str(args.config)) == ("main", "chargeback", "../config/chargeback.yml")
+
+
+# --- the HTML preview -----------------------------------------------------------------------------------
+
+
+def test_html_preview_renders_every_page_and_widget_offline(lakehouse, doc, tmp_path):
+    out = tmp_path / "preview.html"
+    pages, count = dashboard.write_preview(lakehouse, DASHBOARD, out, "main", "chargeback", Selection(AS_OF))
+    text = out.read_text()
+    assert (pages, count) == (len(doc["pages"]), sum(1 for _ in dashboard.widgets(doc)))
+    for page in doc["pages"]:
+        if page["pageType"] == "PAGE_TYPE_CANVAS":
+            assert f">{page['displayName']}</h2>" in text
+    for _, widget, _ in dashboard.widgets(doc):
+        if "spec" in widget:
+            assert f">{widget['spec']['frame']['title']}</h3>" in text, widget["name"]
+    charts = [w for _, w, _ in dashboard.widgets(doc) if w.get("spec", {}).get("widgetType") in CHART_TYPES]
+    assert text.count("<svg ") == len(charts)
+    assert "<script" not in text and not re.search(r"(src|href)=['\"]?(https?:)?//", text)
+
+
+def test_dashboard_command(lakehouse, tmp_path, capsys):
+    out = tmp_path / "dash.html"
+    assert main(["dashboard", "--lakehouse", str(lakehouse.root), "--out", str(out)]) == 0
+    assert "5 pages, 32 widgets" in capsys.readouterr().out
+    assert "today taken as 2026-09-10" in out.read_text()
+
+
+def test_dashboard_command_on_a_lakehouse_without_gold_tables(tmp_path, capsys):
+    assert main(["dashboard", "--lakehouse", str(tmp_path), "--out", str(tmp_path / "x.html")]) == 2
+    assert "main.chargeback.cost_daily is not in the lakehouse (run `chargeback run` first)" in capsys.readouterr().err
