@@ -313,3 +313,21 @@ def test_consistent_business_unit_tags_are_accepted() -> None:
         ("team", "Data Engineering"),
         ("cost_center", "DE"),
     )
+
+
+def test_validate_config_command_rejects_a_policy_that_contradicts_attribution(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chargeback.cli import main
+
+    path = tmp_path / "cfg.yml"
+    path.write_text(BASE + POLICY + "    tags: {team: Finance, budget-policy-name: x}\n", encoding="utf-8")
+    assert main(["validate-config", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"{path}:20: serverless_policies[0].tags.team: business-unit tag team=Finance would attribute usage to "
+        "finance, not to the policy's business unit 'data-eng'",
+        f"{path}:20: serverless_policies[0].tags.budget-policy-name: 'budget-policy-name' is a tag key Databricks "
+        "reserves for budget policies",
+        f"{path}: 2 problem(s)",
+    ]
