@@ -7,9 +7,9 @@ cost of their attributed unit (UNALLOCATED included, so unowned cost stays visib
 * `proportional`: the targets' direct effective cost that day (optionally in the same product);
 * `even`: equal; `fixed`: configured percentages; `central`: all to one unit.
 
-A pool-day whose proportional weights are all zero falls back to `even`. Shares are truncated toward zero
-at 10 decimals and the remainder goes to the largest-weight target (ties: smallest unit id), so the
-shares of a pool sum to the pool exactly and never have the opposite sign.
+A pool-day whose proportional weights are all zero (at 6 decimals) falls back to `even`. Shares are
+truncated toward zero at 10 decimals and the remainder goes to the largest-weight target (ties: smallest
+unit id), so the shares of a pool sum to the pool exactly and never have the opposite sign.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ COST_GRAIN = (
 )
 _GROUP = ("pool_id", "usage_date", "workspace_id", "billing_origin_product", "sku_name", "currency_code")
 _ANY_PRODUCT = "*"
+WEIGHT = "decimal(20,6)"
 
 
 def _glob_like(column: str, pattern: str) -> Column:
@@ -138,7 +139,9 @@ def allocate_shared(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Seq
     ).otherwise(F.col("base_weight"))
     pool_day = Window.partitionBy("pool_id", "usage_date", "weight_product")
     weights = (
-        weights.withColumn("raw_weight", money(raw))
+        # Weights carry 6 decimals, the precision ratio_of divides by: a positive weight sum then never
+        # rounds to a zero divisor (weights below a millionth of the currency count as zero).
+        weights.withColumn("raw_weight", raw.cast(WEIGHT))
         .withColumn("weight", F.when(F.sum("raw_weight").over(pool_day) > 0, F.col("raw_weight")).otherwise(F.lit(1)))
         .withColumn("ratio", ratio_of(F.col("weight"), F.sum("weight").over(pool_day)))
         .select("pool_id", "usage_date", "weight_product", "business_unit", "weight", "ratio")

@@ -103,20 +103,42 @@ def _total(df: DataFrame, column: str = "effective_cost") -> Decimal:
 
 
 def build_usage_costs(store: TableStore, config: Config, params: RunParams) -> DataFrame:
-    """Silver: netted, priced, identified and attributed usage lines of the window, with their pool."""
+    """Silver for the window, read from the source tables (enrichment tables are optional)."""
     src = params.sources
-    usage = store.read_required(src.usage, ["usage_date", "usage_quantity", "record_type", "sku_name"])
-    prices = store.read_required(src.list_prices, ["sku_name", "pricing", "price_start_time"])
+    return usage_costs(
+        store.read_required(src.usage, ["usage_date", "usage_quantity", "record_type", "sku_name"]),
+        store.read_required(src.list_prices, ["sku_name", "pricing", "price_start_time"]),
+        Enrichment(
+            _optional(store, src.workspaces, WORKSPACES_LATEST),
+            _optional(store, src.jobs, JOBS),
+            _optional(store, src.pipelines, PIPELINES),
+            _optional(store, src.served_entities, SERVED_ENTITIES),
+        ),
+        config,
+        params,
+    )
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    """The system tables that name workloads and workspaces and carry pipeline tags."""
+
+    workspaces: DataFrame
+    jobs: DataFrame
+    pipelines: DataFrame
+    served_entities: DataFrame
+
+
+def usage_costs(
+    usage: DataFrame, list_prices: DataFrame, enrichment: Enrichment, config: Config, params: RunParams
+) -> DataFrame:
+    """Silver: netted, priced, identified and attributed usage lines of the window, with their pool."""
     lines = usage_window(usage, params.start_date, params.end_date).transform(stage_usage).transform(net_usage)
-    priced = price_usage(lines, price_intervals(prices, config.price_currency)).transform(
+    priced = price_usage(lines, price_intervals(list_prices, config.price_currency)).transform(
         apply_discounts_and_fx, config.discounts, config.fx_rates, config.price_currency, config.currency
     )
     identified = identify_workloads(
-        priced,
-        _optional(store, src.workspaces, WORKSPACES_LATEST),
-        _optional(store, src.jobs, JOBS),
-        _optional(store, src.pipelines, PIPELINES),
-        _optional(store, src.served_entities, SERVED_ENTITIES),
+        priced, enrichment.workspaces, enrichment.jobs, enrichment.pipelines, enrichment.served_entities
     )
     attributed = attribute(identified, config).transform(assign_pools, config.shared_costs)
     return attributed.withColumn("run_id", F.lit(params.run_id)).select(*gold.USAGE_COSTS.column_names)
