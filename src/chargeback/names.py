@@ -13,7 +13,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,254}$")
 
 def validate_identifier(value: str, what: str) -> str:
     """Return `value` if it is a safe identifier, else raise an `InputError` naming `what`."""
-    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):  # `$` would accept a trailing "\n"
         raise InputError(
             f"{what}: {value!r} is not a valid identifier "
             "(letters, digits, '_' or '-', at most 255 characters, not starting with '-')"
