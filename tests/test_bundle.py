@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
+import zoneinfo
 from pathlib import Path
 
 import pytest
 import yaml
+from databricks.bundles.dashboards import Dashboard
 from databricks.bundles.jobs import Job
 from databricks.bundles.schemas import Schema
 
+from chargeback import dashboard, notebooks
 from chargeback.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {"jobs": Job, "schemas": Schema}
+MODELS = {"jobs": Job, "schemas": Schema, "dashboards": Dashboard}
 RESOURCE_FILES = sorted((ROOT / "resources").glob("*.yml"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
+# Fields a `${resources.<type>.<key>.<field>}` reference may read: the id assigned at deploy, or a set field.
+DEPLOY_TIME_FIELDS = {"id"}
 
 
 PLACEHOLDERS = {
     "{{job.parameters.catalog}}": "main",
     "{{job.parameters.schema}}": "chargeback",
     "{{job.parameters.lookback_days}}": "30",
+    "{{job.parameters.start_date}}": "2026-08-01",
+    "{{job.parameters.end_date}}": "2026-08-31",
     "{{job.run_id}}": "123",
     "${workspace.file_path}": str(ROOT),
     "${var.usage_table}": "system.billing.usage",
@@ -55,11 +64,22 @@ def test_resource_loads_into_the_official_model(kind, key, body, path):
     MODELS[kind].from_dict(body)
 
 
-def test_a_misspelled_field_is_rejected():
+@pytest.mark.parametrize(
+    ("kind", "misspelled"),
+    [("jobs", "max_concurent_runs"), ("dashboards", "dataset_catalogue"), ("schemas", "catalog_nme")],
+)
+def test_a_misspelled_field_is_rejected(kind, misspelled):
+    body = next(b for k, _, b, _ in _resources() if k == kind)
+    broken = {**body, misspelled: "x"}
+    with pytest.raises(ValueError, match=misspelled):
+        MODELS[kind].from_dict(broken)
+
+
+def test_a_misspelled_task_field_is_rejected():
     body = next(b for k, _, b, _ in _resources() if k == "jobs")
-    broken = {**body, "max_concurent_runs": 1}
-    with pytest.raises(ValueError, match="max_concurent_runs"):
-        Job.from_dict(broken)
+    tasks = [{**body["tasks"][-1], "dashboard_tsk": body["tasks"][-1]["dashboard_task"]}]
+    with pytest.raises(ValueError, match="dashboard_tsk"):
+        Job.from_dict({**body, "tasks": tasks})
 
 
 def test_every_variable_reference_is_declared():
@@ -69,11 +89,129 @@ def test_every_variable_reference_is_declared():
     assert used <= declared, f"undeclared variables: {sorted(used - declared)}"
 
 
+def test_every_resource_reference_resolves():
+    defined = {(kind, key): body for kind, key, body, _ in _resources()}
+    texts = [(ROOT / "databricks.yml").read_text(), *(p.read_text() for p in RESOURCE_FILES)]
+    refs = {m for text in texts for m in re.findall(r"\$\{resources\.(\w+)\.(\w+)\.(\w+)\}", text)}
+    assert refs, "the jobs refresh the dashboard by id"
+    for kind, key, field in refs:
+        assert (kind, key) in defined, f"${{resources.{kind}.{key}.{field}}}: no such resource"
+        assert field in DEPLOY_TIME_FIELDS or field in defined[(kind, key)], f"{kind}.{key} has no field {field}"
+
+
 def test_targets_follow_cli_rules():
     targets = _load(ROOT / "databricks.yml")["targets"]
     assert targets["dev"]["mode"] == "development" and targets["dev"]["default"] is True
     assert targets["prod"]["mode"] == "production"
     assert targets["prod"]["workspace"]["root_path"], "production mode needs an explicit root_path"
+
+
+def test_schedules_are_paused_in_dev_and_run_in_prod():
+    """Development mode pauses only schedules without a pause_status: none has one, and dev states PAUSED."""
+    targets = _load(ROOT / "databricks.yml")["targets"]
+    assert targets["dev"]["presets"]["trigger_pause_status"] == "PAUSED"
+    assert "trigger_pause_status" not in targets["prod"].get("presets", {})
+    scheduled = [b for k, _, b, _ in _resources() if k == "jobs" and ("schedule" in b or "trigger" in b)]
+    assert scheduled
+    for job in scheduled:
+        for trigger in ("schedule", "trigger", "continuous"):
+            assert "pause_status" not in job.get(trigger, {}), f"{job['name']}: a fixed {trigger} pause_status"
+
+
+def _job(key: str) -> dict:
+    return next(b for k, name, b, _ in _resources() if k == "jobs" and name == key)
+
+
+def test_daily_job_schedule_and_operations():
+    job, variables = _job("chargeback"), _load(ROOT / "databricks.yml")["variables"]
+    cron = variables[job["schedule"]["quartz_cron_expression"][6:-1]]["default"]
+    assert len(cron.split()) in (6, 7), f"quartz cron needs 6 or 7 fields: {cron!r}"
+    zoneinfo.ZoneInfo(variables[job["schedule"]["timezone_id"][6:-1]]["default"])
+    assert job["max_concurrent_runs"] == 1
+    assert job["budget_policy_id"] == "${var.budget_policy_id}", "the job's own serverless cost is attributed too"
+    assert job["email_notifications"]["on_failure"] == "${var.notification_emails}"
+    assert {"metric": "RUN_DURATION_SECONDS", "op": "GREATER_THAN"}.items() <= job["health"]["rules"][0].items()
+    retried = {t["task_key"] for t in job["tasks"] if t.get("max_retries", 0) > 0}
+    assert retried == {t["task_key"] for t in job["tasks"]} - {"reconcile"}, "reconcile never retries"
+
+
+@pytest.mark.parametrize("key", ["chargeback", "backfill"])
+def test_jobs_refresh_the_dashboard_last(key):
+    tasks = _job(key)["tasks"]
+    last = tasks[-1]
+    assert last["dashboard_task"] == {
+        "dashboard_id": "${resources.dashboards.chargeback.id}",
+        "warehouse_id": "${var.warehouse_id}",
+    }
+    assert last["depends_on"] == [{"task_key": "reconcile"}]
+    assert [t["task_key"] for t in tasks] == [
+        "config",
+        "price_attribute",
+        "allocate_publish",
+        "reconcile",
+        last["task_key"],
+    ]
+
+
+def test_backfill_is_manual_with_a_date_range_and_the_daily_steps():
+    daily, backfill = _job("chargeback"), _job("backfill")
+    assert not {"schedule", "trigger", "continuous"} & set(backfill)
+    assert {p["name"] for p in backfill["parameters"]} >= {"start_date", "end_date"}
+    for task, daily_task in zip(backfill["tasks"], daily["tasks"], strict=True):
+        if "python_wheel_task" not in task:
+            continue
+        args = build_parser().parse_args([_substitute(a) for a in task["python_wheel_task"]["parameters"]])
+        assert (str(args.start_date), str(args.end_date)) == ("2026-08-01", "2026-08-31")
+        assert task["python_wheel_task"]["entry_point"] == daily_task["python_wheel_task"]["entry_point"]
+
+
+def test_dashboard_resource_and_file():
+    (body, path) = next((b, p) for k, _, b, p in _resources() if k == "dashboards")
+    assert body["display_name"] and body["warehouse_id"] == "${var.warehouse_id}", "the CLI requires both"
+    assert body["dataset_catalog"] == "${var.catalog}"
+    assert body["dataset_schema"] == "${resources.schemas.chargeback.name}", "dev mode prefixes the schema name"
+    file = (path.parent / body["file_path"]).resolve()
+    assert file == dashboard.DEFAULT_FILE.resolve()
+    assert "${" not in file.read_text(), "bundle variables are not substituted inside a .lvdash.json"
+    assert dashboard.check(dashboard.load(file)) == []
+
+
+def _local_paths(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k in ("file_path", "notebook_path", "python_file")]
+        return found + [p for v in node.values() for p in _local_paths(v)]
+    return [p for v in node for p in _local_paths(v)] if isinstance(node, list) else []
+
+
+def test_local_files_named_by_resources_exist():
+    for _, key, body, path in _resources():
+        for local in _local_paths(body):
+            assert (path.parent / local).is_file(), f"{path.name}:{key}: {local} does not exist"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_read_widgets_and_make_one_package_call(path):
+    source = path.read_text()
+    assert source.startswith("# Databricks notebook source\n")
+    tree = ast.parse(source)
+    imports = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+    assert len(imports) == 1 and imports[0].module == "chargeback.notebooks", "one import, from the package"
+    (name,) = (alias.name for alias in imports[0].names)
+    assert callable(getattr(notebooks, name))
+    defined = set(re.findall(r'dbutils\.widgets\.text\("(\w+)"', source))
+    read = set(re.findall(r'dbutils\.widgets\.get\("(\w+)"\)', source))
+    assert read and read == defined, f"widgets defined {sorted(defined)}, read {sorted(read)}"
+
+
+def test_the_wheel_depends_on_no_spark():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[\s<>=!~;\[]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
+    assert not names & {"pyspark", "delta-spark", "databricks-connect", "pysail"}, names
+    wheel_name = project["name"].replace("-", "_")
+    for kind, _, body, _ in _resources():
+        for task in body.get("tasks", []) if kind == "jobs" else []:
+            if "python_wheel_task" in task:
+                assert task["python_wheel_task"]["package_name"] == wheel_name
 
 
 def test_job_tasks_reference_existing_entry_points_and_environments():

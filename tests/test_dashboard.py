@@ -106,7 +106,10 @@ def test_datasets_read_only_published_tables_by_unqualified_name(doc):
         (lambda d: _widget(d, "kpi_month_to_date")["spec"].update(version=3), "spec version 2"),
         (lambda d: _widget(d, "top_workloads")["queries"][0]["query"].update(datasetName="ds_costs"), "ds_costs"),
         (lambda d: _widget(d, "kpi_month_to_date")["spec"]["encodings"]["value"].update(fieldName="sum(x)"), "sum(x)"),
-        (lambda d: _widget(d, "filter_period")["queries"][0]["query"]["parameters"][0].update(keyword="dates"), "dates"),
+        (
+            lambda d: _widget(d, "filter_period")["queries"][0]["query"]["parameters"][0].update(keyword="dates"),
+            "dates",
+        ),
         (lambda d: d["datasets"][0]["queryLines"].append("AND x = :unknown\n"), ":unknown"),
         (lambda d: d["datasets"][0]["queryLines"].__setitem__(0, "SELECT"), "end with a newline"),
         (lambda d: d["datasets"][0].update(catalog="${var.catalog}"), "not substituted"),
@@ -142,7 +145,7 @@ def test_a_misspelled_dataset_column_fails_on_the_gold_tables(lakehouse, doc):
     ds = next(d for d in broken["datasets"] if d["name"] == "ds_serving")
     ds["queryLines"] = [line.replace("launch_cost", "lunch_cost") for line in ds["queryLines"]]
     assert dashboard.check(broken) == []  # the structure is fine: only the data can tell
-    with pytest.raises(InputError, match="ds_serving.*lunch_cost"):
+    with pytest.raises(InputError, match=r"ds_serving.*lunch_cost"):
         dashboard.run_queries(lakehouse, broken, "main", "chargeback", Selection(AS_OF))
 
 
@@ -234,7 +237,10 @@ def test_relative_months_clamp_to_the_month_end():
 
 def test_binding_replaces_only_parameter_markers():
     ds = {
-        "queryLines": ["SELECT ':period.min' AS s, x::date AS d\n", "FROM t WHERE d BETWEEN :period.min AND :period.max\n"],
+        "queryLines": [
+            "SELECT ':period.min' AS s, x::date AS d\n",
+            "FROM t WHERE d BETWEEN :period.min AND :period.max\n",
+        ],
         "parameters": [{"keyword": "period", "dataType": "DATE", "complexType": "RANGE"}],
     }
     bound = dashboard.bind(ds, Selection(AS_OF, (dt.date(2026, 8, 1), dt.date(2026, 8, 31))))
