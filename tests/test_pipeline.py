@@ -53,11 +53,20 @@ def config() -> Config:
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory, config: Config) -> Path:
-    """A lakehouse with 45 generated days (August and September) processed once."""
-    root = tmp_path_factory.mktemp("baseline")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lakehouse with 45 generated days (August and September) and no run yet."""
+    root = tmp_path_factory.mktemp("generated")
     with lakehouse(root) as store:
         generate(store, START, DAYS, seed=11)
+    return root
+
+
+@pytest.fixture(scope="module")
+def baseline(generated: Path, tmp_path_factory: pytest.TempPathFactory, config: Config) -> Path:
+    """The generated lakehouse processed once by a clean run."""
+    root = tmp_path_factory.mktemp("baseline") / "lakehouse"
+    shutil.copytree(generated, root)
+    with lakehouse(root) as store:
         run(store, config, params("first"))
     return root
 
@@ -211,3 +220,40 @@ def test_a_window_inside_closed_months_is_refused_before_writing(copy: Path, con
         with pytest.raises(InputError, match="closed"):
             run(store, closed, params("refused", START, dt.date(2026, 8, 31)))
         assert rows(store, gold.COST_DAILY, without_run_id=False) == before
+
+
+class Killed(RuntimeError):
+    """The injected failure: the process dies at this point of the run."""
+
+
+@pytest.mark.parametrize("fatal_write", [1, 6, 7, 8, 10, 11])
+def test_a_run_killed_at_any_write_then_rerun_equals_one_clean_run(
+    generated: Path, baseline: Path, tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch, fatal_write: int
+) -> None:
+    """Writes 1-5 are config tables, 6 silver, 7-10 gold (cost_daily ... chargeback_monthly), 11 the run log."""
+    root = tmp_path / "lakehouse"
+    shutil.copytree(generated, root)
+    calls = {"n": 0}
+
+    def dies_at(method):  # type: ignore[no-untyped-def]
+        def write(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] == fatal_write:
+                raise Killed(f"killed at write {fatal_write}")
+            return method(self, *args, **kwargs)
+
+        return write
+
+    with lakehouse(root) as store:
+        with monkeypatch.context() as patched:
+            patched.setattr(LocalLakehouse, "write", dies_at(LocalLakehouse.write))
+            patched.setattr(LocalLakehouse, "append", dies_at(LocalLakehouse.append))
+            with pytest.raises(Killed):
+                run(store, config, params("killed"))
+        summary = run(store, config, params("rerun"))
+        recovered = {spec.table: rows(store, spec) for spec in ALL_TABLES}
+    with lakehouse(baseline) as store:
+        clean = {spec.table: rows(store, spec) for spec in ALL_TABLES}
+    assert summary.is_balanced
+    for table, expected in clean.items():
+        assert recovered[table] == expected, table

@@ -247,3 +247,70 @@ def test_negative_pool_allocations_keep_the_pool_sign(spark):
     rows = allocate(lines, cfg.shared_costs, cfg.unit_ids).collect()
     assert sum(r.effective_cost for r in rows) == Decimal("-0.0000000002")
     assert all(r.effective_cost <= 0 for r in rows)
+
+
+# --- workloads: names from the latest SCD rows, pipeline tags for serverless pipelines -------------------
+
+
+def test_serverless_pipeline_with_empty_custom_tags_is_attributed_through_its_pipeline_tags(spark):
+    from chargeback.pipeline import Enrichment, RunParams, usage_costs
+    from chargeback.schemas import JOBS, PIPELINES, SERVED_ENTITIES, WORKSPACES_LATEST
+    from tests.helpers import struct_value
+
+    ws = "1111111111111111"
+    created, renamed = dt.datetime(2026, 1, 1), dt.datetime(2026, 10, 1)
+    usage = spark.createDataFrame(
+        [
+            usage_row("3", tags={}, metadata={"dlt_pipeline_id": "p-1"}, product="DLT", record_id="a"),
+            usage_row("5", tags={}, metadata={"job_id": "42", "job_name": None}, record_id="b"),
+        ],
+        USAGE,
+    )
+    enrichment = Enrichment(
+        spark.createDataFrame(
+            [struct_value(WORKSPACES_LATEST, {"workspace_id": ws, "workspace_name": "prod"})], WORKSPACES_LATEST
+        ),
+        spark.createDataFrame(
+            [
+                struct_value(JOBS, {"workspace_id": ws, "job_id": "42", "name": "old_name", "change_time": created}),
+                struct_value(JOBS, {"workspace_id": ws, "job_id": "42", "name": "new_name", "change_time": renamed}),
+            ],
+            JOBS,
+        ),
+        spark.createDataFrame(
+            [
+                struct_value(
+                    PIPELINES,
+                    {
+                        "workspace_id": ws,
+                        "pipeline_id": "p-1",
+                        "name": "leads",
+                        "tags": {"Team": "Data_Eng"},
+                        "change_time": created,
+                    },
+                )
+            ],
+            PIPELINES,
+        ),
+        spark.createDataFrame([], SERVED_ENTITIES),
+    )
+    prices = spark.createDataFrame([price_row(SKU, "0.5", dt.datetime(2020, 1, 1), None)], LIST_PRICES)
+    params = RunParams("main", "chargeback", DAY, DAY, "r", dt.datetime(2026, 10, 6))
+    actual = usage_costs(usage, prices, enrichment, config(), params).select(
+        "workload_type",
+        "workload_id",
+        "workload_name",
+        "workspace_name",
+        "business_unit",
+        "attribution_method",
+        "effective_cost",
+    )
+    expected = spark.createDataFrame(
+        [
+            ("pipeline", "p-1", "leads", "prod", "data-eng", "pipeline_tag", Decimal("1.5")),
+            ("job", "42", "new_name", "prod", "UNALLOCATED", "unallocated", Decimal("2.5")),
+        ],
+        "workload_type string, workload_id string, workload_name string, workspace_name string, "
+        "business_unit string, attribution_method string, effective_cost decimal(38,10)",
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
