@@ -27,6 +27,9 @@ def sail_spark() -> Iterator:
 def jvm_spark() -> Iterator:
     from pyspark.sql import SparkSession
 
+    # SPARK_TESTING makes the local Spark Connect server take an ephemeral port instead of 15002, so test runs
+    # in parallel (two checkouts, CI beside a developer) do not collide.
+    os.environ.setdefault("SPARK_TESTING", "1")
     spark = SparkSession.builder.remote("local[2]").getOrCreate()
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     yield spark

@@ -100,12 +100,22 @@ def stage_usage(usage: DataFrame) -> DataFrame:
         nested(usage, "product_features", "is_serverless").cast("boolean").alias("is_serverless"),
         *(nested(usage, "identity_metadata", f).cast("string").alias(f) for f in ("run_as", "owned_by", "created_by")),
         *(nested(usage, "usage_metadata", f).cast("string").alias(f) for f in WORKLOAD_FIELDS),
+        "record_id",
     )
+
+
+def drop_duplicate_records(staged: DataFrame) -> DataFrame:
+    """One row per (record_id, record_type): a record exported or appended twice is billed once.
+
+    record_id is unique per record; the record type is part of the key in case a correction reuses its
+    original's id (the docs do not say).
+    """
+    return staged.dropDuplicates(["record_id", "record_type"])
 
 
 def net_usage(staged: DataFrame) -> DataFrame:
     """Sum quantities over all record types per usage line; lines that net to zero carry no cost and go."""
-    netted = staged.groupBy(*LINE_KEY).agg(
+    netted = drop_duplicate_records(staged).groupBy(*LINE_KEY).agg(
         F.sum("usage_quantity").cast(QUANTITY).alias("usage_quantity"),
         F.count(F.lit(1)).cast("int").alias("source_record_count"),
         F.max(F.col("record_type") != F.lit("ORIGINAL")).alias("has_correction"),
