@@ -220,6 +220,7 @@ def _print_run(summary: Any) -> None:
         f"  usage lines: {summary.usage_line_count:,}; unpriced lines: {summary.unpriced_line_count:,}"
         + (f" ({summary.unpriced_skus})" if summary.unpriced_skus else "")
     )
+    print(f"  summary: {summary.as_json()}")
     status = "BALANCED" if summary.is_balanced else "NOT BALANCED"
     print(
         f"  reconciliation: billed {_money(summary.billed_cost)} = allocated {_money(summary.allocated_cost)} "

@@ -182,6 +182,8 @@ RECONCILIATION_RUNS = TableSpec(
         C("unpriced_skus", "string", "SKUs without a price, with their quantity."),
         _CUR,
         C("duration_seconds", "decimal(12,3)", "Wall time of the run."),
+        C("rows_written_json", "string", "JSON object: rows each table holds from this run (config, silver, gold)."),
+        C("step_seconds_json", "string", "JSON object: wall time of each step in seconds."),
     ),
 )
 

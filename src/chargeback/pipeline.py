@@ -7,6 +7,7 @@ Steps (each also a task of the Databricks job): `config` -> `price_attribute` (s
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,6 +89,26 @@ class RunSummary:
     @property
     def is_balanced(self) -> bool:
         return abs(self.difference) <= TOLERANCE
+
+    def as_json(self) -> str:
+        """One machine-readable line for job logs; amounts as exact decimal strings."""
+        return json.dumps(
+            {
+                "run_id": self.run_id,
+                "window": [self.start_date.isoformat(), self.end_date.isoformat()],
+                "currency": self.currency,
+                "billed_cost": str(self.billed_cost),
+                "allocated_cost": str(self.allocated_cost),
+                "difference": str(self.difference),
+                "is_balanced": self.is_balanced,
+                "usage_line_count": self.usage_line_count,
+                "unpriced_line_count": self.unpriced_line_count,
+                "unpriced_skus": self.unpriced_skus,
+                "rows_written": self.rows_written,
+                "step_seconds": self.step_seconds,
+            },
+            sort_keys=True,
+        )
 
 
 def _optional(store: TableStore, name: TableName, schema: StructType) -> DataFrame:
@@ -297,6 +318,8 @@ def record_run(store: TableStore, params: RunParams, summary: RunSummary, durati
             summary.unpriced_skus,
             summary.currency,
             Decimal(f"{duration_seconds:.3f}"),
+            json.dumps(summary.rows_written, sort_keys=True),
+            json.dumps(summary.step_seconds, sort_keys=True),
         )
     ]
     spec = gold.RECONCILIATION_RUNS
