@@ -28,6 +28,7 @@ from decimal import Decimal
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from chargeback.allocation import COST_GRAIN
 from chargeback.config import Config
 from chargeback.money import MONEY, QUANTITY, RATIO, ratio_of, times_ratio
 from chargeback.tables import Column as C
@@ -132,16 +133,7 @@ FOCUS_COSTS = TableSpec(
 )
 
 _ORIGIN = ("usage_date", "pool_id", "workspace_id", "billing_origin_product", "sku_name", "currency_code")
-_DIRECT_KEY = (
-    "usage_date",
-    "business_unit",
-    "workspace_id",
-    "billing_origin_product",
-    "sku_name",
-    "workload_type",
-    "workload_id",
-    "currency_code",
-)
+_DIRECT_KEY = tuple(c for c in COST_GRAIN if c not in ("cost_kind", "pool_id"))
 
 
 def service_category(product: Column) -> Column:
