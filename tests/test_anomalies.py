@@ -20,10 +20,9 @@ SPIKE_DAY, TAGS_LOST_DAY, NEW_DAY, SMALL_SPIKE_DAY = 34, 30, 37, 35
 def series() -> list[tuple]:
     rows = []
     for d in range(42):
-        day = FIRST + dt.timedelta(days=d)
 
-        def add(unit: str, method: str, wid: str, cost: int | str) -> None:
-            rows.append((day, unit, method, "job", wid, f"job {wid}", Decimal(cost)))
+        def add(unit: str, method: str, wid: str, cost: int, d: int = d) -> None:
+            rows.append((FIRST + dt.timedelta(days=d), unit, method, "job", wid, f"job {wid}", Decimal(cost)))
 
         add("data-eng", "tag", "1", 200 + (d % 5) * 3)  # steady, with a little weekly-ish noise
         add("finance", "tag", "2", 1500 if d == SPIKE_DAY else 150 + (d % 3) * 4)

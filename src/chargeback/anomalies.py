@@ -170,7 +170,7 @@ def cost_anomalies_daily(
     bounds = lines.agg(F.min("usage_date"), F.max("usage_date")).collect()[0]
     first, last = bounds[0], min(bounds[1], end) if bounds[1] else None
     if first is None or last is None or last < start:
-        schema = ", ".join(f"{c.name} {c.type}" for c in COST_ANOMALIES_DAILY.columns)
+        schema = COST_ANOMALIES_DAILY.ddl_schema(with_comments=False)
         return lines.sparkSession.createDataFrame([], schema)
     floor = F.lit(settings.floor).cast(MONEY)
     scored_from = max(start, first + dt.timedelta(days=settings.min_history_days))
