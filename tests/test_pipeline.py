@@ -18,9 +18,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from chargeback import gold
+from chargeback.anomalies import COST_ANOMALIES_DAILY
+from chargeback.budgets import BUDGET_STATUS_MONTHLY
 from chargeback.config import CONFIG_TABLES, Config, load_config
 from chargeback.engine import local_session
 from chargeback.errors import InputError
+from chargeback.focus import FOCUS_COSTS
 from chargeback.names import TableName
 from chargeback.pipeline import RunParams, run
 from chargeback.synthetic import generate
@@ -33,7 +36,7 @@ START = dt.date(2026, 8, 10)
 DAYS = 45
 END = START + dt.timedelta(days=DAYS - 1)  # 2026-09-23
 AS_OF = dt.datetime(2026, 9, 24, 6, tzinfo=dt.UTC)
-ALL_TABLES = (gold.USAGE_COSTS, *gold.GOLD_TABLES)
+ALL_TABLES = (gold.USAGE_COSTS, *gold.GOLD_TABLES, FOCUS_COSTS, COST_ANOMALIES_DAILY, BUDGET_STATUS_MONTHLY)
 USAGE = TableName.parse("system.billing.usage")
 
 
@@ -81,7 +84,7 @@ def copy(baseline: Path, tmp_path: Path) -> Path:
 def rows(store: LocalLakehouse, spec: gold.TableSpec, *, without_run_id: bool = True) -> list[tuple]:
     df = store.read(params("x").table(spec))
     if without_run_id:
-        df = df.drop("run_id")
+        df = df.drop("run_id", "x_RunId")
     return sorted(tuple(r) for r in df.collect())
 
 
@@ -129,11 +132,12 @@ def test_monthly_statement_equals_independently_priced_usage_each_month(baseline
         actual = money_by_month(statement, "billing_month", "list_cost")
         effective = money_by_month(statement, "billing_month", "effective_cost")
         daily = money_by_month(store.read(params("x").table(gold.COST_DAILY)), "usage_date", "effective_cost")
+        focus = money_by_month(store.read(params("x").table(FOCUS_COSTS)), "BillingPeriodStart", "BilledCost")
     assert set(actual) == {dt.date(2026, 8, 1), dt.date(2026, 9, 1)}
     for month, total in expected.items():
         assert total > 10_000, "sums in the thousands catch decimal overflow"
         assert abs(actual[month] - total) <= Decimal("0.01"), month
-        assert effective[month] == daily[month]
+        assert effective[month] == daily[month] == focus[month]
 
 
 def test_second_run_of_the_same_window_changes_nothing(copy: Path, config: Config) -> None:
@@ -183,6 +187,30 @@ def test_late_corrections_are_absorbed_by_a_later_run(copy: Path, config: Config
     assert after[dt.date(2026, 8, 1)] == before[dt.date(2026, 8, 1)]
 
 
+def test_an_injected_spike_in_generated_usage_is_flagged(copy: Path, config: Config) -> None:
+    day = dt.date(2026, 9, 15)
+    job_id = F.col("usage_metadata.job_id")
+    with lakehouse(copy) as store:
+        jobs = store.read(USAGE).where(
+            (F.col("usage_date") == F.lit(day)) & (F.col("record_type") == "ORIGINAL") & job_id.isNotNull()
+        )
+        largest = jobs.groupBy(job_id.alias("j")).agg(F.sum("usage_quantity").alias("q")).orderBy(F.desc("q"), "j")
+        target = largest.first().j  # type: ignore[union-attr]
+        extra = jobs.where(job_id == target).withColumns(
+            {
+                "usage_quantity": (F.col("usage_quantity") * 20).cast("decimal(38,18)"),
+                "record_id": F.concat("record_id", F.lit("-spike")),
+            }
+        )
+        store.write_raw(USAGE, extra, mode="append")
+        run(store, config, params("spike"))
+        scored = store.read(params("x").table(COST_ANOMALIES_DAILY))
+        flagged = scored.where(F.col("usage_date") == F.lit(day)).where(F.col("scope_key") == f"job:{target}").collect()
+        job_days = scored.where((F.col("scope_key") == f"job:{target}") & F.col("is_anomaly")).count()
+    assert [r.reason for r in flagged] == ["spike"]
+    assert job_days == 1  # the same job on its ordinary days is not flagged
+
+
 def test_closed_month_never_changes_and_its_corrections_land_in_the_first_open_month(
     copy: Path, config: Config
 ) -> None:
@@ -226,11 +254,12 @@ class Killed(RuntimeError):
     """The injected failure: the process dies at this point of the run."""
 
 
-@pytest.mark.parametrize("fatal_write", [1, 6, 7, 8, 10, 11])
+@pytest.mark.parametrize("fatal_write", [1, 6, 7, 8, 10, 11, 14])
 def test_a_run_killed_at_any_write_then_rerun_equals_one_clean_run(
     generated: Path, baseline: Path, tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch, fatal_write: int
 ) -> None:
-    """Writes 1-5 are config tables, 6 silver, 7-10 gold (cost_daily ... chargeback_monthly), 11 the run log."""
+    """Writes 1-5 are config tables, 6 silver, 7-10 gold (cost_daily ... chargeback_monthly), 11-13 focus_costs,
+    cost_anomalies_daily and budget_status_monthly, 14 the run log."""
     root = tmp_path / "lakehouse"
     shutil.copytree(generated, root)
     calls = {"n": 0}

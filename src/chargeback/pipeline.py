@@ -19,9 +19,12 @@ from pyspark.sql.types import StructType
 
 from chargeback import gold
 from chargeback.allocation import allocate, assign_pools
+from chargeback.anomalies import COST_ANOMALIES_DAILY, AnomalySettings, cost_anomalies_daily
 from chargeback.attribution import attribute
+from chargeback.budgets import BUDGET_STATUS_MONTHLY, budget_status_monthly
 from chargeback.config import CONFIG_TABLES, Config, config_frames
 from chargeback.errors import InputError, ReconciliationError
+from chargeback.focus import FOCUS_COSTS, focus_costs
 from chargeback.names import TableName
 from chargeback.pricing import apply_discounts_and_fx, price_intervals, price_usage
 from chargeback.schemas import JOBS, PIPELINES, SERVED_ENTITIES, WORKSPACES_LATEST
@@ -257,10 +260,44 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
         window,
     )
     _publish_statements(store, config, params, first_open)
-    for spec in gold.GOLD_TABLES:
+    store.write(
+        params.table(FOCUS_COSTS),
+        FOCUS_COSTS,
+        focus_costs(new_daily, silver, config, params.run_id),
+        ("x_UsageDate", first_open, params.end_date),
+    )
+    history = _window(store, gold.USAGE_COSTS, params, first_open - dt.timedelta(days=AnomalySettings().window_days))
+    store.write(
+        params.table(COST_ANOMALIES_DAILY),
+        COST_ANOMALIES_DAILY,
+        cost_anomalies_daily(history, first_open, params.end_date, config.currency, params.run_id),
+        window,
+    )
+    months = ("billing_month", first_open.replace(day=1), params.end_date.replace(day=1))
+    store.write(
+        params.table(BUDGET_STATUS_MONTHLY),
+        BUDGET_STATUS_MONTHLY,
+        budget_status_monthly(
+            store.read(daily_name), config, _month_starts(*months[1:]), params.end_date, params.run_id
+        ),
+        months,
+    )
+    for spec, run_column in (
+        *((spec, "run_id") for spec in gold.GOLD_TABLES),
+        (FOCUS_COSTS, "x_RunId"),
+        (COST_ANOMALIES_DAILY, "run_id"),
+        (BUDGET_STATUS_MONTHLY, "run_id"),
+    ):
         summary.rows_written[spec.table] = (
-            store.read(params.table(spec)).where(F.col("run_id") == params.run_id).count()
+            store.read(params.table(spec)).where(F.col(run_column) == params.run_id).count()
         )
+
+
+def _month_starts(first: dt.date, last: dt.date) -> list[dt.date]:
+    months = [first]
+    while months[-1] < last:
+        months.append((months[-1] + dt.timedelta(days=32)).replace(day=1))
+    return months
 
 
 def _publish_statements(store: TableStore, config: Config, params: RunParams, first_open: dt.date) -> None:

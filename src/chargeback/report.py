@@ -1,4 +1,5 @@
-"""The demo's printed report: the latest complete month's statement, tag hygiene and top workloads."""
+"""The demo's printed report: the latest complete month's statement, tag hygiene, top workloads, the current
+month's budget status and the top anomalies."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from decimal import Decimal
 from pyspark.sql import functions as F
 
 from chargeback import gold
+from chargeback.anomalies import COST_ANOMALIES_DAILY
+from chargeback.budgets import BUDGET_STATUS_MONTHLY
 from chargeback.config import UNALLOCATED, Config
 from chargeback.pipeline import RunParams
 from chargeback.tables import TableStore
@@ -76,3 +79,43 @@ def print_demo_report(store: TableStore, config: Config, params: RunParams) -> N
     print(f"\nTop 5 workloads {month:%B %Y}")
     for row in top:
         print(f"  {row.workload_type:<18}{row.workload_name[:40]:<42}{row.business_unit:<20}{_fmt(row.cost)}")
+
+    print_budgets_and_anomalies(store, config, params)
+
+
+def print_budgets_and_anomalies(store: TableStore, config: Config, params: RunParams, top: int = 5) -> None:
+    """Budget status of the run's last month and the largest anomalies of its last two weeks."""
+    month = params.end_date.replace(day=1)
+    budgets = (
+        store.read(params.table(BUDGET_STATUS_MONTHLY))
+        .where(F.col("billing_month") == F.lit(month))
+        .orderBy(F.col("forecast_ratio").desc(), "business_unit")
+        .collect()
+    )
+    print(f"\nBudgets {month:%B %Y} as of {params.end_date} ({config.currency})")
+    print(f"  {'budget':<40}{'amount':>14}{'to date':>14}{'forecast':>14}{'ratio':>8}  status")
+    for row in budgets:
+        scope = "".join(f" {s}" for s in (row.workspace_scope, row.product_scope) if s != "*")
+        print(
+            f"  {(row.business_unit + scope)[:39]:<40}{_fmt(row.budget_amount)}{_fmt(row.actual_to_date)}"
+            f"{_fmt(row.forecast_month_end)}{row.forecast_ratio * 100:7.1f}%  {row.status}"
+        )
+    if not budgets:
+        print("  no budget in force")
+
+    since = params.end_date - dt.timedelta(days=13)
+    anomalies = (
+        store.read(params.table(COST_ANOMALIES_DAILY))
+        .where((F.col("usage_date") >= F.lit(since)) & F.col("is_anomaly"))
+        .orderBy(F.col("score").desc(), "usage_date", "scope_key")
+        .limit(top)
+        .collect()
+    )
+    print(f"\nTop anomalies {since}..{params.end_date}")
+    for row in anomalies:
+        print(
+            f"  {row.usage_date}  {row.reason:<20}{row.scope_key[:34]:<36}{_fmt(row.effective_cost)}"
+            f" (baseline {row.baseline_median:,.2f}, score {row.score:.1f})"
+        )
+    if not anomalies:
+        print("  none: no business unit or large workload left its baseline by more than the floor")
