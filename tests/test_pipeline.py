@@ -26,6 +26,7 @@ from chargeback.errors import InputError
 from chargeback.focus import FOCUS_COSTS
 from chargeback.names import TableName
 from chargeback.pipeline import RunParams, run
+from chargeback.report import print_budgets_and_anomalies
 from chargeback.synthetic import generate
 from chargeback.tables import LocalLakehouse
 
@@ -286,3 +287,17 @@ def test_a_run_killed_at_any_write_then_rerun_equals_one_clean_run(
     assert summary.is_balanced
     for table, expected in clean.items():
         assert recovered[table] == expected, table
+
+
+def test_demo_report_prints_budgets_anomalies_and_alerts(
+    baseline: Path, config: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with lakehouse(baseline) as store:
+        print_budgets_and_anomalies(store, config, params("x"))
+    out = capsys.readouterr().out
+    assert "Budgets September 2026 as of 2026-09-23 (USD)" in out
+    assert (
+        len([line for line in out.splitlines() if line.rstrip().endswith(("ok", "warning", "critical", "over"))]) == 4
+    )
+    assert "Top anomalies 2026-09-10..2026-09-23" in out
+    assert "Alerts this run would send (dry run)" in out

@@ -1,5 +1,5 @@
 """The demo's printed report: the latest complete month's statement, tag hygiene, top workloads, the current
-month's budget status and the top anomalies."""
+month's budget status, the top anomalies and the alerts a run would send (dry run)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from decimal import Decimal
 from pyspark.sql import functions as F
 
 from chargeback import gold
+from chargeback.alerts import anomaly_alert, budget_alerts, dry_run
 from chargeback.anomalies import COST_ANOMALIES_DAILY
 from chargeback.budgets import BUDGET_STATUS_MONTHLY
 from chargeback.config import UNALLOCATED, Config
@@ -119,3 +120,12 @@ def print_budgets_and_anomalies(store: TableStore, config: Config, params: RunPa
         )
     if not anomalies:
         print("  none: no business unit or large workload left its baseline by more than the floor")
+
+    latest = (
+        store.read(params.table(COST_ANOMALIES_DAILY))
+        .where((F.col("usage_date") == F.lit(params.end_date)) & F.col("is_anomaly"))
+        .collect()
+    )
+    digest = anomaly_alert(latest, params.end_date)
+    print("\nAlerts this run would send (dry run)")
+    print(dry_run([*budget_alerts(budgets, config), *([digest] if digest else [])]), end="")
