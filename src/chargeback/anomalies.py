@@ -148,6 +148,17 @@ def _workload_series(lines: DataFrame, top: int) -> tuple[DataFrame, DataFrame]:
     return series, largest
 
 
+def _baseline_columns() -> list[Column]:
+    """The cost baseline of `trailing_baseline(..., "effective_cost", ...)` under the table's names."""
+    return [
+        F.col("effective_cost"),
+        F.col("effective_cost_median").alias("baseline_median"),
+        F.col("effective_cost_mad").alias("baseline_mad"),
+        F.col("effective_cost_median_days").alias("baseline_days"),
+        F.col("effective_cost_history").alias("history"),
+    ]
+
+
 def _score(cost: Column, median: Column, mad: Column) -> Column:
     scale = F.greatest(
         times_ratio(mad, F.lit(Decimal("1.4826"))),
@@ -205,11 +216,7 @@ def cost_anomalies_daily(
         F.col("business_unit").alias("scope_key"),
         "business_unit",
         *(F.lit(None).cast("string").alias(c) for c in ("workload_type", "workload_id", "workload_name")),
-        "effective_cost",
-        F.col("effective_cost_median").alias("baseline_median"),
-        F.col("effective_cost_mad").alias("baseline_mad"),
-        F.col("effective_cost_median_days").alias("baseline_days"),
-        F.col("effective_cost_history").alias("history"),
+        *_baseline_columns(),
         "tagged_cost",
         F.col("tagged_cost_median").alias("baseline_tagged_cost"),
         F.when(dropped, F.lit("attribution dropped")).alias("_dropped"),
@@ -228,11 +235,7 @@ def cost_anomalies_daily(
         "workload_type",
         "workload_id",
         "workload_name",
-        "effective_cost",
-        F.col("effective_cost_median").alias("baseline_median"),
-        F.col("effective_cost_mad").alias("baseline_mad"),
-        F.col("effective_cost_median_days").alias("baseline_days"),
-        F.col("effective_cost_history").alias("history"),
+        *_baseline_columns(),
         F.lit(None).cast(MONEY).alias("tagged_cost"),
         F.lit(None).cast(MONEY).alias("baseline_tagged_cost"),
         F.lit(None).cast("string").alias("_dropped"),
