@@ -384,7 +384,8 @@ def widget_sql(query: dict[str, Any], source: str) -> str:
     for f in fields:
         if "`" in f["name"]:
             raise InputError(f"field name {f['name']!r} contains a backtick")
-    select = ", ".join(f"{f['expression']} AS `{f['name']}`" for f in fields) or "1 AS `_`"
+    # A query binding only parameters (a date filter) needs no rows back: count them.
+    select = ", ".join(f"{f['expression']} AS `{f['name']}`" for f in fields) or "COUNT(*) AS `rows`"
     group = [f["expression"] for f in fields if not is_aggregate(f["expression"])]
     # The dashboard's own expressions over its own dataset: the file is code under review, like any query.
     sql = f"SELECT {select}\nFROM (\n{source}\n) AS dataset"
@@ -697,7 +698,8 @@ def _xy_chart(kind: str, spec: dict[str, Any], result: Result, width: int, heigh
     if not xs:
         return "<div class='more'>No data in the selected range.</div>"
     fmt = enc["y"].get("format")
-    stacked = kind == "area" or (kind == "bar" and spec.get("mark", {}).get("layout") != "group")
+    # Bars stack unless grouped; lines and areas are drawn over one another.
+    stacked = kind == "bar" and spec.get("mark", {}).get("layout") != "group"
     # Pixel geometry only: the values shown in labels and tooltips stay exact.
     grid = {label: [float(points.get(x, 0)) for x in xs] for label, points in series.items()}
     if stacked:
