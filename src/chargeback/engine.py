@@ -60,7 +60,14 @@ def local_session(catalogs: Iterable[str]) -> Iterator[SparkSession]:
             else:
                 os.environ[key] = value
     _, port = server.listening_address
-    spark = SparkSession.builder.remote(f"sc://127.0.0.1:{port}").create()
+    # A JVM Spark Connect session started earlier in the process (the tests' reference engine) leaves its auth
+    # token in the environment; the client would send it, over TLS, to this plaintext server and never connect.
+    token = os.environ.pop("SPARK_CONNECT_AUTHENTICATE_TOKEN", None)
+    try:
+        spark = SparkSession.builder.remote(f"sc://127.0.0.1:{port}").create()
+    finally:
+        if token is not None:
+            os.environ["SPARK_CONNECT_AUTHENTICATE_TOKEN"] = token
     spark.conf.set("spark.sql.session.timeZone", "UTC")  # usage times are UTC; never the laptop's zone
     try:
         yield spark
