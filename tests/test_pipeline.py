@@ -26,6 +26,7 @@ from chargeback.errors import InputError
 from chargeback.focus import FOCUS_COSTS
 from chargeback.names import TableName
 from chargeback.pipeline import RunParams, run
+from chargeback.policy_coverage import POLICY_COVERAGE_DAILY
 from chargeback.report import print_budgets_and_anomalies
 from chargeback.synthetic import generate
 from chargeback.tables import LocalLakehouse
@@ -37,7 +38,14 @@ START = dt.date(2026, 8, 10)
 DAYS = 45
 END = START + dt.timedelta(days=DAYS - 1)  # 2026-09-23
 AS_OF = dt.datetime(2026, 9, 24, 6, tzinfo=dt.UTC)
-ALL_TABLES = (gold.USAGE_COSTS, *gold.GOLD_TABLES, FOCUS_COSTS, COST_ANOMALIES_DAILY, BUDGET_STATUS_MONTHLY)
+ALL_TABLES = (
+    gold.USAGE_COSTS,
+    *gold.GOLD_TABLES,
+    POLICY_COVERAGE_DAILY,
+    FOCUS_COSTS,
+    COST_ANOMALIES_DAILY,
+    BUDGET_STATUS_MONTHLY,
+)
 USAGE = TableName.parse("system.billing.usage")
 
 
@@ -86,7 +94,7 @@ def rows(store: LocalLakehouse, spec: gold.TableSpec, *, without_run_id: bool = 
     df = store.read(params("x").table(spec))
     if without_run_id:
         df = df.drop("run_id", "x_RunId")
-    return sorted(tuple(r) for r in df.collect())
+    return sorted((tuple(r) for r in df.collect()), key=repr)  # repr orders rows holding NULLs
 
 
 def priced_records(store: LocalLakehouse) -> DataFrame:
@@ -255,12 +263,12 @@ class Killed(RuntimeError):
     """The injected failure: the process dies at this point of the run."""
 
 
-@pytest.mark.parametrize("fatal_write", [1, 6, 7, 8, 10, 11, 14])
+@pytest.mark.parametrize("fatal_write", [1, 6, 7, 8, 10, 11, 15])
 def test_a_run_killed_at_any_write_then_rerun_equals_one_clean_run(
     generated: Path, baseline: Path, tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch, fatal_write: int
 ) -> None:
-    """Writes 1-5 are config tables, 6 silver, 7-10 gold (cost_daily ... chargeback_monthly), 11-13 focus_costs,
-    cost_anomalies_daily and budget_status_monthly, 14 the run log."""
+    """Writes 1-5 are config tables, 6 silver, 7-11 gold (cost_daily, serving, tag and policy coverage,
+    chargeback_monthly), 12-14 focus_costs, cost_anomalies_daily and budget_status_monthly, 15 the run log."""
     root = tmp_path / "lakehouse"
     shutil.copytree(generated, root)
     calls = {"n": 0}

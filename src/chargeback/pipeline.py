@@ -26,6 +26,7 @@ from chargeback.config import CONFIG_TABLES, Config, config_frames
 from chargeback.errors import InputError, ReconciliationError
 from chargeback.focus import FOCUS_COSTS, focus_costs
 from chargeback.names import TableName
+from chargeback.policy_coverage import POLICY_COVERAGE_DAILY, policy_coverage_daily
 from chargeback.pricing import apply_discounts_and_fx, price_intervals, price_usage
 from chargeback.schemas import JOBS, PIPELINES, SERVED_ENTITIES, WORKSPACES_LATEST
 from chargeback.tables import TableSpec, TableStore
@@ -259,6 +260,12 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
         gold.tag_coverage_daily(open_lines, config.currency, params.run_id),
         window,
     )
+    store.write(
+        params.table(POLICY_COVERAGE_DAILY),
+        POLICY_COVERAGE_DAILY,
+        policy_coverage_daily(open_lines, config, params.run_id),
+        window,
+    )
     _publish_statements(store, config, params, first_open)
     store.write(
         params.table(FOCUS_COSTS),
@@ -284,6 +291,7 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
     )
     for spec, run_column in (
         *((spec, "run_id") for spec in gold.GOLD_TABLES),
+        (POLICY_COVERAGE_DAILY, "run_id"),
         (FOCUS_COSTS, "x_RunId"),
         (COST_ANOMALIES_DAILY, "run_id"),
         (BUDGET_STATUS_MONTHLY, "run_id"),
