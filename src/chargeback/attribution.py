@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from chargeback.config import UNALLOCATED, Config, normalise
@@ -50,65 +50,74 @@ def _rules(spark: SparkSession, rows: list[tuple], key_columns: str) -> DataFram
     return spark.createDataFrame(rows, schema)
 
 
-def tag_value_rules(spark: SparkSession, config: Config) -> DataFrame:
-    """Normalised tag value -> unit: each unit's own id and name (always valid), plus configured aliases."""
-    rows: list[tuple] = []
-    for unit in config.business_units:
-        for spelling in {normalise(unit.id), normalise(unit.name)}:
-            rows.append((spelling, unit.id, _ALWAYS, None))
-    rows += [(r.value, r.business_unit, r.valid_from, r.valid_to) for r in config.attribution.tag_values]
-    return _rules(spark, rows, "tag_value string")
+def _in_force(day: Column, valid_from: dt.date, valid_to: dt.date | None) -> Column:
+    cond = day >= F.lit(valid_from) if valid_from > _ALWAYS else F.lit(True)
+    return cond if valid_to is None else cond & (day < F.lit(valid_to))
 
 
-def match_tags(lines: DataFrame, tags_column: str, value_rules: DataFrame, key_priorities: DataFrame) -> DataFrame:
-    """Best business-unit tag per distinct (tag set, usage_date): lowest key priority wins.
+def tag_priority(key: Column, tag_keys: tuple[str, ...]) -> Column:
+    """Position of a tag key (in `key_form`) among the configured business-unit keys; NULL for other keys."""
+    result = F.lit(None).cast("int")
+    for i, tag_key in reversed(list(enumerate(tag_keys))):
+        result = F.when(key == F.lit(tag_key.replace("-", "")), F.lit(i)).otherwise(result)
+    return result
 
-    Tag sets repeat across many lines (one per workload), so matching distinct sets is far cheaper than
-    exploding every line's tags.
+
+def tag_unit(value: Column, day: Column, config: Config) -> Column:
+    """The unit a normalised tag value names on `day`: a unit's own id or name (always), or a dated alias.
+
+    Branches run in unit order, so a value naming two units on one day picks the smallest unit id.
     """
-    entries = (
-        lines.select(F.col(tags_column).alias("_tags"), "usage_date")
-        .distinct()
-        .select("_tags", "usage_date", F.explode(F.from_json("_tags", _TAG_ENTRIES)).alias("_e"))
-        .select(
-            "_tags",
-            "usage_date",
-            key_form(F.col("_e").getField("key")).alias("tag_key"),
-            normalised(F.col("_e").getField("value")).alias("tag_value"),
+    rules: set[tuple[str, str, dt.date, dt.date | None]] = {
+        (normalise(spelling), unit.id, _ALWAYS, None)
+        for unit in config.business_units
+        for spelling in (unit.id, unit.name)
+    }
+    rules |= {(r.value, r.business_unit, r.valid_from, r.valid_to) for r in config.attribution.tag_values}
+    result = F.lit(None).cast("string")
+    for spelling, unit_id, valid_from, valid_to in sorted(rules, key=lambda r: (r[1], r[0], r[2]), reverse=True):
+        result = F.when((value == F.lit(spelling)) & _in_force(day, valid_from, valid_to), F.lit(unit_id)).otherwise(
+            result
         )
-    )
-    matched = (
-        entries.join(F.broadcast(key_priorities), "tag_key")
-        .join(F.broadcast(value_rules.withColumnRenamed("business_unit", "_unit")), "tag_value")
-        .where(_valid(F.col("usage_date"), ""))
-    )
-    best = Window.partitionBy("_tags", "usage_date").orderBy("priority", "_unit")
-    return (
-        matched.withColumn("_rank", F.row_number().over(best))
-        .where(F.col("_rank") == 1)
-        .select(
-            F.col("_tags").alias(tags_column),
-            "usage_date",
-            F.col("_unit"),
-            F.concat_ws("=", "tag_key", "tag_value").alias("_key"),
+    return result
+
+
+def best_tag(tags_json: Column, day: Column, config: Config) -> Column:
+    """The business-unit tag that attributes a line: struct(priority, unit, key), NULL when none names a unit.
+
+    Lowest key priority wins, then the smallest unit id. Evaluated on each line's own entries with array
+    functions, so the lines are never joined back to themselves (a self-join recomputes the netting upstream).
+    """
+
+    def keyed(entry: Column) -> Column:
+        key = key_form(entry.getField("key"))
+        return F.struct(
+            tag_priority(key, config.attribution.tag_keys).alias("priority"),
+            key.alias("key"),
+            normalised(entry.getField("value")).alias("value"),
         )
+
+    def candidate(entry: Column) -> Column:
+        return F.struct(
+            entry.getField("priority").alias("priority"),
+            tag_unit(entry.getField("value"), day, config).alias("unit"),
+            F.concat_ws("=", entry.getField("key"), entry.getField("value")).alias("key"),
+        )
+
+    # Values are looked up only for business-unit keys: most tags (env, project, ...) are not.
+    unit_tags = F.filter(
+        F.transform(F.from_json(tags_json, _TAG_ENTRIES), keyed), lambda e: e.getField("priority").isNotNull()
     )
+    candidates = F.filter(F.transform(unit_tags, candidate), lambda c: c.getField("unit").isNotNull())
+    # The smallest candidate; sorting is several times faster than array_min on structs in Sail.
+    return F.get(F.sort_array(candidates), 0)
 
 
 def attribute(lines: DataFrame, config: Config) -> DataFrame:
     """Add business_unit, attribution_method, attribution_confidence and attribution_key to usage lines."""
     spark = lines.sparkSession
     rules = config.attribution
-    key_priorities = spark.createDataFrame(
-        [(key.replace("-", ""), i) for i, key in enumerate(rules.tag_keys)], "tag_key string, priority int"
-    )
-    value_rules = tag_value_rules(spark, config)
     day = F.col("usage_date")
-
-    by_tag = match_tags(lines, "tags_json", value_rules, key_priorities)
-    by_pipeline = match_tags(
-        lines.where(F.col("workload_type") == "pipeline"), "pipeline_tags_json", value_rules, key_priorities
-    )
     policies = _rules(
         spark,
         [(r.policy_id, r.business_unit, r.valid_from, r.valid_to) for r in rules.budget_policies],
@@ -136,26 +145,16 @@ def attribute(lines: DataFrame, config: Config) -> DataFrame:
             F.col("valid_to").alias(f"_{method}_valid_to"),
         )
 
+    pipeline_tag = F.when(F.col("workload_type") == "pipeline", best_tag(F.col("pipeline_tags_json"), day, config))
     out = (
-        lines.join(
-            by_tag.select(
-                "tags_json", "usage_date", F.col("_unit").alias("_tag_unit"), F.col("_key").alias("_tag_key")
-            ),
-            ["tags_json", "usage_date"],
-            "left",
-        )
-        .join(
-            by_pipeline.select(
-                "pipeline_tags_json",
-                "usage_date",
-                F.col("_unit").alias("_pipeline_tag_unit"),
-                F.col("_key").alias("_pipeline_tag_key"),
-            ),
-            ["pipeline_tags_json", "usage_date"],
-            "left",
-        )
+        lines.withColumn("_tag", best_tag(F.col("tags_json"), day, config))
+        .withColumn("_pipeline_tag", pipeline_tag)
         .withColumn("_workload_ref", F.concat_ws(":", "workload_type", "workload_id"))
     )
+    for method in ("tag", "pipeline_tag"):
+        out = out.withColumn(f"_{method}_unit", F.col(f"_{method}").getField("unit")).withColumn(
+            f"_{method}_key", F.col(f"_{method}").getField("key")
+        )
     for method, rule_df, line_key in (
         ("budget_policy", policies, F.col("policy_id")),
         ("workload", workloads, F.col("_workload_ref")),

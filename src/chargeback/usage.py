@@ -30,6 +30,7 @@ WORKLOAD_FIELDS = (
     "cluster_id",
     "database_instance_id",
 )
+_POLICY_FIELDS = ("usage_policy_id", "budget_policy_id")
 LINE_KEY = (
     "account_id",
     "workspace_id",
@@ -59,9 +60,9 @@ def nested(df: DataFrame, struct_name: str, field: str) -> Column:
     return F.lit(None)
 
 
-def tags_json(tags: Column) -> Column:
-    """Canonical JSON of a tag map (entries sorted by key), so equal tag sets compare equal; NULL map -> '[]'."""
-    return F.coalesce(F.to_json(F.array_sort(F.map_entries(tags))), F.lit("[]"))
+def tags_json(entries: Column) -> Column:
+    """Canonical JSON of a tag map's entries (sorted by key), so equal tag sets compare equal; NULL -> '[]'."""
+    return F.coalesce(F.to_json(F.array_sort(entries)), F.lit("[]"))
 
 
 def usage_window(usage: DataFrame, start_date: dt.date, end_date: dt.date) -> DataFrame:
@@ -70,7 +71,11 @@ def usage_window(usage: DataFrame, start_date: dt.date, end_date: dt.date) -> Da
 
 
 def stage_usage(usage: DataFrame) -> DataFrame:
-    """Select and rename what the pipeline needs from raw usage, tolerating missing optional fields."""
+    """Select and rename what the pipeline needs from raw usage, tolerating missing optional fields.
+
+    Columns stay raw (tag map entries in source order, both policy id fields): `net_usage` canonicalises them
+    per group, which costs far less than per record.
+    """
     return usage.select(
         *(
             F.col(c)
@@ -90,13 +95,8 @@ def stage_usage(usage: DataFrame) -> DataFrame:
         ),
         (F.col("usage_type") if "usage_type" in usage.columns else F.lit(None).cast("string")).alias("usage_type"),
         F.col("usage_quantity").cast(QUANTITY).alias("usage_quantity"),
-        tags_json(F.col("custom_tags")).alias("tags_json"),
-        # Databricks renamed budget policies to usage policies; newer rows may carry only the new field.
-        F.coalesce(
-            nested(usage, "usage_metadata", "usage_policy_id"), nested(usage, "usage_metadata", "budget_policy_id")
-        )
-        .cast("string")
-        .alias("policy_id"),
+        F.map_entries("custom_tags").alias("tag_entries"),
+        *(nested(usage, "usage_metadata", f).cast("string").alias(f) for f in ("usage_policy_id", "budget_policy_id")),
         nested(usage, "product_features", "is_serverless").cast("boolean").alias("is_serverless"),
         *(nested(usage, "identity_metadata", f).cast("string").alias(f) for f in ("run_as", "owned_by", "created_by")),
         *(nested(usage, "usage_metadata", f).cast("string").alias(f) for f in WORKLOAD_FIELDS),
@@ -104,22 +104,66 @@ def stage_usage(usage: DataFrame) -> DataFrame:
     )
 
 
-def drop_duplicate_records(staged: DataFrame) -> DataFrame:
-    """One row per (record_id, record_type): a record exported or appended twice is billed once.
-
-    record_id is unique per record; the record type is part of the key in case a correction reuses its
-    original's id (the docs do not say).
-    """
-    return staged.dropDuplicates(["record_id", "record_type"])
+_FEW_COPIES = 100
+# The line key as read, before canonical tags and policy id are derived from it.
+_RAW_KEY = tuple(
+    c2 for c in LINE_KEY for c2 in {"tags_json": ("tag_entries",), "policy_id": _POLICY_FIELDS}.get(c, (c,))
+)
 
 
 def net_usage(staged: DataFrame) -> DataFrame:
-    """Sum quantities over all record types per usage line; lines that net to zero carry no cost and go."""
-    netted = drop_duplicate_records(staged).groupBy(*LINE_KEY).agg(
-        F.sum("usage_quantity").cast(QUANTITY).alias("usage_quantity"),
-        F.count(F.lit(1)).cast("int").alias("source_record_count"),
-        F.max(F.col("record_type") != F.lit("ORIGINAL")).alias("has_correction"),
-        F.max("ingestion_date").alias("last_ingestion_date"),
+    """Sum quantities over all record types per usage line; lines that net to zero carry no cost and go.
+
+    Records are grouped on the raw key first; the canonical key (`tags_json`, `policy_id`) is then derived per
+    group and the groups merged, so it is computed once per line rather than once per record.
+
+    A record exported or appended twice is billed once: copies share (record_id, record_type) and every other
+    column, so a copied record gets a group of its own and counts once. Which records are copied is found
+    from a 64-bit hash of their id (a collision only gives a record its own group: slower, never wrong); above
+    `_FEW_COPIES` every record is grouped on its own, which stays linear where a lookup in a long list would not.
+    """
+    record = F.xxhash64("record_id", "record_type")
+    repeated = (
+        staged.groupBy(record.alias("_record"))
+        .agg(F.count(F.lit(1)).alias("_n"))
+        .where(F.col("_n") > 1)
+        .agg(F.collect_list("_record").alias("_repeated"))
+    )
+    # A one-row frame: joined without shuffling the records, unlike a join on the ids.
+    copy = F.col("_copy")
+    groups = (
+        repeated.crossJoin(staged)
+        .withColumn(
+            "_copy",
+            F.when(F.size("_repeated") > _FEW_COPIES, F.lit(True)).otherwise(F.array_contains("_repeated", record)),
+        )
+        .groupBy(
+            *_RAW_KEY,
+            F.when(copy, F.col("record_id")).alias("_record_id"),
+            F.when(copy, F.col("record_type")).alias("_record_type"),
+        )
+        .agg(
+            F.sum("usage_quantity").alias("_quantity"),
+            F.max("usage_quantity").alias("_one_copy"),
+            F.count(F.lit(1)).alias("_records"),
+            F.max(F.col("record_type") != F.lit("ORIGINAL")).alias("_has_correction"),
+            F.max("ingestion_date").alias("_last_ingestion_date"),
+        )
+    )
+    is_copy = F.col("_record_id").isNotNull()
+    netted = (
+        groups.withColumn("tags_json", tags_json(F.col("tag_entries")))
+        # Databricks renamed budget policies to usage policies; newer rows may carry only the new field.
+        .withColumn("policy_id", F.coalesce(*_POLICY_FIELDS))
+        .groupBy(*LINE_KEY)
+        .agg(
+            F.sum(F.when(is_copy, F.col("_one_copy")).otherwise(F.col("_quantity")))
+            .cast(QUANTITY)
+            .alias("usage_quantity"),
+            F.sum(F.when(is_copy, F.lit(1)).otherwise(F.col("_records"))).cast("int").alias("source_record_count"),
+            F.max("_has_correction").alias("has_correction"),
+            F.max("_last_ingestion_date").alias("last_ingestion_date"),
+        )
     )
     return netted.where(F.col("usage_quantity") != 0).withColumn(
         "usage_line_id", F.sha2(F.to_json(F.struct(*(F.col(c).cast("string") for c in LINE_KEY))), 256)
