@@ -39,6 +39,25 @@ def test_a_record_appended_twice_is_billed_once(spark):
 
 
 @pytest.mark.transform
+def test_a_record_exported_again_in_another_raw_form_is_billed_once(spark):
+    # The second export lists the tags in another order, names the policy by its newer field and was ingested
+    # later: the same record all the same.
+    first = usage_row(
+        "1000", record_id="dup", tags={"team": "finance", "env": "prod"}, metadata={"budget_policy_id": "p1"}
+    )
+    again = usage_row(
+        "1000",
+        record_id="dup",
+        tags={"env": "prod", "team": "finance"},
+        metadata={"usage_policy_id": "p1"},
+        ingestion_date=DAY + dt.timedelta(days=3),
+    )
+    (line,) = silver(spark, [first, again]).collect()
+    assert (line.usage_quantity, line.source_record_count, line.policy_id) == (Decimal("1000"), 1, "p1")
+    assert line.effective_cost == Decimal("500")
+
+
+@pytest.mark.transform
 def test_extra_and_reordered_source_columns_change_nothing(spark):
     rows = [usage_row("12.5", tags={"team": "finance"})]
     usage = spark.createDataFrame(rows, USAGE)

@@ -117,8 +117,8 @@ def net_usage(staged: DataFrame) -> DataFrame:
     Records are grouped on the raw key first; the canonical key (`tags_json`, `policy_id`) is then derived per
     group and the groups merged, so it is computed once per line rather than once per record.
 
-    A record exported or appended twice is billed once: copies share (record_id, record_type) and every other
-    column, so a copied record gets a group of its own and counts once. Which records are copied is found
+    A record exported or appended twice is billed once: copies share (record_id, record_type), so a copied
+    record gets a group of its own and counts once. Which records are copied is found
     from a 64-bit hash of their id (a collision only gives a record its own group: slower, never wrong); above
     `_FEW_COPIES` every record is grouped on its own, which stays linear where a lookup in a long list would not.
     """
@@ -150,20 +150,27 @@ def net_usage(staged: DataFrame) -> DataFrame:
             F.max("ingestion_date").alias("_last_ingestion_date"),
         )
     )
-    is_copy = F.col("_record_id").isNotNull()
-    netted = (
+    # Copies may differ in raw form (tag entry order, the policy id under its old or new name), so their
+    # groups meet again once the key is canonical; each copied record still counts once.
+    canonical = (
         groups.withColumn("tags_json", tags_json(F.col("tag_entries")))
         # Databricks renamed budget policies to usage policies; newer rows may carry only the new field.
         .withColumn("policy_id", F.coalesce(*_POLICY_FIELDS))
-        .groupBy(*LINE_KEY)
+        .groupBy(*LINE_KEY, "_record_id", "_record_type")
         .agg(
-            F.sum(F.when(is_copy, F.col("_one_copy")).otherwise(F.col("_quantity")))
-            .cast(QUANTITY)
-            .alias("usage_quantity"),
-            F.sum(F.when(is_copy, F.lit(1)).otherwise(F.col("_records"))).cast("int").alias("source_record_count"),
-            F.max("_has_correction").alias("has_correction"),
-            F.max("_last_ingestion_date").alias("last_ingestion_date"),
+            F.sum("_quantity").alias("_quantity"),
+            F.max("_one_copy").alias("_one_copy"),
+            F.sum("_records").alias("_records"),
+            F.max("_has_correction").alias("_has_correction"),
+            F.max("_last_ingestion_date").alias("_last_ingestion_date"),
         )
+    )
+    is_copy = F.col("_record_id").isNotNull()
+    netted = canonical.groupBy(*LINE_KEY).agg(
+        F.sum(F.when(is_copy, F.col("_one_copy")).otherwise(F.col("_quantity"))).cast(QUANTITY).alias("usage_quantity"),
+        F.sum(F.when(is_copy, F.lit(1)).otherwise(F.col("_records"))).cast("int").alias("source_record_count"),
+        F.max("_has_correction").alias("has_correction"),
+        F.max("_last_ingestion_date").alias("last_ingestion_date"),
     )
     return netted.where(F.col("usage_quantity") != 0).withColumn(
         "usage_line_id", F.sha2(F.to_json(F.struct(*(F.col(c).cast("string") for c in LINE_KEY))), 256)
