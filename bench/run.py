@@ -136,6 +136,15 @@ FROM priced GROUP BY 1, 2, 3""",
 FROM priced WHERE unit_tag IS NULL GROUP BY 1, 2, 3, 4""",
     ),
     "ds_reconciliation": (_IN_PERIOD, "SELECT SUM(cost) AS billed_cost FROM priced"),
+    "ds_policy_coverage": (
+        _IN_PERIOD,
+        """SELECT COALESCE(identity_metadata.run_as, identity_metadata.owned_by, identity_metadata.created_by) AS owner,
+  workspace_id, SUM(cost) AS uncovered_cost
+FROM priced
+WHERE product_features.is_serverless AND usage_metadata.warehouse_id IS NULL  -- warehouses take no policy
+  AND COALESCE(usage_metadata.usage_policy_id, usage_metadata.budget_policy_id) IS NULL
+GROUP BY 1, 2""",
+    ),
 }
 
 

@@ -6,10 +6,12 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from chargeback.config import Config, parse_config
 from chargeback.schemas import LIST_PRICES, USAGE
+from chargeback.synthetic import USAGE_TABLE
 
 DAY = dt.date(2026, 10, 5)
 
@@ -113,3 +115,21 @@ def config(extra: str = "", **sections: str) -> Config:
     for body in sections.values():
         text += body
     return parse_config(text + extra, "test.yml")
+
+
+def inject_job_spike(store: Any, day: dt.date, factor: int = 20) -> str:
+    """Append `factor` times the ORIGINAL usage of `day`'s largest job to the lakehouse's usage; returns its id."""
+    job_id = F.col("usage_metadata.job_id")
+    jobs = store.read(USAGE_TABLE).where(
+        (F.col("usage_date") == F.lit(day)) & (F.col("record_type") == "ORIGINAL") & job_id.isNotNull()
+    )
+    largest = jobs.groupBy(job_id.alias("j")).agg(F.sum("usage_quantity").alias("q")).orderBy(F.desc("q"), "j")
+    target = largest.first().j
+    extra = jobs.where(job_id == target).withColumns(
+        {
+            "usage_quantity": (F.col("usage_quantity") * factor).cast("decimal(38,18)"),
+            "record_id": F.concat("record_id", F.lit("-spike")),
+        }
+    )
+    store.write_raw(USAGE_TABLE, extra, mode="append")
+    return str(target)

@@ -1,6 +1,7 @@
 """The Lakeview dashboard: its structure, its queries on gold tables built locally, the notebooks, the preview.
 
-One pipeline run on 40 days of synthetic usage builds the gold tables for the whole module.
+One pipeline run on 40 days of synthetic usage, with one injected job spike, builds the gold tables for the whole
+module.
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ import pytest
 
 from chargeback import config as config_module
 from chargeback import dashboard, gold
+from chargeback.anomalies import COST_ANOMALIES_DAILY
+from chargeback.budgets import BUDGET_STATUS_MONTHLY
 from chargeback.cli import build_parser, main
 from chargeback.dashboard import Selection
 from chargeback.errors import InputError
+from chargeback.policy_coverage import POLICY_COVERAGE_DAILY
 from chargeback.tables import TableSpec
+from tests.helpers import inject_job_spike
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +34,9 @@ DASHBOARD = ROOT / "src" / "dashboards" / "chargeback.lvdash.json"
 START, DAYS = dt.date(2026, 8, 1), 40
 END = START + dt.timedelta(days=DAYS - 1)  # 2026-09-09
 AS_OF = END + dt.timedelta(days=1)
+SPIKE_DAY = dt.date(2026, 9, 3)  # scored: past the anomaly detection's 14 days of minimum history
 CHART_TYPES = ("bar", "line", "area", "pie")
+CONFIG_FILE = ROOT / "config" / "chargeback.yml"
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +51,10 @@ def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with local_session(["system", "main"]) as spark:
         store = LocalLakehouse(spark, root)
         generate(store, START, DAYS, seed=7)
+        inject_job_spike(store, SPIKE_DAY)
         run_at = dt.datetime.combine(AS_OF, dt.time(6), dt.UTC)
         params = RunParams("main", "chargeback", START, END, "test-dashboard", run_at)
-        run(store, load_config(ROOT / "config" / "chargeback.yml"), params)
+        run(store, load_config(CONFIG_FILE), params)
         yield store
 
 
@@ -58,6 +66,14 @@ def doc() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def preview(lakehouse: Any, doc: dict[str, Any]) -> dashboard.Preview:
     return dashboard.run_queries(lakehouse, doc, "main", "chargeback", Selection(AS_OF))
+
+
+@pytest.fixture(scope="module")
+def spike_job_id(lakehouse: Any) -> str:
+    (row,) = lakehouse.sql(
+        "SELECT DISTINCT usage_metadata.job_id FROM system.billing.usage WHERE record_id LIKE '%-spike'"
+    ).collect()
+    return str(row[0])
 
 
 def _widget(doc: dict[str, Any], name: str) -> dict[str, Any]:
@@ -73,6 +89,13 @@ def _sql(lakehouse: Any, query: str) -> Any:
     return lakehouse.sql(query).collect()[0][0]
 
 
+def _dataset_rows(lakehouse: Any, doc: dict[str, Any], name: str, selection: Selection) -> list[Any]:
+    """A dataset's rows, as the dashboard queries it (before any global filter on its columns)."""
+    ds = next(d for d in doc["datasets"] if d["name"] == name)
+    lakehouse.set_current_schema("main", "chargeback")
+    return lakehouse.sql(dashboard.bind(ds, selection)).collect()
+
+
 # --- structure ------------------------------------------------------------------------------------------
 
 
@@ -82,7 +105,7 @@ def test_the_dashboard_file_follows_the_lakeview_structure(doc):
 
 def test_pages_and_grid(doc):
     canvas = [p["displayName"] for p in doc["pages"] if p["pageType"] == "PAGE_TYPE_CANVAS"]
-    assert canvas == ["Overview", "Chargeback", "Serverless and Model Serving", "Tag hygiene"]
+    assert canvas == ["Overview", "Chargeback", "Serverless and Model Serving", "Tag hygiene", "Budgets and anomalies"]
     assert [p["pageType"] for p in doc["pages"]].count("PAGE_TYPE_GLOBAL_FILTERS") == 1
     assert {p["layoutVersion"] for p in doc["pages"]} == {"GRID_V1"}
 
@@ -90,6 +113,7 @@ def test_pages_and_grid(doc):
 def test_datasets_read_only_published_tables_by_unqualified_name(doc):
     published = {v.table for v in vars(gold).values() if isinstance(v, TableSpec)}
     published |= {spec.table for spec in config_module.CONFIG_TABLES.values()}
+    published |= {spec.table for spec in (BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY, POLICY_COVERAGE_DAILY)}
     for ds in doc["datasets"]:
         plain, qualified = dashboard.table_names(dashboard.bind(ds, Selection(AS_OF)))
         assert not qualified, f"{ds['name']}: qualified names {qualified} defeat dataset_catalog/dataset_schema"
@@ -113,7 +137,7 @@ def test_datasets_read_only_published_tables_by_unqualified_name(doc):
         (lambda d: d["datasets"][0]["queryLines"].append("AND x = :unknown\n"), ":unknown"),
         (lambda d: d["datasets"][0]["queryLines"].__setitem__(0, "SELECT"), "end with a newline"),
         (lambda d: d["datasets"][0].update(catalog="${var.catalog}"), "not substituted"),
-        (lambda d: d["pages"][4]["layout"][0]["widget"]["spec"].update(widgetType="table"), "only those"),
+        (lambda d: _widget(d, "filter_period")["spec"].update(widgetType="table"), "only those"),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
@@ -207,6 +231,102 @@ def test_tag_coverage_is_tagged_over_total(lakehouse, preview):
         "SELECT SUM(tagged_cost), SUM(total_cost) FROM main.chargeback.tag_coverage_daily"
     ).collect()[0]
     assert abs(_value(preview, "kpi_tag_coverage", "tag_coverage") - tagged / total) < Decimal("1e-9")
+
+
+def test_budgets_and_anomalies_page(doc):
+    page = next(p for p in doc["pages"] if p["displayName"] == "Budgets and anomalies")
+    kinds = {item["widget"]["name"]: item["widget"].get("spec", {}).get("widgetType") for item in page["layout"]}
+    assert kinds == {
+        "budgets_title": None,
+        "kpi_budgets_at_risk": "counter",
+        "kpi_budgets_over": "counter",
+        "kpi_anomalies": "counter",
+        "forecast_vs_budget": "bar",
+        "budgets_by_status": "pie",
+        "budget_status": "table",
+        "latest_anomalies": "table",
+    }
+    datasets = {
+        q["query"]["datasetName"] for _, w, _ in dashboard.widgets({"pages": [page]}) for q in w.get("queries", [])
+    }
+    assert datasets == {"ds_budgets", "ds_anomalies"}
+
+
+def test_budgets_are_the_latest_month_one_row_per_budget(lakehouse, doc, preview):
+    """September's budgets in force: one unit-wide budget per unit, plus ml-platform's model-serving budget."""
+    rows = _dataset_rows(lakehouse, doc, "ds_budgets", Selection(AS_OF))
+    september = dt.date(2026, 9, 1)
+    assert {r.billing_month for r in rows} == {september}
+    keys = [(r.business_unit, r.workspace_scope, r.product_scope) for r in rows]
+    assert len(keys) == len(set(keys))
+    in_force = [
+        b
+        for b in config_module.load_config(CONFIG_FILE).budgets
+        if b.valid_from <= september and (b.valid_to is None or september < b.valid_to)
+    ]
+    unit_wide = sorted(r.business_unit for r in rows if (r.workspace_scope, r.product_scope) == ("*", "*"))
+    assert unit_wide == sorted(b.business_unit for b in in_force if not (b.workspace_id or b.billing_origin_product))
+    assert len(rows) == len(in_force) == 4
+    assert len({r.budget_name for r in rows}) == len(rows)  # the bar's categories do not merge budgets
+    assert {r.status for r in rows} <= {"ok", "warning", "critical", "over"}
+    assert all(r.as_of_date == END and r.budget_amount > 0 for r in rows)
+    gold_rows = lakehouse.sql(
+        "SELECT business_unit, workspace_scope, product_scope, status, forecast_month_end "
+        "FROM main.chargeback.budget_status_monthly WHERE billing_month = DATE'2026-09-01'"
+    ).collect()
+    assert {(r.business_unit, r.workspace_scope, r.product_scope, r.status, r.forecast_month_end) for r in rows} == {
+        tuple(r) for r in gold_rows
+    }
+    at_risk = sum(1 for r in rows if r.status != "ok")
+    assert _value(preview, "kpi_budgets_at_risk", "sum(at_risk_count)") == at_risk > 0
+    by_status = preview.queries[("budgets_by_status", "main_query")]
+    assert sum(r[1] for r in by_status.rows) == len(rows)
+
+
+def test_anomalies_are_the_flagged_days_above_the_floor(lakehouse, doc, spike_job_id):
+    """The injected spike is flagged for its job and its unit; high scores below the floor stay out."""
+    rows = _dataset_rows(lakehouse, doc, "ds_anomalies", Selection(AS_OF))
+    flagged = lakehouse.sql(
+        "SELECT usage_date, scope, business_unit, workload_type, workload_id, reason "
+        "FROM main.chargeback.cost_anomalies_daily WHERE is_anomaly"
+    ).collect()
+    assert len(rows) == len(flagged) > 0
+    assert {r.reason for r in rows} == {r.reason for r in flagged} == {"spike"}  # what 40 days + one spike produce
+    for r in rows:  # a spike clears the floor by its cost over the baseline
+        assert r.deviation_cost == r.effective_cost - r.baseline_median >= r.floor_cost > 0
+    spike_unit, spike_job = (
+        next(f for f in flagged if f.scope == scope and f.usage_date == SPIKE_DAY)
+        for scope in ("business_unit", "workload")
+    )
+    assert spike_job.workload_id == spike_job_id and spike_unit.business_unit == spike_job.business_unit
+    assert {(r.usage_date, r.scope, r.business_unit) for r in rows} == {
+        (SPIKE_DAY, "workload", spike_job.business_unit),
+        (SPIKE_DAY, "business unit", spike_unit.business_unit),
+    }
+    below_floor = _sql(
+        lakehouse, "SELECT COUNT(*) FROM main.chargeback.cost_anomalies_daily WHERE score >= 3.5 AND NOT is_anomaly"
+    )
+    assert below_floor > 0  # scored high, yet under the floor: the dataset must not list them
+    august = _dataset_rows(lakehouse, doc, "ds_anomalies", Selection(AS_OF, (START, dt.date(2026, 8, 31))))
+    assert august == []
+
+
+def test_policy_coverage_lists_serverless_cost_without_a_known_policy(lakehouse, doc, preview):
+    direct = (
+        "SELECT SUM(effective_cost) FROM main.chargeback.policy_coverage_daily "
+        "WHERE policy_status IN ('none', 'unknown')"
+    )
+    rows = _dataset_rows(lakehouse, doc, "ds_policy_coverage", Selection(AS_OF))
+    assert {r.policy_status for r in rows} == {"none", "unknown"}
+    assert sum(r.uncovered_cost for r in rows) == _sql(lakehouse, direct)
+    table = preview.queries[("policy_coverage", "main_query")]
+    assert sum(r[table.columns.index("sum(uncovered_cost)")] for r in table.rows) == _sql(lakehouse, direct)
+    others = "SELECT COUNT(*) FROM main.chargeback.policy_coverage_daily WHERE policy_status IN ('mapped', 'tagged')"
+    assert _sql(lakehouse, others) > 0  # covered usage exists: the dataset leaves it out
+    in_august = _dataset_rows(lakehouse, doc, "ds_policy_coverage", Selection(AS_OF, (START, dt.date(2026, 8, 31))))
+    assert sum(r.uncovered_cost for r in in_august) == _sql(
+        lakehouse, direct + " AND usage_date BETWEEN DATE'2026-08-01' AND DATE'2026-08-31'"
+    )
 
 
 # --- parameters -----------------------------------------------------------------------------------------
@@ -353,7 +473,7 @@ def test_html_preview_renders_every_page_and_widget_offline(lakehouse, doc, tmp_
 def test_dashboard_command(lakehouse, tmp_path, capsys):
     out = tmp_path / "dash.html"
     assert main(["dashboard", "--lakehouse", str(lakehouse.root), "--out", str(out)]) == 0
-    assert "5 pages, 32 widgets" in capsys.readouterr().out
+    assert "6 pages, 41 widgets" in capsys.readouterr().out
     assert "today taken as 2026-09-10" in out.read_text()
 
 

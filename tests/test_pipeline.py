@@ -30,6 +30,7 @@ from chargeback.policy_coverage import POLICY_COVERAGE_DAILY
 from chargeback.report import print_budgets_and_anomalies
 from chargeback.synthetic import generate
 from chargeback.tables import LocalLakehouse
+from tests.helpers import inject_job_spike
 
 pytestmark = pytest.mark.slow
 
@@ -198,20 +199,8 @@ def test_late_corrections_are_absorbed_by_a_later_run(copy: Path, config: Config
 
 def test_an_injected_spike_in_generated_usage_is_flagged(copy: Path, config: Config) -> None:
     day = dt.date(2026, 9, 15)
-    job_id = F.col("usage_metadata.job_id")
     with lakehouse(copy) as store:
-        jobs = store.read(USAGE).where(
-            (F.col("usage_date") == F.lit(day)) & (F.col("record_type") == "ORIGINAL") & job_id.isNotNull()
-        )
-        largest = jobs.groupBy(job_id.alias("j")).agg(F.sum("usage_quantity").alias("q")).orderBy(F.desc("q"), "j")
-        target = largest.first().j  # type: ignore[union-attr]
-        extra = jobs.where(job_id == target).withColumns(
-            {
-                "usage_quantity": (F.col("usage_quantity") * 20).cast("decimal(38,18)"),
-                "record_id": F.concat("record_id", F.lit("-spike")),
-            }
-        )
-        store.write_raw(USAGE, extra, mode="append")
+        target = inject_job_spike(store, day)
         run(store, config, params("spike"))
         scored = store.read(params("x").table(COST_ANOMALIES_DAILY))
         flagged = scored.where(F.col("usage_date") == F.lit(day)).where(F.col("scope_key") == f"job:{target}").collect()
