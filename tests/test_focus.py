@@ -55,6 +55,8 @@ MANDATORY = {
     "ServiceCategory": "String",
     "ServiceName": "String",
 }
+# FOCUS 1.2 conditional columns this export fills (usage is measured, so consumed quantities apply).
+CONDITIONAL = {"ChargeFrequency": "String", "ConsumedQuantity": "Decimal", "ConsumedUnit": "String"}
 ALLOCATION = {
     "AllocatedMethodId": "String",
     "AllocatedMethodDetails": "JSON",
@@ -113,7 +115,7 @@ def test_columns_and_types(built) -> None:
     _, _, focus = built
     assert focus.columns == FOCUS_COSTS.column_names
     types = dict(focus.dtypes)
-    for name, focus_type in {**MANDATORY, **ALLOCATION}.items():
+    for name, focus_type in {**MANDATORY, **CONDITIONAL, **ALLOCATION}.items():
         assert types[name].startswith(SPARK_TYPE[focus_type]), (name, types[name])
     assert {n: types[n] for n in types} == {c.name: c.type for c in FOCUS_COSTS.columns}
     for row in focus.collect():
@@ -123,6 +125,7 @@ def test_columns_and_types(built) -> None:
         assert row.BillingPeriodStart <= row.ChargePeriodStart or row.ChargeClass == "Correction"
         assert json.loads(row.Tags)["business_unit"] == row.x_BusinessUnit
         assert row.ChargeClass is not None or row.PricingQuantity is not None
+        assert (row.ConsumedQuantity, row.ConsumedUnit) == (row.PricingQuantity, row.PricingUnit)
 
 
 @pytest.mark.transform

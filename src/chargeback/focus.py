@@ -104,6 +104,12 @@ FOCUS_COSTS = TableSpec(
         C("ServiceName", "string", "Databricks product (billing_origin_product)."),
         # Recommended and conditional columns the data supports.
         C("ChargeFrequency", "string", "Usage-Based."),
+        C(
+            "ConsumedQuantity",
+            QUANTITY,
+            "Usage quantity consumed, in ConsumedUnit (Databricks prices what it measures: = PricingQuantity).",
+        ),
+        C("ConsumedUnit", "string", "Unit of ConsumedQuantity (= PricingUnit)."),
         C("ResourceId", "string", "Workload id; for allocated rows the shared pool the cost comes from."),
         C("ResourceName", "string", "Workload name; for allocated rows the pool id."),
         C("ResourceType", "string", "Workload type (job, pipeline, warehouse, ...); shared_pool for allocated rows."),
@@ -224,6 +230,7 @@ def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str)
         .when(is_allocated, times_ratio(F.col("_pool_q"), F.col("ratio")).cast(QUANTITY))
         .otherwise(F.col("_direct_q"))
     )
+    unit = F.coalesce("_pool_unit", "_direct_unit")
     description = F.when(
         is_allocated,
         F.concat(
@@ -267,12 +274,14 @@ def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str)
         F.lit(PROVIDER).alias("InvoiceIssuerName"),
         F.col("list_cost").cast(MONEY).alias("ListCost"),
         quantity.alias("PricingQuantity"),
-        F.coalesce("_pool_unit", "_direct_unit").alias("PricingUnit"),
+        unit.alias("PricingUnit"),
         F.lit(PROVIDER).alias("ProviderName"),
         F.lit(PROVIDER).alias("PublisherName"),
         service_category(F.col("billing_origin_product")).alias("ServiceCategory"),
         F.col("billing_origin_product").alias("ServiceName"),
         F.lit("Usage-Based").alias("ChargeFrequency"),
+        quantity.alias("ConsumedQuantity"),
+        unit.alias("ConsumedUnit"),
         F.col("workload_id").alias("ResourceId"),
         F.col("workload_name").alias("ResourceName"),
         F.col("workload_type").alias("ResourceType"),
