@@ -778,6 +778,20 @@ def test_pathological_yaml_raises_config_error(text: str) -> None:
         parse_config(text, "cfg.yml")
 
 
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (BASE + "attribution: " + "[" * 1000 + "]" * 1000 + "\n", 9),
+        # two levels (a list and a mapping) a line: the 101st level starts on the 51st line of the section
+        (BASE + "discounts:\n" + "".join("  " * i + f"- k{i}:\n" for i in range(1, 1000)), 9 + 50),
+    ],
+    ids=["flow", "block"],
+)
+def test_too_deep_nesting_is_located(text: str, line: int) -> None:
+    # Found by tests/test_config_fuzz.py: the composer's RecursionError was reported without a line.
+    assert problems(text) == [f"cfg.yml:{line}: YAML nesting is too deep"]
+
+
 # --- config tables ------------------------------------------------------------------------------------------
 
 

@@ -87,6 +87,7 @@ _AMOUNT_PLACES = 2
 _MAX_AMOUNT = Decimal(10) ** 15
 _RATE_PLACES = 10  # rate column is DECIMAL(20,10)
 _MAX_RATE = Decimal(10) ** 10
+_MAX_DEPTH = 100  # YAML nesting levels; a valid config has about 5
 
 
 def normalise(value: str) -> str:
@@ -343,13 +344,35 @@ def parse_config(text: str, source: str) -> Config:
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigProblem(source, f"YAML syntax error: {exc}")]) from None
     except RecursionError:
-        raise ConfigError([ConfigProblem(source, "YAML nesting is too deep")]) from None
+        line = _deepest_line(text)
+        raise ConfigError([ConfigProblem(f"{source}:{line}", "YAML nesting is too deep")]) from None
     if root is None:
         raise ConfigError([ConfigProblem(f"{source}:1", "the config file is empty")])
     config = _config(reader, root, source)
     if config is None or reader.problems:
         raise ConfigError(reader.problems)
     return config
+
+
+def _deepest_line(text: str) -> int:
+    """The line where the YAML nesting first exceeds `_MAX_DEPTH` levels, or else its deepest line.
+
+    The composer recurses once per level and so fails without a location; the parser does not recurse.
+    """
+    depth, deepest, line = 0, 0, 1
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > deepest:
+                    deepest, line = depth, event.start_mark.line + 1 if event.start_mark else line
+                if depth > _MAX_DEPTH:
+                    break
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass  # a syntax error past the deep part: the deepest line seen so far is the answer
+    return line
 
 
 # --- reading the node tree -------------------------------------------------------------------------------
