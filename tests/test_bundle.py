@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import tomllib
 import zoneinfo
 from pathlib import Path
 
 import pytest
 import yaml
+from databricks.bundles.alerts import Alert
 from databricks.bundles.dashboards import Dashboard
 from databricks.bundles.jobs import Job
 from databricks.bundles.schemas import Schema
@@ -18,7 +20,7 @@ from chargeback import dashboard, notebooks
 from chargeback.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {"jobs": Job, "schemas": Schema, "dashboards": Dashboard}
+MODELS = {"jobs": Job, "schemas": Schema, "dashboards": Dashboard, "alerts": Alert}
 RESOURCE_FILES = sorted((ROOT / "resources").glob("*.yml"))
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 # Fields a `${resources.<type>.<key>.<field>}` reference may read: the id assigned at deploy, or a set field.
@@ -66,7 +68,12 @@ def test_resource_loads_into_the_official_model(kind, key, body, path):
 
 @pytest.mark.parametrize(
     ("kind", "misspelled"),
-    [("jobs", "max_concurent_runs"), ("dashboards", "dataset_catalogue"), ("schemas", "catalog_nme")],
+    [
+        ("jobs", "max_concurent_runs"),
+        ("dashboards", "dataset_catalogue"),
+        ("schemas", "catalog_nme"),
+        ("alerts", "query_txt"),
+    ],
 )
 def test_a_misspelled_field_is_rejected(kind, misspelled):
     body = next(b for k, _, b, _ in _resources() if k == kind)
@@ -231,3 +238,119 @@ def test_job_tasks_reference_existing_entry_points_and_environments():
                 args = [_substitute(a) for a in task["python_wheel_task"]["parameters"]]
                 parsed = build_parser().parse_args(args)
                 assert parsed.command == "job-step" and parsed.step == task["task_key"]
+
+
+# --- least privilege and credentials -------------------------------------------------------------------------
+
+ANALYST_PRIVILEGES = {"USE_SCHEMA", "SELECT"}
+JOB_PRIVILEGES = {"USE_SCHEMA", "SELECT", "MODIFY", "CREATE_TABLE"}  # read and write its tables, create new ones
+JOB_PRINCIPAL = "${var.service_principal}"
+
+
+def _schema_grants(target: str) -> list[dict]:
+    """The schema's grants once `target` is merged in (the CLI appends a target's lists to the top-level ones)."""
+    (base,) = (b for k, key, b, _ in _resources() if (k, key) == ("schemas", "chargeback"))
+    override = _load(ROOT / "databricks.yml")["targets"][target].get("resources", {})
+    grants = [*base["grants"], *override.get("schemas", {}).get("chargeback", {}).get("grants", [])]
+    Schema.from_dict({**base, "grants": grants})  # privilege names the official model knows
+    return grants
+
+
+@pytest.mark.parametrize("target", ["dev", "prod"])
+def test_analysts_get_use_schema_and_select_only(target):
+    grants = {g["principal"]: set(g["privileges"]) for g in _schema_grants(target)}
+    assert grants["${var.analysts_group}"] == ANALYST_PRIVILEGES
+
+
+def test_the_job_principal_gets_only_what_it_needs_in_prod():
+    grants = {g["principal"]: set(g["privileges"]) for g in _schema_grants("prod")}
+    assert grants.keys() == {"${var.analysts_group}", JOB_PRINCIPAL}
+    assert grants[JOB_PRINCIPAL] == JOB_PRIVILEGES
+    assert not any(privileges & {"ALL_PRIVILEGES", "MANAGE"} for privileges in grants.values())
+
+
+def test_dev_grants_nothing_to_the_unset_service_principal():
+    # var.service_principal is empty in dev: a grant to it would be a grant to no one, and fail the deploy.
+    assert [g["principal"] for g in _schema_grants("dev")] == ["${var.analysts_group}"]
+
+
+def test_prod_runs_as_the_service_principal():
+    targets = _load(ROOT / "databricks.yml")["targets"]
+    assert targets["prod"]["run_as"] == {"service_principal_name": JOB_PRINCIPAL}
+    assert "run_as" not in targets["dev"], "dev runs as the deploying user"
+    assert targets["prod"]["permissions"] == [{"group_name": "${var.analysts_group}", "level": "CAN_VIEW"}]
+
+
+def _assigned(name: str) -> re.Pattern[str]:
+    """`name = value` or `name: value` with a literal value, quoted or bare to the end of the line; not a
+    `${var...}`, `{{secrets/...}}`, `$ENV` reference, a code expression or null."""
+    literal = r"[A-Za-z0-9._~+/=-]{3,}"
+    value = rf"[\"']{literal}[\"']|(?!(None|null)[ \t]*$){literal}[ \t]*$"
+    return re.compile(rf"\b{name}[\"']?[ \t]*[=:][ \t]*({value})", re.IGNORECASE | re.MULTILINE)
+
+
+CREDENTIAL_PATTERNS = {
+    "Databricks personal access token": re.compile(r"\bdapi[0-9a-f]{32}(-[0-9]+)?\b"),
+    "DATABRICKS_TOKEN with a value": _assigned("DATABRICKS_TOKEN"),
+    "private key": re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----"),
+    "client_secret with a value": _assigned("client_secret"),
+}
+
+
+def credential_findings(text: str) -> list[str]:
+    """`line: kind` for each credential-looking string in `text`."""
+    return [
+        f"{text.count(chr(10), 0, match.start()) + 1}: {kind}"
+        for kind, pattern in CREDENTIAL_PATTERNS.items()
+        for match in pattern.finditer(text)
+    ]
+
+
+def test_the_credential_scanner_finds_planted_credentials():
+    # Assembled at run time so that this file itself stays clean for the repository scan.
+    token, env, secret = "dapi" + "0123456789abcdef" * 2, "DATABRICKS_" + "TOKEN", "client_" + "secret"
+    planted = {
+        f"host: x\ntoken = {token}\n": ["2: Databricks personal access token"],
+        f"export {env}={token}-2\n": ["1: Databricks personal access token", "1: DATABRICKS_TOKEN with a value"],
+        f"{env}='abc'\n": ["1: DATABRICKS_TOKEN with a value"],
+        "-----BEGIN " + "RSA PRIVATE KEY-----\nMIIE...\n": ["1: private key"],
+        f"auth:\n  {secret}: s3cr3t\n": ["2: client_secret with a value"],
+        f'{{"{secret}": "s3cr3t"}}': ["1: client_secret with a value"],
+    }
+    for text, expected in planted.items():
+        assert sorted(credential_findings(text)) == sorted(expected), text
+    clean = [
+        "DATABRICKS_TOKEN=${{ secrets.TOKEN }}",
+        "DATABRICKS_TOKEN=$TOKEN",
+        "DATABRICKS_TOKEN=",
+        "client_secret: null",
+        "client_secret: ${var.client_secret}",
+        "client_secret: {{secrets/scope/key}}",
+        "client_secret=os.environ['X']",
+        'monkeypatch.setenv("DATABRICKS_TOKEN", "fake")',
+        "dapi-test-token",
+        "OAuth `DATABRICKS_CLIENT_ID`/`DATABRICKS_CLIENT_SECRET`",
+    ]
+    assert [text for text in clean if credential_findings(text)] == []
+
+
+def test_no_credentials_in_the_repository():
+    """Tracked files and new files not ignored (about to be committed) hold no credential."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    files = [ROOT / name for name in listed.decode().split("\0") if name]
+    assert len(files) > 20
+    findings = [
+        f"{path.relative_to(ROOT)}:{finding}"
+        for path in files
+        if path.is_file()
+        for finding in credential_findings(path.read_bytes().decode("utf-8", errors="replace"))
+    ]
+    assert findings == []
