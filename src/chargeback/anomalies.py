@@ -103,11 +103,24 @@ def _median(rows: DataFrame, group: list[str], value: str, alias: str) -> DataFr
     )
 
 
-def trailing_baseline(grid: DataFrame, keys: list[str], value: str, window_days: int) -> DataFrame:
-    """Per key and day: median and MAD of `value` over the `window_days` days before it, and the history total."""
+def _materialised(df: DataFrame) -> DataFrame:
+    """`df` computed once and held as a local relation.
+
+    The daily series are small (keys x days) and each is read several times below; as plans, every read would
+    aggregate the usage lines again.
+    """
+    return df.sparkSession.createDataFrame(df.collect(), df.schema)
+
+
+def trailing_baseline(
+    grid: DataFrame, keys: list[str], value: str, window_days: int, scored: tuple[dt.date, dt.date]
+) -> DataFrame:
+    """Per key and day in `scored`: median and MAD of `value` over the `window_days` days before it, and the
+    history total. `grid` holds the history too."""
     history = grid.select(*keys, F.col("usage_date").alias("_day"), F.col(value).alias("_v"))
+    days = grid.where(F.col("usage_date").between(F.lit(scored[0]), F.lit(scored[1])))
     pairs = (
-        grid.select(*keys, "usage_date")
+        days.select(*keys, "usage_date")
         .join(history, keys)
         .where((F.col("_day") < F.col("usage_date")) & (F.col("_day") >= F.date_sub(F.col("usage_date"), window_days)))
     )
@@ -116,7 +129,7 @@ def trailing_baseline(grid: DataFrame, keys: list[str], value: str, window_days:
     deviations = pairs.join(median, group).withColumn("_dev", money(F.abs(F.col("_v") - F.col(f"{value}_median"))))
     mad = _median(deviations, group, "_dev", f"{value}_mad").drop(f"{value}_mad_days")
     total = pairs.groupBy(*group).agg(money(F.sum(F.abs("_v"))).alias(f"{value}_history"))
-    return grid.join(median, group, "left").join(mad, group, "left").join(total, group, "left")
+    return days.join(median, group, "left").join(mad, group, "left").join(total, group, "left")
 
 
 def _unit_series(lines: DataFrame) -> DataFrame:
@@ -139,11 +152,13 @@ def _workload_series(lines: DataFrame, top: int) -> tuple[DataFrame, DataFrame]:
         .orderBy(F.col("_total").desc(), "workload_type", "workload_id")
         .limit(top)
         .select("workload_type", "workload_id", "business_unit", "workload_name")
+        .transform(_materialised)
     )
     series = (
         lines.join(largest.select("workload_type", "workload_id"), ["workload_type", "workload_id"])
         .groupBy("usage_date", "workload_type", "workload_id")
         .agg(money(F.sum("effective_cost")).alias("effective_cost"))
+        .transform(_materialised)
     )
     return series, largest
 
@@ -186,16 +201,21 @@ def cost_anomalies_daily(
     floor = F.lit(settings.floor).cast(MONEY)
     scored_from = max(start, first + dt.timedelta(days=settings.min_history_days))
 
-    units = _zero_filled(_unit_series(lines), ["business_unit"], ["effective_cost", "tagged_cost"], first, last)
-    unit_base = trailing_baseline(units, ["business_unit"], "effective_cost", settings.window_days).join(
-        trailing_baseline(units, ["business_unit"], "tagged_cost", settings.window_days).select(
+    scored_days = (scored_from, last)
+    units = _zero_filled(
+        _materialised(_unit_series(lines)), ["business_unit"], ["effective_cost", "tagged_cost"], first, last
+    )
+    unit_base = trailing_baseline(units, ["business_unit"], "effective_cost", settings.window_days, scored_days).join(
+        trailing_baseline(units, ["business_unit"], "tagged_cost", settings.window_days, scored_days).select(
             "business_unit", "usage_date", "tagged_cost_median"
         ),
         ["business_unit", "usage_date"],
     )
-    untagged = lines.groupBy("usage_date").agg(
-        money(F.sum(F.when(F.col("attribution_method") != "tag", F.col("effective_cost")).otherwise(_zero()))).alias(
-            "untagged"
+    untagged = _materialised(
+        lines.groupBy("usage_date").agg(
+            money(
+                F.sum(F.when(F.col("attribution_method") != "tag", F.col("effective_cost")).otherwise(_zero()))
+            ).alias("untagged")
         )
     )
     account = trailing_baseline(
@@ -203,6 +223,7 @@ def cost_anomalies_daily(
         ["_all"],
         "untagged",
         settings.window_days,
+        scored_days,
     ).select("usage_date", "untagged", "untagged_median")
     lost = F.col("tagged_cost_median") - F.col("tagged_cost")
     dropped = (
@@ -225,7 +246,11 @@ def cost_anomalies_daily(
     series, largest = _workload_series(lines, settings.top_workloads)
     keys = ["workload_type", "workload_id"]
     workloads = trailing_baseline(
-        _zero_filled(series, keys, ["effective_cost"], first, last), keys, "effective_cost", settings.window_days
+        _zero_filled(series, keys, ["effective_cost"], first, last),
+        keys,
+        "effective_cost",
+        settings.window_days,
+        scored_days,
     )
     workload_rows = workloads.join(largest, keys).select(
         "usage_date",

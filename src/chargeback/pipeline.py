@@ -270,7 +270,8 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
     store.write(
         params.table(FOCUS_COSTS),
         FOCUS_COSTS,
-        focus_costs(new_daily, silver, config, params.run_id),
+        # cost_daily as just written: reading it back is cheaper than allocating again.
+        focus_costs(_window(store, gold.COST_DAILY, params, first_open), silver, config, params.run_id),
         ("x_UsageDate", first_open, params.end_date),
     )
     history = _window(store, gold.USAGE_COSTS, params, first_open - dt.timedelta(days=AnomalySettings().window_days))
@@ -289,6 +290,9 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
         ),
         months,
     )
+    # Every row this run wrote lies between the first month of the window and its end: the date predicate
+    # prunes the history partitions, which a filter on the run id alone would scan.
+    written_from = params.start_date.replace(day=1)
     for spec, run_column in (
         *((spec, "run_id") for spec in gold.GOLD_TABLES),
         (POLICY_COVERAGE_DAILY, "run_id"),
@@ -296,8 +300,12 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
         (COST_ANOMALIES_DAILY, "run_id"),
         (BUDGET_STATUS_MONTHLY, "run_id"),
     ):
+        (date_column,) = spec.partition_by
         summary.rows_written[spec.table] = (
-            store.read(params.table(spec)).where(F.col(run_column) == params.run_id).count()
+            store.read(params.table(spec))
+            .where(F.col(date_column).between(F.lit(written_from), F.lit(params.end_date)))
+            .where(F.col(run_column) == params.run_id)
+            .count()
         )
 
 
