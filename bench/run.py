@@ -410,9 +410,14 @@ class ParquetStore(TableStore):
     def read(self, name: TableName) -> Any:
         return self.spark.read.parquet(str(self.version_path(self.root, name, self.versions[name])))
 
-    def ensure(self, name: TableName, spec: TableSpec) -> None:
-        if name not in self.versions:
-            self._save(name, self.spark.createDataFrame([], ", ".join(f"{c.name} {c.type}" for c in spec.columns)))
+    def _create(self, name: TableName, spec: TableSpec) -> None:
+        self._save(name, self.spark.createDataFrame([], spec.ddl_schema(with_comments=False)))
+
+    def _add_columns(self, name: TableName, spec: TableSpec, columns: tuple[Any, ...]) -> None:
+        from pyspark.sql import functions as F
+
+        old = self.read(name)
+        self._save(name, old.select(*old.columns, *(F.lit(None).cast(c.type).alias(c.name) for c in columns)))
 
     def _save(self, name: TableName, df: Any) -> None:
         version = self.versions.get(name, -1) + 1

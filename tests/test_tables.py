@@ -19,6 +19,7 @@ from chargeback.tables import (
     Column,
     LocalLakehouse,
     TableSpec,
+    UnityCatalog,
     catalogs_in,
     date_predicate,
     discover_tables,
@@ -166,6 +167,61 @@ def test_a_new_engine_registers_the_existing_tables_again(fresh: LocalLakehouse,
             again.read(TableName.parse("main.finops.not_a_table"))
         with pytest.raises(SourceTableError, match="lacks column"):
             again.read_required(COSTS, ["business_unit", "owner"])
+
+
+UPGRADED_SPEC = TableSpec(
+    COSTS_SPEC.table,
+    COSTS_SPEC.grain,
+    COSTS_SPEC.primary_key,
+    (*COSTS_SPEC.columns, Column("cost_center", "STRING", "Cost center of the unit.")),
+)
+
+
+def test_a_newer_release_adds_its_columns_to_a_table_an_older_one_wrote(tmp_path: Path) -> None:
+    name = TableName.parse("main.finops.upgraded")
+    root = tmp_path / "lakehouse"
+    with local_session(["main"]) as spark:
+        LocalLakehouse(spark, root).write(name, COSTS_SPEC, costs(spark, ("data-eng", 1, "1.5"), ("finance", 2, "2")))
+    with local_session(["main"]) as spark:
+        store = LocalLakehouse(spark, root)
+        day_two = costs(spark, ("finance", 2, "9")).selectExpr("*", "'CC-2000' AS cost_center")
+        store.write(name, UPGRADED_SPEC, day_two, window=("usage_date", day(2), day(2)))
+        rows = store.sql("SELECT * FROM main.finops.upgraded ORDER BY usage_date").collect()
+    assert [tuple(r) for r in rows] == [
+        ("data-eng", day(1), Decimal("1.5"), None),  # written before the upgrade: the new column is NULL
+        ("finance", day(2), Decimal("9"), "CC-2000"),
+    ]
+
+
+class _RecordingSpark:
+    """Just enough of a Databricks session for `UnityCatalog.ensure`: an existing table and the SQL it is sent."""
+
+    def __init__(self, columns: list[str]):
+        self.columns, self.statements = columns, []
+        self.catalog = self
+
+    def tableExists(self, name: str) -> bool:
+        return True
+
+    def table(self, name: str) -> _RecordingSpark:
+        return self
+
+    def sql(self, statement: str) -> None:
+        self.statements.append(statement)
+
+
+def test_unity_catalog_adds_missing_columns_with_their_comments_once() -> None:
+    spark = _RecordingSpark(COSTS_SPEC.column_names)
+    store = UnityCatalog(spark)  # type: ignore[arg-type]
+    store.ensure(COSTS, UPGRADED_SPEC)
+    store.ensure(COSTS, UPGRADED_SPEC)
+    assert spark.statements == [
+        "ALTER TABLE `main`.`finops`.`daily_costs` ADD COLUMNS "
+        "(`cost_center` STRING COMMENT 'Cost center of the unit.')"
+    ]
+    current = _RecordingSpark(UPGRADED_SPEC.column_names)
+    UnityCatalog(current).ensure(COSTS, UPGRADED_SPEC)  # type: ignore[arg-type]
+    assert current.statements == []
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -49,10 +49,10 @@ class TableSpec:
     def comment(self) -> str:
         return f"{self.grain} Primary key: ({', '.join(self.primary_key)})."
 
-    def ddl_schema(self, with_comments: bool = True) -> str:
+    def ddl_schema(self, with_comments: bool = True, columns: tuple[Column, ...] | None = None) -> str:
         return ", ".join(
             f"{quote(c.name)} {c.type}" + (f" COMMENT {sql_string(c.comment)}" if with_comments else "")
-            for c in self.columns
+            for c in (self.columns if columns is None else columns)
         )
 
 
@@ -74,6 +74,7 @@ class TableStore(ABC):
 
     def __init__(self, spark: SparkSession):
         self.spark = spark
+        self._ensured: set[TableName] = set()
 
     @abstractmethod
     def exists(self, name: TableName) -> bool: ...
@@ -81,9 +82,28 @@ class TableStore(ABC):
     @abstractmethod
     def read(self, name: TableName) -> DataFrame: ...
 
-    @abstractmethod
     def ensure(self, name: TableName, spec: TableSpec) -> None:
-        """Create the table with its comments if it does not exist."""
+        """Create the table with its comments if it does not exist, else add the columns `spec` has and it lacks.
+
+        A newer release may add columns to a table an earlier one created: existing rows get NULL there.
+        Checked once per table and session.
+        """
+        if name in self._ensured:
+            return
+        if not self.exists(name):
+            self._create(name, spec)
+        else:
+            present = set(self.read(name).columns)
+            missing = tuple(c for c in spec.columns if c.name not in present)
+            if missing:
+                self._add_columns(name, spec, missing)
+        self._ensured.add(name)
+
+    @abstractmethod
+    def _create(self, name: TableName, spec: TableSpec) -> None: ...
+
+    @abstractmethod
+    def _add_columns(self, name: TableName, spec: TableSpec, columns: tuple[Column, ...]) -> None: ...
 
     @abstractmethod
     def _overwrite(self, name: TableName, df: DataFrame, replace_where: str | None) -> None: ...
@@ -167,9 +187,7 @@ class LocalLakehouse(TableStore):
             raise SourceTableError(f"table {name} does not exist in lakehouse {self.root}")
         return self.spark.read.format("delta").load(str(self.path_of(name)))
 
-    def ensure(self, name: TableName, spec: TableSpec) -> None:
-        if name in self._registered:
-            return
+    def _create(self, name: TableName, spec: TableSpec) -> None:
         catalog = sail_catalog_name(name.catalog)
         self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote(catalog)}.{quote(name.schema)}")
         partition = f" PARTITIONED BY ({', '.join(quote(c) for c in spec.partition_by)})" if spec.partition_by else ""
@@ -183,6 +201,14 @@ class LocalLakehouse(TableStore):
             f"LOCATION {sql_string(str(self.path_of(name)))} COMMENT {sql_string(spec.comment)}"
         )
         self._registered.add(name)
+
+    def _add_columns(self, name: TableName, spec: TableSpec, columns: tuple[Column, ...]) -> None:
+        # Sail has neither ALTER TABLE ADD COLUMNS nor mergeSchema: the table is rewritten once, in one commit.
+        from pyspark.sql import functions as F
+
+        existing = self.read(name)
+        upgraded = existing.select(*existing.columns, *(F.lit(None).cast(c.type).alias(c.name) for c in columns))
+        upgraded.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(str(self.path_of(name)))
 
     def _overwrite(self, name: TableName, df: DataFrame, replace_where: str | None) -> None:
         writer = df.write.format("delta").mode("overwrite")
@@ -222,14 +248,15 @@ class UnityCatalog(TableStore):
     def read(self, name: TableName) -> DataFrame:
         return self.spark.table(name.quoted)
 
-    def ensure(self, name: TableName, spec: TableSpec) -> None:
-        if self.exists(name):
-            return
+    def _create(self, name: TableName, spec: TableSpec) -> None:
         clustering = f" CLUSTER BY ({', '.join(quote(c) for c in spec.partition_by)})" if spec.partition_by else ""
         self.spark.sql(
             f"CREATE TABLE IF NOT EXISTS {name.quoted} ({spec.ddl_schema()}) USING delta{clustering} "
             f"COMMENT {sql_string(spec.comment)}"
         )
+
+    def _add_columns(self, name: TableName, spec: TableSpec, columns: tuple[Column, ...]) -> None:
+        self.spark.sql(f"ALTER TABLE {name.quoted} ADD COLUMNS ({spec.ddl_schema(columns=columns)})")
 
     def _overwrite(self, name: TableName, df: DataFrame, replace_where: str | None) -> None:
         writer = df.write.format("delta").mode("overwrite")
