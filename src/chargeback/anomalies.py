@@ -6,7 +6,7 @@ without cost. For each day scored, the baseline is the trailing `window_days` da
 excluded): their median and MAD (median absolute deviation). The score is a robust z-score,
 `(cost - median) / scale` with `scale = max(1.4826 x MAD, 5% of the median, 0.01)` (1.4826 makes MAD estimate
 a standard deviation for normal noise; the other two terms keep a flat series from scoring infinity). The
-score is a DOUBLE: it is a statistic, not money; every amount stays DECIMAL.
+score is DECIMAL with 6 decimals, computed from the DECIMAL amounts without passing through a float.
 
 A day is scored only with at least `min_history_days` of history in the input. Reasons, first match wins:
 
@@ -34,6 +34,8 @@ from chargeback.tables import Column as C
 from chargeback.tables import TableSpec
 
 UNIT, WORKLOAD = "business_unit", "workload"
+# Up to 10^18: a deviation of 10^12 over the smallest scale, 0.01.
+SCORE = "decimal(24,6)"
 REASONS = ("new workload", "attribution dropped", "spike")
 
 
@@ -41,7 +43,7 @@ REASONS = ("new workload", "attribution dropped", "spike")
 class AnomalySettings:
     window_days: int = 28
     min_history_days: int = 14
-    score_threshold: float = 3.5
+    score_threshold: Decimal = Decimal("3.5")
     floor: Decimal = Decimal(100)
     top_workloads: int = 50
 
@@ -64,7 +66,7 @@ COST_ANOMALIES_DAILY = TableSpec(
         C("baseline_median", MONEY, "Median daily cost over the trailing window (zero days included)."),
         C("baseline_mad", MONEY, "Median absolute deviation from baseline_median over the window."),
         C("baseline_days", "int", "Days of history in the baseline (at most the window)."),
-        C("score", "double", "(cost - median) / max(1.4826 x MAD, 5% of median, 0.01): a robust z-score."),
+        C("score", SCORE, "(cost - median) / max(1.4826 x MAD, 5% of median, 0.01): a robust z-score."),
         C("tagged_cost", MONEY, "Business units: cost attributed by a business-unit tag that day."),
         C("baseline_tagged_cost", MONEY, "Business units: median of tagged_cost over the window."),
         C("is_anomaly", "boolean", "True when reason is set."),
@@ -180,7 +182,8 @@ def _score(cost: Column, median: Column, mad: Column) -> Column:
         times_ratio(F.abs(median), F.lit(Decimal("0.05"))),
         F.lit(Decimal("0.01")).cast(MONEY),
     )
-    return (cost - median).cast("double") / scale.cast("double")
+    # Both factors bounded so that each engine keeps at least 8 decimals of the quotient before the cast.
+    return ((cost - median).cast("decimal(30,10)") / scale.cast("decimal(24,10)")).cast(SCORE)
 
 
 def cost_anomalies_daily(
@@ -271,7 +274,7 @@ def cost_anomalies_daily(
     reason = (
         F.when((F.col("scope") == WORKLOAD) & (F.col("history") == 0) & (cost >= floor), F.lit("new workload"))
         .when(F.col("_dropped").isNotNull(), F.col("_dropped"))
-        .when((F.col("score") >= settings.score_threshold) & (cost - median >= floor), F.lit("spike"))
+        .when((F.col("score") >= F.lit(settings.score_threshold)) & (cost - median >= floor), F.lit("spike"))
     )
     scored = (
         unit_rows.unionByName(workload_rows)
