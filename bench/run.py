@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from chargeback.names import TableName
-from chargeback.tables import TableSpec, TableStore
+from chargeback.tables import TableSpec, TableStore, with_null_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "chargeback.yml"
@@ -414,10 +414,7 @@ class ParquetStore(TableStore):
         self._save(name, self.spark.createDataFrame([], spec.ddl_schema(with_comments=False)))
 
     def _add_columns(self, name: TableName, spec: TableSpec, columns: tuple[Any, ...]) -> None:
-        from pyspark.sql import functions as F
-
-        old = self.read(name)
-        self._save(name, old.select(*old.columns, *(F.lit(None).cast(c.type).alias(c.name) for c in columns)))
+        self._save(name, with_null_columns(self.read(name), columns))
 
     def _save(self, name: TableName, df: Any) -> None:
         version = self.versions.get(name, -1) + 1
@@ -587,63 +584,108 @@ def _verdict(value: float | None, target: float, higher_is_better: bool = False)
     return "meets" if ok else "MISSES"
 
 
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def table(results: dict[str, Any]) -> str:
     """The figures as a Markdown table (the README shows this)."""
     t = results["targets"]
     rows = [
-        "| measurement | usage rows | median s | ratio | target | peak RSS |",
+        _row("measurement", "usage rows", "median s", "ratio", "target", "peak RSS"),
         "|---|---:|---:|---:|---|---:|",
     ]
     for s in results["scales"]:
         n = f"{s['usage_rows']:,}"
+        gen = s["generate"]
         rows.append(
-            f"| generate ({s['days']} d x {s['rows_per_day']:,}/d) | {n} | {s['generate']['seconds']:.2f} | | "
-            f"| {_mib(s['generate']['peak'])} |"
+            _row(
+                f"generate ({s['days']} d x {s['rows_per_day']:,}/d)",
+                n,
+                f"{gen['seconds']:.2f}",
+                "",
+                "",
+                _mib(gen["peak"]),
+            )
         )
+        lim = s["limit"]
         rows.append(
-            f"| bare limit (scan + price + sum by day, product) | {n} | {s['limit']['median_s']:.2f} | 1 | "
-            f"| {_mib(s['limit']['peak'])} |"
+            _row(
+                "bare limit (scan + price + sum by day, product)",
+                n,
+                f"{lim['median_s']:.2f}",
+                "1",
+                "",
+                _mib(lim["peak"]),
+            )
         )
         p = s["pipeline"]
-        r = p["ratio_to_limit"]
+        r, target = p["ratio_to_limit"], t["pipeline_vs_limit"]
         rows.append(
-            f"| full pipeline, Sail | {n} | {p['median_s']:.2f} | {r:.2f}x limit | "
-            f"<= {t['pipeline_vs_limit']:g}x: {_verdict(r, t['pipeline_vs_limit'])} | {_mib(p['peak'])} |"
+            _row(
+                "full pipeline, Sail",
+                n,
+                f"{p['median_s']:.2f}",
+                f"{r:.2f}x limit",
+                f"<= {target:g}x: {_verdict(r, target)}",
+                _mib(p["peak"]),
+            )
         )
         if "jvm_pipeline" in s:
             j = s["jvm_pipeline"]
             rows.append(
-                f"| full pipeline, JVM PySpark (parquet) | {n} | {j['median_s']:.2f} | "
-                f"{j['ratio_to_sail']:.2f}x Sail | | {_mib(j['peak'])} |"
+                _row(
+                    "full pipeline, JVM PySpark (parquet)",
+                    n,
+                    f"{j['median_s']:.2f}",
+                    f"{j['ratio_to_sail']:.2f}x Sail",
+                    "",
+                    _mib(j["peak"]),
+                )
             )
+        target = t["dashboard_speedup"]
         for name, q in s["dashboard"].items():
             if name == "peak":
                 continue
             sp = q["speedup"]
             raw = f"{q['raw']['median_s']:.3f}" if q["raw"] else "-"
-            ratio = f"{sp:.3g}x faster" if sp is not None else "no raw equivalent"
-            verdict = f">= {t['dashboard_speedup']:g}x: {_verdict(sp, t['dashboard_speedup'], True)}" if sp else ""
             rows.append(
-                f"| dashboard `{name}`: gold / raw usage | {n} | {q['gold']['median_s']:.3f} / {raw} | {ratio} | "
-                f"{verdict} | {_mib(s['dashboard']['peak'])} |"
+                _row(
+                    f"dashboard `{name}`: gold / raw usage",
+                    n,
+                    f"{q['gold']['median_s']:.3f} / {raw}",
+                    f"{sp:.3g}x faster" if sp is not None else "no raw equivalent",
+                    f">= {target:g}x: {_verdict(sp, target, True)}" if sp else "",
+                    _mib(s["dashboard"]["peak"]),
+                )
             )
     if "year" in results:
         y = results["year"]
         n = f"{y['usage_rows']:,}"
+        gen, full, inc = y["generate"], y["full"], y["incremental"]
         rows.append(
-            f"| generate year ({y['days']} d x {y['rows_per_day']:,}/d) | {n} | "
-            f"{y['generate']['seconds']:.2f} | | | {_mib(y['generate']['peak'])} |"
+            _row(
+                f"generate year ({y['days']} d x {y['rows_per_day']:,}/d)",
+                n,
+                f"{gen['seconds']:.2f}",
+                "",
+                "",
+                _mib(gen["peak"]),
+            )
         )
         rows.append(
-            f"| full rebuild over {y['days']} days | {n} | {y['full']['median_s']:.2f} | 1 | "
-            f"| {_mib(y['full']['peak'])} |"
+            _row(f"full rebuild over {y['days']} days", n, f"{full['median_s']:.2f}", "1", "", _mib(full["peak"]))
         )
-        inc = y["incremental"]
-        r = inc["ratio_to_full"]
+        r, target = inc["ratio_to_full"], t["incremental_vs_full"]
         rows.append(
-            f"| incremental daily run ({y['incremental_days']}-day window) | {n} | {inc['median_s']:.2f} | "
-            f"{r * 100:.1f}% of rebuild | <= {t['incremental_vs_full'] * 100:g}%: "
-            f"{_verdict(r, t['incremental_vs_full'])} | {_mib(inc['peak'])} |"
+            _row(
+                f"incremental daily run ({y['incremental_days']}-day window)",
+                n,
+                f"{inc['median_s']:.2f}",
+                f"{r * 100:.1f}% of rebuild",
+                f"<= {target * 100:g}%: {_verdict(r, target)}",
+                _mib(inc["peak"]),
+            )
         )
     return "\n".join(rows)
 

@@ -69,6 +69,13 @@ def date_predicate(column: str, start: dt.date, end: dt.date) -> str:
     return f"{quote(column)} >= DATE'{start.isoformat()}' AND {quote(column)} <= DATE'{end.isoformat()}'"
 
 
+def with_null_columns(df: DataFrame, columns: tuple[Column, ...]) -> DataFrame:
+    """`df` with `columns` appended as typed NULLs: an existing table brought up to a newer spec."""
+    from pyspark.sql import functions as F
+
+    return df.select(*df.columns, *(F.lit(None).cast(c.type).alias(c.name) for c in columns))
+
+
 class TableStore(ABC):
     """Read and write tables by three-part name."""
 
@@ -204,11 +211,9 @@ class LocalLakehouse(TableStore):
 
     def _add_columns(self, name: TableName, spec: TableSpec, columns: tuple[Column, ...]) -> None:
         # Sail has neither ALTER TABLE ADD COLUMNS nor mergeSchema: the table is rewritten once, in one commit.
-        from pyspark.sql import functions as F
-
-        existing = self.read(name)
-        upgraded = existing.select(*existing.columns, *(F.lit(None).cast(c.type).alias(c.name) for c in columns))
-        upgraded.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(str(self.path_of(name)))
+        with_null_columns(self.read(name), columns).write.format("delta").mode("overwrite").option(
+            "overwriteSchema", "true"
+        ).save(str(self.path_of(name)))
 
     def _overwrite(self, name: TableName, df: DataFrame, replace_where: str | None) -> None:
         writer = df.write.format("delta").mode("overwrite")
