@@ -55,7 +55,7 @@ GIB = 1024**3
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Dashboard datasets (src/dashboards/chargeback.lvdash.json, on gold) and their equivalents on raw usage
+# Dashboard datasets (src/chargeback/resources/chargeback.lvdash.json, on gold) and their equivalents on raw usage
 # ---------------------------------------------------------------------------------------------------------
 
 # Raw usage of the period priced as the pipeline prices it (half-open interval, the casts of chargeback.money),

@@ -35,7 +35,7 @@ ALERTS = yaml.safe_load((ROOT / "resources" / "chargeback.alert.yml").read_text(
 VARIABLES = yaml.safe_load((ROOT / "databricks.yml").read_text())["variables"]
 TARGETS = yaml.safe_load((ROOT / "databricks.yml").read_text())["targets"]
 # Alerts have no dataset_catalog/dataset_schema: their tables are qualified through bundle interpolation.
-PREFIX = "${var.catalog}.${resources.schemas.chargeback.name}."
+PREFIX = "${var.catalog}.${resources.schemas.chargeback_schema.name}."
 CONFIG_FILE = ROOT / "config" / "chargeback.yml"
 START, DAYS = dt.date(2026, 8, 1), 40
 SPIKE_DAY = dt.date(2026, 9, 3)
@@ -68,7 +68,7 @@ def test_alert_loads_into_the_official_model(key: str) -> None:
     ],
 )
 def test_a_misspelled_alert_field_is_rejected(mutate: Callable[[dict[str, Any]], None]) -> None:
-    broken = copy.deepcopy(ALERTS["budget_critical"])
+    broken = copy.deepcopy(ALERTS["chargeback_budget_critical"])
     mutate(broken)
     with pytest.raises(ValueError):
         Alert.from_dict(broken)
@@ -76,7 +76,7 @@ def test_a_misspelled_alert_field_is_rejected(mutate: Callable[[dict[str, Any]],
 
 def test_subscription_entries_load_into_the_official_model() -> None:
     """alert_subscriptions items are AlertV2Subscription objects: an email or a notification destination."""
-    body = copy.deepcopy(ALERTS["budget_critical"])
+    body = copy.deepcopy(ALERTS["chargeback_budget_critical"])
     subscriptions = [{"user_email": "finops@acme.example"}, {"destination_id": "b1a2c3"}]
     body["evaluation"]["notification"]["subscriptions"] = subscriptions
     loaded: Any = Alert.from_dict(body).as_dict()
@@ -94,8 +94,7 @@ def test_alert_settings(key: str) -> None:
     assert alert["schedule"] == {
         "quartz_cron_schedule": "${var.alert_schedule_cron}",
         "timezone_id": "${var.schedule_timezone}",
-        "pause_status": "${var.alert_pause_status}",
-    }
+    }, "no pause_status: the target's trigger_pause_status preset decides"
     evaluation = alert["evaluation"]
     assert evaluation["empty_result_state"] == "OK", "no row is no alert item"
     notification = evaluation["notification"]
@@ -116,10 +115,9 @@ def test_alerts_run_after_the_daily_job_and_are_paused_in_dev_only() -> None:
     job = _daily_time(VARIABLES["schedule_cron"]["default"])
     alerts = _daily_time(VARIABLES["alert_schedule_cron"]["default"])
     assert alerts[0] * 60 + alerts[1] >= job[0] * 60 + job[1] + 60, "an hour after the daily job starts at least"
-    # Development mode pauses job schedules only (presets.trigger_pause_status): alerts are paused by variable.
-    assert VARIABLES["alert_pause_status"]["default"] == "UNPAUSED"
-    assert TARGETS["dev"]["variables"]["alert_pause_status"] == "PAUSED"
-    assert "alert_pause_status" not in TARGETS["prod"].get("variables", {})
+    # The preset pauses every alert schedule that sets no pause_status (databricks/cli apply_presets.go, #4323).
+    assert TARGETS["dev"]["presets"]["trigger_pause_status"] == "PAUSED"
+    assert "trigger_pause_status" not in TARGETS["prod"].get("presets", {})
 
 
 # --- the queries on gold tables built locally -------------------------------------------------------------
@@ -172,15 +170,15 @@ def _disagreements(lakehouse: Any, alerts: dict[str, dict[str, Any]]) -> list[st
         params = _params(schema, end)
         month = lakehouse.read(params.table(BUDGET_STATUS_MONTHLY)).where(F.col("billing_month") == end.replace(day=1))
         expected = budget_alerts(month.collect(), config)
-        rows = _query(lakehouse, alerts["budget_critical"]["query_text"], schema)
-        if _fires(alerts["budget_critical"], rows) != bool(expected) or budget_alerts(rows, config) != expected:
+        rows = _query(lakehouse, alerts["chargeback_budget_critical"]["query_text"], schema)
+        if _fires(alerts["chargeback_budget_critical"], rows) != bool(expected) or budget_alerts(rows, config) != expected:
             found.append(f"{schema}: budget alert on {[r.business_unit for r in rows]}, dry run {expected}")
 
         day = lakehouse.read(params.table(COST_ANOMALIES_DAILY)).where(F.col("usage_date") == end)
         digest = anomaly_alert(day.collect(), end)
-        rows = _query(lakehouse, alerts["cost_anomalies"]["query_text"], schema)
+        rows = _query(lakehouse, alerts["chargeback_cost_anomalies"]["query_text"], schema)
         scored = anomaly_alert([SimpleNamespace(**r.asDict(), is_anomaly=True) for r in rows], end)
-        if _fires(alerts["cost_anomalies"], rows) != (digest is not None) or scored != digest:
+        if _fires(alerts["chargeback_cost_anomalies"], rows) != (digest is not None) or scored != digest:
             found.append(f"{schema}: anomaly alert on {[r.scope_key for r in rows]}, dry run {digest}")
     return found
 
@@ -194,7 +192,7 @@ def test_the_states_cover_firing_and_quiet(lakehouse: Any) -> None:
         for schema in RUNS
         if _fires(alert, _query(lakehouse, alert["query_text"], schema))
     }
-    assert fired == {("budget_critical", "spike"), ("budget_critical", "after"), ("cost_anomalies", "spike")}
+    assert fired == {("chargeback_budget_critical", "spike"), ("chargeback_budget_critical", "after"), ("chargeback_cost_anomalies", "spike")}
 
 
 @pytest.mark.slow
@@ -206,9 +204,9 @@ def test_deployed_alerts_agree_with_the_dry_run(lakehouse: Any) -> None:
 @pytest.mark.parametrize(
     ("key", "old", "new"),
     [
-        ("cost_anomalies", "AND is_anomaly", ""),  # every scored row, not the anomalies
-        ("cost_anomalies", "usage_date = (SELECT MAX", "usage_date <= (SELECT MAX"),  # earlier days too
-        ("budget_critical", "'critical', 'over'", "'critical', 'over', 'warning'"),
+        ("chargeback_cost_anomalies", "AND is_anomaly", ""),  # every scored row, not the anomalies
+        ("chargeback_cost_anomalies", "usage_date = (SELECT MAX", "usage_date <= (SELECT MAX"),  # earlier days too
+        ("chargeback_budget_critical", "'critical', 'over'", "'critical', 'over', 'warning'"),
     ],
     ids=["no anomaly filter", "all days", "warnings too"],
 )

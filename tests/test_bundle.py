@@ -11,20 +11,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from databricks.bundles.alerts import Alert
-from databricks.bundles.dashboards import Dashboard
 from databricks.bundles.jobs import Job
 from databricks.bundles.schemas import Schema
 
 from chargeback import dashboard, notebooks
 from chargeback.cli import build_parser
 
+from .bundle_cli import DEPLOY_TIME_FIELDS, MODELS, load_bundle
+
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {"jobs": Job, "schemas": Schema, "dashboards": Dashboard, "alerts": Alert}
 RESOURCE_FILES = sorted((ROOT / "resources").glob("*.yml"))
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
-# Fields a `${resources.<type>.<key>.<field>}` reference may read: the id assigned at deploy, or a set field.
-DEPLOY_TIME_FIELDS = {"id"}
 
 
 PLACEHOLDERS = {
@@ -130,7 +127,7 @@ def _job(key: str) -> dict:
 
 
 def test_daily_job_schedule_and_operations():
-    job, variables = _job("chargeback"), _load(ROOT / "databricks.yml")["variables"]
+    job, variables = _job("chargeback_daily"), _load(ROOT / "databricks.yml")["variables"]
     cron = variables[job["schedule"]["quartz_cron_expression"][6:-1]]["default"]
     assert len(cron.split()) in (6, 7), f"quartz cron needs 6 or 7 fields: {cron!r}"
     zoneinfo.ZoneInfo(variables[job["schedule"]["timezone_id"][6:-1]]["default"])
@@ -142,12 +139,12 @@ def test_daily_job_schedule_and_operations():
     assert retried == {t["task_key"] for t in job["tasks"]} - {"reconcile"}, "reconcile never retries"
 
 
-@pytest.mark.parametrize("key", ["chargeback", "backfill"])
+@pytest.mark.parametrize("key", ["chargeback_daily", "chargeback_backfill"])
 def test_jobs_refresh_the_dashboard_last(key):
     tasks = _job(key)["tasks"]
     last = tasks[-1]
     assert last["dashboard_task"] == {
-        "dashboard_id": "${resources.dashboards.chargeback.id}",
+        "dashboard_id": "${resources.dashboards.chargeback_dashboard.id}",
         "warehouse_id": "${var.warehouse_id}",
     }
     assert last["depends_on"] == [{"task_key": "reconcile"}]
@@ -161,7 +158,7 @@ def test_jobs_refresh_the_dashboard_last(key):
 
 
 def test_backfill_is_manual_with_a_date_range_and_the_daily_steps():
-    daily, backfill = _job("chargeback"), _job("backfill")
+    daily, backfill = _job("chargeback_daily"), _job("chargeback_backfill")
     assert not {"schedule", "trigger", "continuous"} & set(backfill)
     assert {p["name"] for p in backfill["parameters"]} >= {"start_date", "end_date"}
     for task, daily_task in zip(backfill["tasks"], daily["tasks"], strict=True):
@@ -176,7 +173,7 @@ def test_dashboard_resource_and_file():
     (body, path) = next((b, p) for k, _, b, p in _resources() if k == "dashboards")
     assert body["display_name"] and body["warehouse_id"] == "${var.warehouse_id}", "the CLI requires both"
     assert body["dataset_catalog"] == "${var.catalog}"
-    assert body["dataset_schema"] == "${resources.schemas.chargeback.name}", "dev mode prefixes the schema name"
+    assert body["dataset_schema"] == "${resources.schemas.chargeback_schema.name}", "dev mode prefixes the schema name"
     file = (path.parent / body["file_path"]).resolve()
     assert file == dashboard.DEFAULT_FILE.resolve()
     assert "${" not in file.read_text(), "bundle variables are not substituted inside a .lvdash.json"
@@ -249,16 +246,15 @@ JOB_PRINCIPAL = "${var.service_principal}"
 
 def _schema_grants(target: str) -> list[dict]:
     """The schema's grants once `target` is merged in (the CLI appends a target's lists to the top-level ones)."""
-    (base,) = (b for k, key, b, _ in _resources() if (k, key) == ("schemas", "chargeback"))
+    (base,) = (b for k, key, b, _ in _resources() if (k, key) == ("schemas", "chargeback_schema"))
     override = _load(ROOT / "databricks.yml")["targets"][target].get("resources", {})
-    grants = [*base["grants"], *override.get("schemas", {}).get("chargeback", {}).get("grants", [])]
+    grants = [*base.get("grants", []), *override.get("schemas", {}).get("chargeback_schema", {}).get("grants", [])]
     Schema.from_dict({**base, "grants": grants})  # privilege names the official model knows
     return grants
 
 
-@pytest.mark.parametrize("target", ["dev", "prod"])
-def test_analysts_get_use_schema_and_select_only(target):
-    grants = {g["principal"]: set(g["privileges"]) for g in _schema_grants(target)}
+def test_analysts_get_use_schema_and_select_only():
+    grants = {g["principal"]: set(g["privileges"]) for g in _schema_grants("prod")}
     assert grants["${var.analysts_group}"] == ANALYST_PRIVILEGES
 
 
@@ -269,9 +265,9 @@ def test_the_job_principal_gets_only_what_it_needs_in_prod():
     assert not any(privileges & {"ALL_PRIVILEGES", "MANAGE"} for privileges in grants.values())
 
 
-def test_dev_grants_nothing_to_the_unset_service_principal():
-    # var.service_principal is empty in dev: a grant to it would be a grant to no one, and fail the deploy.
-    assert [g["principal"] for g in _schema_grants("dev")] == ["${var.analysts_group}"]
+def test_dev_grants_nothing_to_a_principal_that_may_not_exist():
+    # A grant to a group or service principal that does not exist fails the deploy: dev names none.
+    assert _schema_grants("dev") == []
 
 
 def test_prod_runs_as_the_service_principal():
@@ -354,3 +350,79 @@ def test_no_credentials_in_the_repository():
         for finding in credential_findings(path.read_bytes().decode("utf-8", errors="replace"))
     ]
     assert findings == []
+
+
+# --- the bundle as `databricks bundle validate` loads it, per target --------------------------------------
+
+
+def _readme_deploy_vars(target: str) -> dict[str, str]:
+    """The `--var name=value` a user passes to `databricks bundle deploy -t <target>`, as the README says."""
+    lines = [
+        line
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if f"databricks bundle deploy -t {target}" in line
+    ]
+    assert lines, f"the README gives no deploy command for {target}"
+    return dict(re.findall(r"--var[ =]\"?([A-Za-z0-9_]+)=([^\s\"]+)", lines[0]))
+
+
+@pytest.mark.parametrize("target", ["dev", "prod"])
+def test_offline_validate_passes_with_the_values_the_readme_passes(target):
+    loaded = load_bundle(ROOT, target, _readme_deploy_vars(target))
+    assert loaded.errors == []
+
+
+@pytest.mark.parametrize("target", ["dev", "prod"])
+def test_required_values_are_required_at_load(target):
+    """With no `--var`, the CLI stops at load time on each required variable instead of deploying an empty one."""
+    errors = load_bundle(ROOT, target, {}).errors
+    required = {"warehouse_id"} | ({"service_principal", "analysts_group"} if target == "prod" else set())
+    assert sorted(errors) == sorted(f"no value assigned to required variable {name}" for name in required)
+
+
+def _broken_bundle(tmp_path: Path, edit: dict[str, tuple[str, str]]) -> Path:
+    """A copy of the bundle's YAML with `file: (old, new)` replacements applied (each must match)."""
+    for path in [ROOT / "databricks.yml", *RESOURCE_FILES]:
+        target = tmp_path / path.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = path.read_text()
+        if path.name in edit:
+            old, new = edit[path.name]
+            assert old in text, f"{path.name}: {old!r} not found"
+            text = text.replace(old, new)
+        target.write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            {"chargeback.schema.yml": ("    chargeback_schema:", "    chargeback_daily:")},
+            "multiple resources or scripts have been defined with the same key: chargeback_daily",
+        ),
+        # A default of "" where the user passes no --var: today's bundle did this.
+        ({"databricks.yml": ("  warehouse_id:\n", "  warehouse_id:\n    default: ''\n")}, "warehouse_id is empty"),
+        (
+            {"databricks.yml": ("/Workspace/Users/${workspace.current_user.userName}/", "/Workspace/Shared/")},
+            "is writable by all workspace users",
+        ),
+        (
+            {"databricks.yml": ("  service_principal:\n", "  service_principal:\n    default: ''\n")},
+            "run_as.service_principal_name is empty",
+        ),
+        ({"chargeback.job.yml": ("max_concurrent_runs: 1", "max_concurent_runs: 1")}, "max_concurent_runs"),
+        ({"chargeback.job.yml": ("${resources.dashboards.", "${resources.dashbords.")}, "reference does not exist"),
+    ],
+    ids=["duplicate key", "empty warehouse", "shared root", "empty principal", "unknown field", "bad reference"],
+)
+def test_offline_validate_refuses_what_the_cli_refuses(tmp_path, edit, expected):
+    root = _broken_bundle(tmp_path, edit)
+    given = {k: v for k, v in _readme_deploy_vars("prod").items() if f"  {k}:" not in next(iter(edit.values()))[0]}
+    errors = load_bundle(root, "prod", given).errors
+    assert any(expected in e for e in errors), errors
+
+
+def test_the_cli_version_is_pinned_for_bundle_alerts():
+    # Alerts in bundles and trigger_pause_status for alerts need CLI 0.286 (databricks/cli CHANGELOG, #4323).
+    assert _load(ROOT / "databricks.yml")["bundle"]["databricks_cli_version"] == ">= 0.286.0"

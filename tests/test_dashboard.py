@@ -30,7 +30,7 @@ from tests.helpers import inject_job_spike
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-DASHBOARD = ROOT / "src" / "dashboards" / "chargeback.lvdash.json"
+DASHBOARD = ROOT / "src" / "chargeback" / "resources" / "chargeback.lvdash.json"
 START, DAYS = dt.date(2026, 8, 1), 40
 END = START + dt.timedelta(days=DAYS - 1)  # 2026-09-09
 AS_OF = END + dt.timedelta(days=1)

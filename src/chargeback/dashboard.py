@@ -1,6 +1,6 @@
 """The Lakeview dashboard file: structural checks, its queries on local gold tables, and an HTML preview.
 
-`src/dashboards/chargeback.lvdash.json` is what the bundle deploys. Locally, every dataset query runs on the
+`src/chargeback/resources/chargeback.lvdash.json` is what the bundle deploys. Locally, every dataset query runs on the
 lakehouse's gold tables with unqualified names resolved in `<catalog>.<schema>` (as `dataset_catalog` and
 `dataset_schema` do on Databricks), each widget's query runs on its dataset's result the way Lakeview builds
 it, and the results are drawn into one self-contained HTML file (inline SVG charts, no scripts, no network).
@@ -23,7 +23,7 @@ from typing import Any
 from chargeback.errors import InputError
 from chargeback.names import TableName, validate_identifier
 
-DEFAULT_FILE = Path(__file__).resolve().parents[1] / "dashboards" / "chargeback.lvdash.json"
+DEFAULT_FILE = Path(__file__).resolve().parent / "resources" / "chargeback.lvdash.json"
 
 PAGE_TYPES = ("PAGE_TYPE_CANVAS", "PAGE_TYPE_GLOBAL_FILTERS")
 # Lakeview spec versions per widget type (shared/spec/bundle-and-dashboard.md §3.2).
