@@ -1,3 +1,3 @@
-from chargeback.cli import main
+from chargeback.cli import entry_point
 
-raise SystemExit(main())
+entry_point()

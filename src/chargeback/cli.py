@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -23,8 +24,20 @@ from typing import Any
 from chargeback.errors import ChargebackError, ConfigError, InputError
 
 DEFAULT_LAKEHOUSE = ".lakehouse"
-DEFAULT_CONFIG = "config/chargeback.yml"
 DEMO_DAYS = 60
+# Set to print the traceback of an unexpected error after its one-line reason (for bug reports).
+DEBUG_VARIABLE = "CHARGEBACK_DEBUG"
+
+
+def bundled_config() -> Path:
+    """The config built into the package: `config/chargeback.yml` of the bundle it was built from.
+
+    The default everywhere, so a job reads exactly the config that was deployed (whatever its working
+    directory) and `chargeback demo` works wherever the package is installed.
+    """
+    from importlib.resources import files
+
+    return Path(str(files("chargeback.bundled_config") / "chargeback.yml"))
 
 
 def _date(value: str) -> dt.date:
@@ -68,11 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--catalog", default="main", help="catalog of the output tables (default main)")
         p.add_argument("--schema", default="chargeback", help="schema of the output tables (default chargeback)")
         if config:
-            p.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG), help="config file")
+            p.add_argument("--config", type=Path, help="config file (default: the config built into the package)")
 
     gen = sub.add_parser("generate", help="write synthetic system tables into a local lakehouse")
     lakehouse(gen)
-    gen.add_argument("--start-date", type=_date, required=True)
+    first_or_last = gen.add_mutually_exclusive_group()
+    first_or_last.add_argument("--start-date", type=_date, help="first usage day")
+    first_or_last.add_argument("--end-date", type=_date, help="last usage day (default: yesterday, UTC)")
     gen.add_argument("--days", type=_positive, required=True)
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--scale", type=_positive, default=None, help="ORIGINAL usage rows per day")
@@ -111,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     for resource, what in (("policies", "serverless budget policies"), ("budgets", "account budgets")):
         gov = sub.add_parser(resource, help=f"plan or apply the config's {what} in the Databricks account")
         gov.add_argument("action", choices=("plan", "apply"))
-        gov.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG), help="config file")
+        gov.add_argument("--config", type=Path, help="config file (default: the config built into the package)")
         gov.add_argument("--profile", help="Databricks config profile with account-level auth")
         gov.add_argument("--date", type=_date, help="the day whose budgets are in force (default today, UTC)")
 
@@ -127,8 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command in this process and return its exit code; every failure is one line on stderr."""
     try:
         args = build_parser().parse_args(argv)
+        if hasattr(args, "config") and args.config is None:
+            args.config = bundled_config()
         return int(COMMANDS[args.command](args) or 0)
     except ConfigError as exc:
         for problem in exc.problems:
@@ -136,7 +154,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chargeback: error: invalid config ({len(exc.problems)} problem(s))", file=sys.stderr)
     except ChargebackError as exc:
         print(f"chargeback: error: {exc}", file=sys.stderr)
+    except Exception as exc:  # an engine or library error nobody anticipated: still one line, still a failure
+        print(f"chargeback: error: unexpected {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        if os.environ.get(DEBUG_VARIABLE):
+            traceback.print_exc()
+        return 3
     return 2
+
+
+def entry_point() -> None:
+    """The `chargeback` console script, and what a Databricks `python_wheel_task` calls.
+
+    The jobs runtime loads this entry point from the wheel's metadata, sets `sys.argv` and calls it, ignoring
+    what it returns: only an exception or a non-zero `SystemExit` fails the task. So every failure exits
+    non-zero here, and success returns normally.
+    """
+    code = main()
+    if code:
+        raise SystemExit(code)
 
 
 # --- commands -------------------------------------------------------------------------------------------
@@ -170,13 +205,20 @@ def _open_lakehouse(path: Path, catalogs: Sequence[str] = (), *, writable: bool 
 def cmd_generate(args: argparse.Namespace) -> int:
     from chargeback.synthetic import generate, validate_arguments
 
-    validate_arguments(args.start_date, args.days, args.seed, args.scale)  # before anything is created
+    start = args.start_date
+    if start is None:
+        end = args.end_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+        try:
+            start = end - dt.timedelta(days=args.days - 1)
+        except OverflowError:
+            raise InputError(f"--days {args.days} before --end-date {end} is before year 1") from None
+    validate_arguments(start, args.days, args.seed, args.scale)  # before anything is created
     started = time.monotonic()
     with _open_lakehouse(args.lakehouse, ["system"]) as store:
-        written = generate(store, args.start_date, args.days, args.seed, args.scale)
+        written = generate(store, start, args.days, args.seed, args.scale)
     for name, rows in written.items():
         print(f"{name}: {rows:,} rows")
-    print(f"generated {args.days} days from {args.start_date} (seed {args.seed}) in {time.monotonic() - started:.1f}s")
+    print(f"generated {args.days} days from {start} (seed {args.seed}) in {time.monotonic() - started:.1f}s")
     return 0
 
 
