@@ -8,7 +8,14 @@
 
 # COMMAND ----------
 
-# MAGIC %pip install --quiet ..
+# The package, built from this notebook's own bundle: its folder comes from the notebook's path, not the working
+# directory (serverless promises none). In a job whose environment already has the bundle's wheel, skip this cell.
+notebook_path = dbutils.notebook.entry_point.getDbutils().notebook().getContext().notebookPath().get()
+bundle_files = "/Workspace" + notebook_path.rsplit("/", 2)[0]  # <files>/notebooks/<this notebook>
+
+# COMMAND ----------
+
+# MAGIC %pip install --quiet "$bundle_files"
 
 # COMMAND ----------
 
@@ -16,7 +23,7 @@ dbutils.widgets.text("start_date", "", "Start date (YYYY-MM-DD)")
 dbutils.widgets.text("end_date", "", "End date (YYYY-MM-DD)")
 dbutils.widgets.text("catalog", "main", "Catalog")
 dbutils.widgets.text("schema", "chargeback", "Schema")
-dbutils.widgets.text("config", "../config/chargeback.yml", "Config file")
+dbutils.widgets.text("config", "", "Config file (empty: the one built into the package)")
 dbutils.widgets.text("usage_table", "system.billing.usage", "Usage table")
 dbutils.widgets.text("list_prices_table", "system.billing.list_prices", "List prices table")
 

@@ -8,7 +8,14 @@
 
 # COMMAND ----------
 
-# MAGIC %pip install --quiet ..
+# The package, built from this notebook's own bundle: its folder comes from the notebook's path, not the working
+# directory (serverless promises none). In a job whose environment already has the bundle's wheel, skip this cell.
+notebook_path = dbutils.notebook.entry_point.getDbutils().notebook().getContext().notebookPath().get()
+bundle_files = "/Workspace" + notebook_path.rsplit("/", 2)[0]  # <files>/notebooks/<this notebook>
+
+# COMMAND ----------
+
+# MAGIC %pip install --quiet "$bundle_files"
 
 # COMMAND ----------
 

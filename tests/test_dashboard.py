@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -401,8 +402,18 @@ class _Widgets:
 
 
 class _Dbutils:
+    """`dbutils` as a notebook at `NOTEBOOK_PATH` sees it: widgets, and its own path through the context."""
+
     def __init__(self, values: dict[str, str]):
         self.widgets = _Widgets(values)
+        path = SimpleNamespace(get=lambda: NOTEBOOK_PATH)
+        context = SimpleNamespace(notebookPath=lambda: path)
+        inner = SimpleNamespace(notebook=lambda: SimpleNamespace(getContext=lambda: context))
+        self.notebook = SimpleNamespace(entry_point=SimpleNamespace(getDbutils=lambda: inner))
+
+
+# Where `bundle deploy` syncs a notebook for a user (workspace.file_path/notebooks/<name>), as the context reports it.
+NOTEBOOK_PATH = "/Users/someone@example.com/.bundle/chargeback/dev/files/notebooks/a_notebook"
 
 
 def _run_notebook(name: str, spark: Any, values: dict[str, str]) -> list[Any]:
@@ -411,6 +422,7 @@ def _run_notebook(name: str, spark: Any, values: dict[str, str]) -> list[Any]:
     source = (ROOT / "notebooks" / f"{name}.py").read_text()
     namespace = {"spark": spark, "dbutils": _Dbutils(values), "display": shown.append}
     exec(compile(source, name, "exec"), namespace)  # MAGIC lines are comments to Python
+    assert namespace["bundle_files"] == "/Workspace/Users/someone@example.com/.bundle/chargeback/dev/files"
     return shown
 
 
@@ -448,7 +460,13 @@ def test_backfill_notebook_runs_every_job_step_for_its_dates(monkeypatch):
         dt.date(2026, 1, 1),
         dt.date(2026, 1, 31),
     )
-    assert (args.catalog, args.schema, str(args.config)) == ("main", "chargeback", "../config/chargeback.yml")
+    assert (args.catalog, args.schema, args.config) == ("main", "chargeback", None), "the package's config"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.py")), ids=lambda p: p.name)
+def test_notebooks_do_not_depend_on_the_working_directory(path):
+    # `%pip install ..` and `../config/...` resolve against a working directory serverless does not promise.
+    assert not re.search(r"(^|[\s\"'])\.\.?/", path.read_text(), re.MULTILINE)
 
 
 # --- the HTML preview -----------------------------------------------------------------------------------

@@ -63,11 +63,15 @@ def backfill(
     usage_table: str = "system.billing.usage",
     list_prices_table: str = "system.billing.list_prices",
 ) -> None:
-    """Recompute `start_date`..`end_date` in this session: every step of the backfill job, one after another."""
+    """Recompute `start_date`..`end_date` in this session: every step of the backfill job, one after another.
+
+    An empty `config` is the config built into the package (the bundle's, as deployed).
+    """
     from chargeback.cli import main
 
     run_id = f"notebook-backfill-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
     argv = ["job-step", "--step", "all", "--catalog", catalog, "--schema", schema, "--start-date", start_date]
-    argv += ["--end-date", end_date, "--run-id", run_id, "--config", config, "--usage-table", usage_table]
+    argv += ["--end-date", end_date, "--run-id", run_id, "--usage-table", usage_table]
+    argv += ["--config", config.strip()] if config.strip() else []
     if main([*argv, "--list-prices-table", list_prices_table]) != 0:
         raise ChargebackError(f"backfill {start_date}..{end_date} failed: the reason is printed above")
