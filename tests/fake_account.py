@@ -3,10 +3,31 @@
 It implements the endpoints governance uses with the official request and response shapes (as databricks-sdk
 0.15x serialises them): budget policies (`/api/2.1/accounts/{id}/budget-policies`), access-control rule sets
 (`/api/2.0/preview/accounts/{id}/access-control/rule-sets`) and budgets (`/api/2.1/accounts/{id}/budgets`).
-It checks the bearer token, validates request bodies the way the service documents (reserved tag keys, etags,
-required fields), pages list results two at a time so clients must follow `next_page_token`, and records every
-call. Anything else answers 404 (including the SDK's host-metadata probe, which then falls back to the
-explicit configuration).
+It checks the bearer token, validates request bodies the way the service documents them, pages list results two
+at a time so clients must follow `next_page_token`, and records every call (refused ones too). Anything else
+answers 404 (including the SDK's host-metadata probe, which then falls back to the explicit configuration).
+
+Each rule below names where the documented behaviour comes from:
+- [REST] the REST API reference, docs.databricks.com/api/account/budgetpolicy (the BudgetPolicy object:
+  `policy_name` [1 .. 127] characters, custom tag `key` [1 .. 512], `value` <= 256, at most 20 tags);
+- [SDK] databricks-sdk-py 0.156 docstrings, `databricks/sdk/service/billing.py` and `compute.py`
+  (`BudgetConfiguration.display_name` "Max Length: 128"; `alert_configurations` "up to four shared alerts per
+  time period, each with a unique quantity_threshold"; `CustomPolicyTag.key` reserved keys; `BudgetPolicy`
+  name rules);
+- [SDK-old] the older wording, still in databricks-sdk-go v0.175 `service/billing/model.go` (from the OpenAPI
+  update of 2024-07-22): "Budgets must have exactly one alert configuration" -- accounts that still enforce it
+  are modelled by `FakeAccount(alerts_per_budget=1)`;
+- [GO-IT] the Go SDK's budgets integration test (databricks-sdk-go `internal/billing_test.go`
+  `TestMwsAccBudgets`, and the generated example `service/billing/budgets_usage_test.go`): an update sends
+  `budget_configuration_id`, the same filter, and each alert with the `alert_configuration_id` and
+  `action_configurations` (with their `action_configuration_id`) the create returned;
+- [TF] terraform-provider-databricks `finops/resource_budget.go`: `alert_configuration_id` and
+  `action_configuration_id` are computed (read back and sent with every update), `display_name` 1..128, and the
+  service echoes `quantity_threshold` as a BigDecimal with trailing zeros ("840.840000000000000000" in
+  `finops/resource_budget_test.go`);
+- [ISSUE] not found in the sources above, modelled as issue 14 item 9 states the service behaves: a budget's
+  filter (workspaces, tags) cannot be edited after creation.
+Where the sources give no exact error text, the messages here are our own.
 """
 
 from __future__ import annotations
@@ -25,8 +46,12 @@ from urllib.parse import parse_qs, urlparse
 
 TOKEN = "dapi-test-token"
 CREATOR = "users/platform.admin@acme.example"
-RESERVED = ("budget-policy-name", "budget-policy-id", "budget-policy-resolution-result")
+RESERVED = ("budget-policy-name", "budget-policy-id", "budget-policy-resolution-result")  # [SDK] CustomPolicyTag.key
 PAGE = 2
+MAX_POLICY_NAME = 127  # [REST] policy_name [1 .. 127] characters
+MAX_TAG_KEY, MAX_TAG_VALUE = 512, 256  # [REST] custom_tags key [1 .. 512], value <= 256 characters
+MAX_BUDGET_NAME = 128  # [SDK] display_name "Max Length: 128"; [TF] StringLenBetween(1, 128)
+ALERT_KIND = ("MONTH", "CUMULATIVE_SPENDING_EXCEEDED", "LIST_PRICE_DOLLARS_USD")  # [TF] the only enum values
 
 
 class ApiError(Exception):
@@ -40,6 +65,8 @@ class FakeAccount:
     """The account's state and the calls made to it."""
 
     account_id: str
+    # Shared alerts a budget may have per time period: 4 today [SDK], 1 on accounts that still enforce [SDK-old].
+    alerts_per_budget: int = 4
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # policy id -> BudgetPolicy JSON
     rule_sets: dict[str, dict[str, Any]] = field(default_factory=dict)  # rule set name -> RuleSetResponse JSON
     budgets: dict[str, dict[str, Any]] = field(default_factory=dict)  # budget id -> BudgetConfiguration JSON
@@ -67,7 +94,7 @@ class FakeAccount:
         }
 
     def add_budget(self, budget_id: str, name: str, body: dict[str, Any]) -> None:
-        self.budgets[budget_id] = self._budget(budget_id, {"display_name": name, **body})
+        self.budgets[budget_id] = self._budget(budget_id, {"display_name": name, **body}, None, set())
 
     def policy_tags(self, name: str) -> dict[str, str]:
         policy = next(p for p in self.policies.values() if p["policy_name"] == name)
@@ -103,6 +130,10 @@ class FakeAccount:
             match = re.fullmatch(f"{base}/budgets/([^/]+)", path)
             if match and method == "PUT":
                 return {"budget": self._update_budget(match[1], body)}
+            if match and method == "DELETE":
+                if self.budgets.pop(match[1], None) is None:
+                    raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"budget {match[1]} does not exist")
+                return {}
             raise ApiError(404, "ENDPOINT_NOT_FOUND", f"no API for {method} {path}")
 
     def _page(self, items: list[dict[str, Any]], key: str, query: dict[str, str]) -> dict[str, Any]:
@@ -113,12 +144,20 @@ class FakeAccount:
             page["next_page_token"] = str(start + size)
         return page
 
-    def _check_tags(self, tags: list[dict[str, str]]) -> None:
+    def _check_policy(self, policy: dict[str, Any]) -> None:
+        name = policy.get("policy_name") or ""
+        if not 1 <= len(name) <= MAX_POLICY_NAME:  # [REST]
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", f"policy_name must be 1 to {MAX_POLICY_NAME} characters")
+        tags = policy.get("custom_tags", [])
         keys = [t.get("key") for t in tags]
-        if any(not k for k in keys) or len(set(keys)) != len(keys) or len(keys) > 20:
+        if any(not k for k in keys) or len(set(keys)) != len(keys) or len(keys) > 20:  # [REST] [SDK]
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "custom_tags: keys must be present, unique, at most 20")
-        if any(str(k).lower() in RESERVED for k in keys):
+        if any(str(k).lower() in RESERVED for k in keys):  # [SDK]
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "custom_tags: reserved tag key")
+        if any(len(str(k)) > MAX_TAG_KEY for k in keys):  # [REST]
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", f"custom_tags: a key is longer than {MAX_TAG_KEY}")
+        if any(len(t.get("value") or "") > MAX_TAG_VALUE for t in tags):  # [REST]
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", f"custom_tags: a value is longer than {MAX_TAG_VALUE}")
 
     def _create_policy(self, body: dict[str, Any]) -> dict[str, Any]:
         policy = dict(body.get("policy") or {})
@@ -128,7 +167,7 @@ class FakeAccount:
             )
         if any(p["policy_name"] == policy["policy_name"] for p in self.policies.values()):
             raise ApiError(409, "RESOURCE_ALREADY_EXISTS", "policy name must be unique among active policies")
-        self._check_tags(policy.get("custom_tags", []))
+        self._check_policy(policy)
         policy_id = f"00000000-0000-4000-8000-{next(self._ids):012d}"
         self.add_policy(policy_id, policy["policy_name"], {}, {"roles/budgetPolicy.manager": [CREATOR]})
         self.policies[policy_id].update(policy, policy_id=policy_id)
@@ -139,7 +178,7 @@ class FakeAccount:
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"policy {policy_id} does not exist")
         if body.get("policy_id") != policy_id or not body.get("policy_name") or query.get("limit_config"):
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "the full policy, with its policy_id, is required")
-        self._check_tags(body.get("custom_tags", []))
+        self._check_policy(body)
         self.policies[policy_id] = {"policy_id": policy_id, **body}
         return self.policies[policy_id]
 
@@ -163,25 +202,50 @@ class FakeAccount:
         self.rule_sets[name] = {"name": name, "etag": f"etag-{next(self._ids)}", "grant_rules": rule_set["grant_rules"]}
         return self.rule_sets[name]
 
-    def _budget(self, budget_id: str, budget: dict[str, Any], created: int | None = None) -> dict[str, Any]:
-        if not budget.get("display_name") or not budget.get("alert_configurations"):
+    def _budget(
+        self, budget_id: str, budget: dict[str, Any], current: dict[str, Any] | None, keep: set[str]
+    ) -> dict[str, Any]:
+        """The stored budget for a create (`current` None) or an update of `current`; alerts and actions sent
+        with an id in `keep` (checked by the update) keep it, the others get new ids."""
+
+        def new_id(item: dict[str, Any], key: str, prefix: str) -> str:
+            return item[key] if item.get(key) in keep else f"{prefix}-{next(self._ids)}"
+
+        name = budget.get("display_name") or ""
+        if not name or not budget.get("alert_configurations"):
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "display_name and at least one alert are required")
+        if len(name) > MAX_BUDGET_NAME:  # [SDK] [TF]
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", f"display_name is longer than {MAX_BUDGET_NAME} characters")
+        alerts_in = budget["alert_configurations"]
+        if len(alerts_in) > self.alerts_per_budget:
+            if self.alerts_per_budget == 1:  # [SDK-old]
+                raise ApiError(400, "INVALID_PARAMETER_VALUE", "Budgets must have exactly one alert configuration.")
+            raise ApiError(  # [SDK]
+                400,
+                "INVALID_PARAMETER_VALUE",
+                f"a budget can have up to {self.alerts_per_budget} alerts per time period",
+            )
+        thresholds = [Decimal(a["quantity_threshold"]) for a in alerts_in]  # a string holding a number
+        if len(set(thresholds)) != len(thresholds):  # [SDK] "each with a unique quantity_threshold"
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "each alert must have a unique quantity_threshold")
         alerts = []
-        for alert in budget["alert_configurations"]:
+        for alert, threshold in zip(alerts_in, thresholds, strict=True):
             kind = (alert.get("time_period"), alert.get("trigger_type"), alert.get("quantity_type"))
-            if kind != ("MONTH", "CUMULATIVE_SPENDING_EXCEEDED", "LIST_PRICE_DOLLARS_USD"):
+            if kind != ALERT_KIND:
                 raise ApiError(400, "INVALID_PARAMETER_VALUE", f"unsupported alert {kind}")
-            threshold = Decimal(alert["quantity_threshold"])  # a string holding a number
             actions = [
-                {"action_configuration_id": f"act-{next(self._ids)}", **a}
+                {
+                    **a,
+                    "action_configuration_id": new_id(a, "action_configuration_id", "act"),
+                }
                 for a in alert.get("action_configurations", [])
             ]
-            # The service echoes numbers in its own spelling: compare them as numbers, never as text.
             alerts.append(
                 {
-                    "alert_configuration_id": f"alert-{next(self._ids)}",
                     **alert,
-                    "quantity_threshold": f"{threshold.normalize():f}",
+                    "alert_configuration_id": new_id(alert, "alert_configuration_id", "alert"),
+                    # [TF] the service echoes the threshold as a BigDecimal of scale 18: compare numbers, not text.
+                    "quantity_threshold": f"{threshold:.18f}",
                     "action_configurations": actions,
                 }
             )
@@ -189,26 +253,67 @@ class FakeAccount:
         return {
             "account_id": self.account_id,
             "budget_configuration_id": budget_id,
-            "display_name": budget["display_name"],
+            "display_name": name,
             "filter": budget.get("filter", {}),
             "alert_configurations": alerts,
-            "create_time": created if created is not None else stamp,
+            "create_time": current["create_time"] if current else stamp,
             "update_time": stamp,
         }
 
     def _create_budget(self, body: dict[str, Any]) -> dict[str, Any]:
+        budget = body.get("budget") or {}
+        if any("alert_configuration_id" in a for a in budget.get("alert_configurations", [])):
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "a new budget's alerts cannot have ids")
         budget_id = f"budget-{next(self._ids)}"
-        self.budgets[budget_id] = self._budget(budget_id, body.get("budget") or {})
+        self.budgets[budget_id] = self._budget(budget_id, budget, None, set())
         return self.budgets[budget_id]
 
     def _update_budget(self, budget_id: str, body: dict[str, Any]) -> dict[str, Any]:
         budget = body.get("budget") or {}
         if budget_id not in self.budgets:
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"budget {budget_id} does not exist")
-        if budget.get("budget_configuration_id") != budget_id:
+        current = self.budgets[budget_id]
+        if budget.get("budget_configuration_id") != budget_id:  # [GO-IT]
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "budget.budget_configuration_id must match the path")
-        self.budgets[budget_id] = self._budget(budget_id, budget, self.budgets[budget_id]["create_time"])
+        if _filter_key(budget.get("filter") or {}) != _filter_key(current["filter"]):  # [ISSUE]
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "a budget's filter cannot be changed after it is created")
+        kept = {a["alert_configuration_id"]: a for a in current["alert_configurations"]}
+        sent = budget.get("alert_configurations") or []
+        ids = _sent_ids(sent, set(kept), "alert_configuration_id", "alert")
+        for alert in sent:
+            if alert.get("alert_configuration_id"):
+                had = {
+                    a["action_configuration_id"] for a in kept[alert["alert_configuration_id"]]["action_configurations"]
+                }
+                ids |= _sent_ids(alert.get("action_configurations", []), had, "action_configuration_id", "action")
+        self.budgets[budget_id] = self._budget(budget_id, budget, current, ids)
         return self.budgets[budget_id]
+
+
+def _sent_ids(items: list[dict[str, Any]], existing: set[str], key: str, what: str) -> set[str]:
+    """The ids an update sends back for `items` (alerts of a budget, or actions of an alert).
+
+    [GO-IT] [TF] An update carries the ids the budget returned. An item sent without its id while the budget still
+    has one the update does not mention would be created anew, next to the old one: refused, as is an unknown id.
+    """
+    sent = [item[key] for item in items if item.get(key)]
+    if any(i not in existing for i in sent) or len(set(sent)) != len(sent):
+        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"{key} does not name an {what} of this budget")
+    if len(sent) < min(len(items), len(existing)):
+        raise ApiError(
+            400, "INVALID_PARAMETER_VALUE", f"{key} is missing: send the id of each existing {what} the update keeps"
+        )
+    return set(sent)
+
+
+def _filter_key(filt: dict[str, Any]) -> tuple[Any, ...]:
+    """A budget filter in a comparable form: tag clauses and values as sets, workspace ids as numbers."""
+    tags = frozenset(
+        (t.get("key"), (t.get("value") or {}).get("operator"), frozenset((t.get("value") or {}).get("values", [])))
+        for t in filt.get("tags", [])
+    )
+    workspace = filt.get("workspace_id") or {}
+    return tags, workspace.get("operator"), frozenset(int(w) for w in workspace.get("values", []))
 
 
 def _handler(account: FakeAccount) -> type[BaseHTTPRequestHandler]:

@@ -229,6 +229,25 @@ CASES = [
         "cfg.yml:22: serverless_policies[0].permissions[1]",
         "group 'g' is already granted by serverless_policies[0].permissions[0] (line 21)",
     ),
+    # Issue 14.4: the lengths the budget policy API documents (policy_name 1..127, tag key 1..512, value <= 256).
+    (
+        "policy name over 127 characters",
+        POLICY.replace("p1", "p" * 128),
+        "cfg.yml:18: serverless_policies[0].name",
+        "is 128 characters; a policy name has at most 127",
+    ),
+    (
+        "tag key over 512 characters",
+        POLICY + "    tags: {" + "k" * 513 + ": v}\n",
+        "cfg.yml:20: serverless_policies[0].tags." + "k" * 513,
+        "is 513 characters; a policy tag key has at most 512",
+    ),
+    (
+        "tag value over 256 characters",
+        POLICY + "    tags: {env: " + "v" * 257 + "}\n",
+        "cfg.yml:20: serverless_policies[0].tags.env",
+        "is 257 characters; a policy tag value has at most 256",
+    ),
     # budgets
     (
         "budget not starting on a month",
@@ -278,6 +297,15 @@ CASES = [
         "valid_from: 2026-01-01, account_budget: false, recipients: [a@example.com]}\n",
         "cfg.yml:18: budgets[0].recipients",
         "applies only to account budgets",
+    ),
+    (
+        "two account budgets of one name",
+        "budgets:\n  - {business_unit: finance, workspace_id: '42', amount: 1, warning_percent: 80, "
+        "critical_percent: 100, valid_from: 2026-01-01}\n  - {business_unit: finance, workspace_id: '042', amount: 2, "
+        "warning_percent: 80, critical_percent: 100, valid_from: 2026-03-01}\n",
+        "cfg.yml:19: budgets[1]",
+        "account budget name 'chargeback/finance/workspace/42' is also the name of budgets[0] (line 18) in an "
+        "overlapping period",
     ),
     (
         "overlapping budgets of one scope",
@@ -331,3 +359,49 @@ def test_validate_config_command_rejects_a_policy_that_contradicts_attribution(
         "reserves for budget policies",
         f"{path}: 2 problem(s)",
     ]
+
+
+def with_unit(unit_id: str) -> str:
+    """BASE with one more business unit: seventeen lines, so sections appended to it start on line 18."""
+    marketing = "  - {id: marketing, name: Marketing}\n"
+    return BASE.replace(marketing, marketing + f"  - {{id: {unit_id}, name: Long}}\n")
+
+
+def test_an_account_budget_name_over_128_characters_is_a_problem() -> None:
+    """Issue 14.4: the Budgets API takes display names of at most 128 characters: chargeback/<unit>[/workspace/<id>]."""
+    longest = "u" * (128 - len("chargeback/"))
+    budget = (
+        "budgets:\n  - {business_unit: %s, amount: 1, warning_percent: 80, critical_percent: 100, "
+        "valid_from: 2026-01-01%s}\n"
+    )
+    config = parse_config(with_unit(longest) + budget % (longest, ""), "cfg.yml")
+    assert len(config.budgets) == 1
+    found = problems(with_unit(longest + "u") + budget % (longest + "u", ""))
+    assert found == [
+        "cfg.yml:19: budgets[0].business_unit: account budget name 'chargeback/"
+        + "u" * 118
+        + "' is 129 characters; the Budgets API allows at most 128 (use a shorter unit id, or account_budget: false)"
+    ]
+    found = problems(with_unit(longest) + budget % (longest, ", workspace_id: '7'"))
+    assert len(found) == 1 and found[0].startswith("cfg.yml:19: budgets[0].business_unit: account budget name ")
+    assert "is 140 characters" in found[0]
+    # Not an account budget: no name, no limit.
+    parse_config(with_unit(longest + "u") + budget % (longest + "u", ", account_budget: false"), "cfg.yml")
+
+
+def test_policy_limits_accept_their_maximum() -> None:
+    config = parse_config(
+        BASE + POLICY.replace("p1", "p" * 127) + "    tags: {" + "k" * 512 + ": " + "v" * 256 + "}\n", "cfg.yml"
+    )
+    assert config.serverless_policies[0].name == "p" * 127
+    assert config.serverless_policies[0].tags[1] == ("k" * 512, "v" * 256)
+
+
+def test_a_policy_whose_unit_id_is_too_long_for_a_tag_value_is_a_problem() -> None:
+    unit = "u" * 257
+    found = problems(with_unit(unit) + f"serverless_policies:\n  - {{name: p1, business_unit: {unit}}}\n")
+    assert any(
+        p.startswith("cfg.yml:19: serverless_policies[0].business_unit: ")
+        and "257 characters; a policy tag value has at most 256" in p
+        for p in found
+    ), found

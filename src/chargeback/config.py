@@ -52,7 +52,14 @@ RESERVED_POLICY_TAG_KEYS = ("budget-policy-name", "budget-policy-id", "budget-po
 POLICY_ROLES = ("user", "manager")
 PRINCIPAL_KINDS = ("user", "group", "service_principal")
 MAX_POLICY_TAGS = 20  # the budget policy API's limit of custom tags per policy
+# The budget policy REST reference (docs.databricks.com/api/account/budgetpolicy): policy_name [1 .. 127]
+# characters, custom tag key [1 .. 512], value <= 256.
+MAX_POLICY_NAME = 127
+MAX_POLICY_TAG_KEY = 512
+MAX_POLICY_TAG_VALUE = 256
 MAX_BUDGET_ALERTS = 4  # the Budgets API's limit of alerts per budget and period
+MAX_BUDGET_NAME = 128  # BudgetConfiguration.display_name "Max Length: 128" (databricks-sdk docstring)
+MANAGED_BUDGET_PREFIX = "chargeback/"  # account budgets the config manages are named chargeback/<unit>[/...]
 _DEFAULT_POLICY_PREFIX = "databricks:default-policy"  # the budget policy API reserves names starting with it
 
 _UNIT_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -1163,6 +1170,20 @@ def _serverless_policies(
                 f"{path}.tags",
                 f"{len(tags)} tags plus the business-unit tag exceed the {MAX_POLICY_TAGS} tags a policy can have",
             )
+        elif len(unit_tag_key) > MAX_POLICY_TAG_KEY:
+            r.problem(
+                item,
+                path,
+                f"the business-unit tag key (the first attribution.tag_keys entry) is {len(unit_tag_key)} characters; "
+                f"a policy tag key has at most {MAX_POLICY_TAG_KEY}",
+            )
+        if unit is not None and len(unit) > MAX_POLICY_TAG_VALUE:
+            r.problem(
+                f["business_unit"],
+                f"{path}.business_unit",
+                f"the policy tags usage with the unit id, which is {len(unit)} characters; a policy tag value has "
+                f"at most {MAX_POLICY_TAG_VALUE}",
+            )
         if name is None or unit is None or unit_tag_key is None:
             return None
         return ServerlessPolicy(name, unit, ((unit_tag_key, unit), *tags), grants)
@@ -1183,6 +1204,9 @@ def _policy_name(r: _Reader, node: Node, path: str) -> str | None:
     if name.startswith(_DEFAULT_POLICY_PREFIX):
         r.problem(node, path, f"names starting with {_DEFAULT_POLICY_PREFIX!r} are reserved by Databricks")
         return None
+    if len(name) > MAX_POLICY_NAME:
+        r.problem(node, path, f"{_show(name)} is {len(name)} characters; a policy name has at most {MAX_POLICY_NAME}")
+        return None
     return name
 
 
@@ -1201,7 +1225,19 @@ def _policy_tags(
         value = r.text(value_node, key_path)
         if tag_key is None or value is None:
             continue
-        if tag_key.strip().lower() in RESERVED_POLICY_TAG_KEYS:
+        if len(tag_key) > MAX_POLICY_TAG_KEY:
+            r.problem(
+                key_node,
+                key_path,
+                f"{_show(tag_key)} is {len(tag_key)} characters; a policy tag key has at most {MAX_POLICY_TAG_KEY}",
+            )
+        elif len(value) > MAX_POLICY_TAG_VALUE:
+            r.problem(
+                value_node,
+                key_path,
+                f"{_show(value)} is {len(value)} characters; a policy tag value has at most {MAX_POLICY_TAG_VALUE}",
+            )
+        elif tag_key.strip().lower() in RESERVED_POLICY_TAG_KEYS:
             r.problem(key_node, key_path, f"{_show(tag_key)} is a tag key Databricks reserves for budget policies")
         elif unit_keys and tag_key_form(tag_key) == unit_keys[0]:
             r.problem(
@@ -1263,6 +1299,12 @@ def _grants(r: _Reader, node: Node, path: str) -> tuple[PolicyGrant, ...]:
     return tuple(grant for grant, _, _ in placed)
 
 
+def account_budget_name(business_unit: str, workspace_id: str | None) -> str:
+    """The display name of the account budget a config budget manages: chargeback/<unit>[/workspace/<id>]."""
+    name = MANAGED_BUDGET_PREFIX + business_unit
+    return f"{name}/workspace/{int(workspace_id)}" if workspace_id else name
+
+
 def _budgets(r: _Reader, node: Node | None, units: _Units, attribution: Attribution) -> tuple[Budget, ...]:
     def parse(f: dict[str, Node], path: str, item: Node) -> Budget | None:
         unit = r.get(f, path, "business_unit", lambda n, p: r.unit(n, p, units))
@@ -1305,6 +1347,14 @@ def _budgets(r: _Reader, node: Node | None, units: _Units, attribution: Attribut
         for field in ("alert_percents", "recipients"):
             if field in f and not publish:
                 r.problem(f[field], f"{path}.{field}", "applies only to account budgets (account_budget: true)")
+        name = account_budget_name(unit, workspace) if publish and unit is not None else ""
+        if len(name) > MAX_BUDGET_NAME:
+            r.problem(
+                f["business_unit"],
+                f"{path}.business_unit",
+                f"account budget name {_show(name, MAX_BUDGET_NAME + 20)} is {len(name)} characters; the Budgets API "
+                f"allows at most {MAX_BUDGET_NAME} (use a shorter unit id, or account_budget: false)",
+            )
         if unit is None or amount is None or warning is None or critical is None or valid_from is None:
             return None
         return Budget(
@@ -1331,7 +1381,30 @@ def _budgets(r: _Reader, node: Node | None, units: _Units, attribution: Attribut
     r.check_overlaps(
         placed, lambda b: (b.business_unit, b.workspace_id, b.billing_origin_product), "(unit, workspace, product)"
     )
+    _check_budget_names(r, placed)
     return tuple(budget for budget, _, _ in placed)
+
+
+def _check_budget_names(r: _Reader, placed: list[_Placed[Budget]]) -> None:
+    """Account budgets in force at the same time need distinct names: the plan finds them by name. Budgets of one
+    (unit, workspace, product) are already checked for overlaps; this catches one workspace written two ways."""
+    seen: dict[str, list[_Placed[Budget]]] = {}
+    for entry in sorted(placed, key=lambda e: e[0].valid_from):
+        budget, node, path = entry
+        if not budget.account_budget:
+            continue
+        name = account_budget_name(budget.business_unit, budget.workspace_id)
+        for other, other_node, other_path in seen.get(name, []):
+            overlaps = other.valid_to is None or budget.valid_from < other.valid_to
+            if overlaps and other.workspace_id != budget.workspace_id:
+                r.problem(
+                    node,
+                    path,
+                    f"account budget name {_show(name)} is also the name of {other_path} (line {_line(other_node)}) "
+                    "in an overlapping period; the account would hold two budgets of one name",
+                )
+                break
+        seen.setdefault(name, []).append(entry)
 
 
 def _thresholds(r: _Reader, node: Node, path: str) -> tuple[Decimal, ...] | None:

@@ -2,8 +2,22 @@
 
 `chargeback policies plan|apply` and `chargeback budgets plan|apply` read the account through databricks-sdk's
 `AccountClient`, compute a plan from the config and what exists (pure functions, no I/O), print it, and on
-`apply` carry it out. Applying twice changes nothing the second time. Nothing is ever deleted: a policy the
-config does not name, or a budget not named `chargeback/...`, is listed as unmanaged and left alone.
+`apply` carry it out. Applying twice changes nothing the second time. A policy the config does not name, or a
+budget not named `chargeback/...`, is listed as unmanaged and left alone. The one deletion: a managed budget whose
+filter must change is deleted and created again, because the Budgets API cannot edit a budget's filter.
+
+How the Budgets API behaves, and where that is documented:
+- an update replaces the budget and carries the `alert_configuration_id` of each alert it keeps or changes and the
+  `action_configuration_id` of each action (the Go SDK's budgets integration test, `TestMwsAccBudgets`; the
+  Terraform provider's `databricks_budget`, where both ids are computed and sent back with every update);
+- a budget has up to four alerts per time period, each with a unique `quantity_threshold` (databricks-sdk-py
+  `BudgetConfiguration.alert_configurations`); older documentation, still in databricks-sdk-go, says "Budgets must
+  have exactly one alert configuration", and accounts that still enforce it refuse several: `apply` then falls
+  back to each budget's lowest alert;
+- a budget's filter (workspaces, tags) cannot be edited after creation (issue 14, item 9): a filter change is a
+  recreate, never an update;
+- thresholds come back as BigDecimal text such as "840.840000000000000000" (Terraform provider tests): they are
+  compared as numbers.
 
 Account REST API paths used, all through the SDK (`databricks.sdk.AccountClient`):
 - budget policies, `a.budget_policy`: GET and POST `/api/2.1/accounts/{account_id}/budget-policies`,
@@ -18,13 +32,22 @@ Account REST API paths used, all through the SDK (`databricks.sdk.AccountClient`
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chargeback.config import RESERVED_POLICY_TAG_KEYS, Budget, Config, ServerlessPolicy, load_config
+from chargeback.config import (
+    MANAGED_BUDGET_PREFIX,
+    RESERVED_POLICY_TAG_KEYS,
+    Budget,
+    Config,
+    ServerlessPolicy,
+    account_budget_name,
+    load_config,
+)
 from chargeback.errors import ChargebackError
 
 if TYPE_CHECKING:
@@ -32,12 +55,18 @@ if TYPE_CHECKING:
 
 ROLES = {"user": "roles/budgetPolicy.user", "manager": "roles/budgetPolicy.manager"}
 PRINCIPAL_PREFIXES = {"user": "users/", "group": "groups/", "service_principal": "servicePrincipals/"}
-MANAGED_BUDGET_PREFIX = "chargeback/"
 BUDGET_CURRENCY = "USD"  # the Budgets API measures list price in US dollars only
 _CENT = Decimal("0.01")
 # The one kind of alert the Budgets API offers today: cumulative list-price spend in the calendar month.
 _ALERT_KIND = ("MONTH", "CUMULATIVE_SPENDING_EXCEEDED", "LIST_PRICE_DOLLARS_USD")
 _EMAIL = "EMAIL_NOTIFICATION"
+# An account that still allows one alert per budget refuses several with a message such as the older
+# documentation's "Budgets must have exactly one alert configuration".
+_ONE_ALERT = re.compile(r"\b(one|1|single)\s+(\w+\s+)?alert", re.IGNORECASE)
+ONE_ALERT_NOTE = (
+    "an account that still allows one alert per budget refuses several: apply then gives each budget its lowest "
+    "alert only"
+)
 
 Tags = tuple[tuple[str, str], ...]
 Grant = tuple[str, str]  # (role name as the API spells it, principal as the API spells it)
@@ -151,6 +180,7 @@ _ACTION_TITLES = {
     "update_tags": "~ update tags",
     "update_permissions": "~ update permissions",
     "update": "~ update",
+    "recreate": "-/+ recreate",
 }
 
 
@@ -170,11 +200,12 @@ def _summary(actions: list[str], unchanged: int, left_alone: str) -> str:
     """The closing line of a plan, Terraform style."""
     if not actions:
         return f"No changes: the account matches the config ({left_alone} left alone)."
-    creates = actions.count("create")
-    return (
-        f"Plan: {creates} to create, {len(actions) - creates} to update, {unchanged} unchanged, "
-        f"{left_alone} left alone; nothing is deleted."
-    )
+    creates, recreates = actions.count("create"), actions.count("recreate")
+    counts = f"{creates} to create, {len(actions) - creates - recreates} to update, "
+    if recreates:
+        counts += f"{recreates} to recreate, "
+    deleted = f"{recreates} deleted and created again (a budget's filter cannot be edited)" if recreates else ""
+    return f"Plan: {counts}{unchanged} unchanged, {left_alone} left alone; {deleted or 'nothing is deleted'}."
 
 
 # --- budgets: desired and existing state, plan --------------------------------------------------------------
@@ -196,16 +227,31 @@ class BudgetShape:
     workspace_ids: tuple[int, ...]
     alerts: tuple[BudgetAlert, ...]
 
+    @property
+    def filters(self) -> tuple[frozenset[tuple[str, tuple[str, ...]]], tuple[int, ...]]:
+        """The filter, compared as the API does: tag clauses in any order."""
+        return frozenset(self.tag_filters), self.workspace_ids
+
+
+@dataclass(frozen=True)
+class ExistingAlert:
+    """An alert as the account has it, with the ids an update must send back."""
+
+    alert: BudgetAlert
+    alert_id: str
+    action_ids: tuple[tuple[str, str], ...] = ()  # (email, action_configuration_id) of its email actions
+
 
 @dataclass(frozen=True)
 class ExistingBudget:
     budget_id: str
     shape: BudgetShape
+    alerts: tuple[ExistingAlert, ...] = ()
 
 
 @dataclass(frozen=True)
 class BudgetStep:
-    action: str  # create or update
+    action: str  # create, update or recreate (delete, then create: a budget's filter cannot be edited)
     shape: BudgetShape
     existing: ExistingBudget | None
     diff: tuple[str, ...]
@@ -217,6 +263,7 @@ class BudgetPlan:
     unchanged: tuple[str, ...]
     unmanaged: tuple[ExistingBudget, ...]
     undeclared: tuple[ExistingBudget, ...] = ()  # named chargeback/... but not in force in the config
+    duplicates: tuple[ExistingBudget, ...] = ()  # a second budget of a managed name: left alone
 
     @property
     def is_noop(self) -> bool:
@@ -224,8 +271,7 @@ class BudgetPlan:
 
 
 def budget_display_name(budget: Budget) -> str:
-    name = MANAGED_BUDGET_PREFIX + budget.business_unit
-    return f"{name}/workspace/{budget.workspace_id}" if budget.workspace_id else name
+    return account_budget_name(budget.business_unit, budget.workspace_id)
 
 
 def in_force(budget: Budget, day: dt.date) -> bool:
@@ -257,43 +303,121 @@ def desired_budgets(config: Config, day: dt.date) -> tuple[BudgetShape, ...]:
             continue
         unit = units[budget.business_unit]
         amount = usd_amount(config, budget.amount, day)
+        # Each alert needs a unique threshold: levels that round to the same cent are one alert.
+        thresholds = sorted({(amount * level / 100).quantize(_CENT, ROUND_HALF_UP) for level in budget.alert_percents})
         shapes.append(
             BudgetShape(
                 display_name=budget_display_name(budget),
                 # Budget tag filters match values exactly: the unit's id (what managed policies write) and name.
                 tag_filters=((tag_key, tuple(sorted({unit.id, unit.name}))),),
                 workspace_ids=(int(budget.workspace_id),) if budget.workspace_id else (),
-                alerts=tuple(
-                    BudgetAlert((amount * level / 100).quantize(_CENT, ROUND_HALF_UP), tuple(sorted(budget.recipients)))
-                    for level in budget.alert_percents
-                ),
+                alerts=tuple(BudgetAlert(t, tuple(sorted(budget.recipients))) for t in thresholds),
             )
         )
     return tuple(shapes)
 
 
-def _budget_diff(old: BudgetShape | None, new: BudgetShape) -> list[str]:
-    lines = []
-    if old is None or old.tag_filters != new.tag_filters:
-        lines += [f"~ filter tag {key} in {', '.join(values)}" for key, values in new.tag_filters]
-    if (old is None and new.workspace_ids) or (old is not None and old.workspace_ids != new.workspace_ids):
-        lines.append(f"~ filter workspace_id in {', '.join(map(str, new.workspace_ids)) or '(any)'}")
-    old_alerts = set(old.alerts) if old else set()
-    for alert in new.alerts:
-        if alert not in old_alerts:
-            to = ", ".join(alert.recipients) or "no one (shown in the account console)"
-            lines.append(f"+ alert at {alert.threshold_usd} {BUDGET_CURRENCY} list price/month, email {to}")
-    lines += [
-        f"- alert at {a.threshold_usd} {BUDGET_CURRENCY}, email {', '.join(a.recipients) or 'no one'}"
-        for a in (old.alerts if old else ())
-        if a not in set(new.alerts)
+def pair_alerts(
+    wanted: Iterable[BudgetAlert], existing: Iterable[ExistingAlert]
+) -> list[tuple[BudgetAlert | None, ExistingAlert | None]]:
+    """Which existing alert each wanted alert updates (keeping its id), lowest threshold first.
+
+    An alert of the same threshold is kept; the other wanted alerts take over the remaining existing ones in
+    threshold order; wanted alerts left over are new, existing ones left over are removed.
+    """
+    want = sorted(wanted, key=lambda a: a.threshold_usd)
+    free = sorted(existing, key=lambda e: e.alert.threshold_usd)
+    matched: dict[int, ExistingAlert] = {}
+    for index, alert in enumerate(want):
+        same = next((e for e in free if e.alert.threshold_usd == alert.threshold_usd), None)
+        if same is not None:
+            matched[index] = same
+            free.remove(same)
+    for index in range(len(want)):
+        if index not in matched and free:
+            matched[index] = free.pop(0)
+    pairs: list[tuple[BudgetAlert | None, ExistingAlert | None]] = [
+        (alert, matched.get(index)) for index, alert in enumerate(want)
     ]
+    return pairs + [(None, e) for e in free]
+
+
+def pair_actions(recipients: Iterable[str], existing: Iterable[tuple[str, str]]) -> list[tuple[str, str | None]]:
+    """(email, action_configuration_id to send back or None) for each recipient, the same way as `pair_alerts`."""
+    want = list(recipients)
+    free = list(existing)
+    matched: dict[int, str] = {}
+    for index, to in enumerate(want):
+        same = next((e for e in free if e[0] == to), None)
+        if same is not None:
+            matched[index] = same[1]
+            free.remove(same)
+    for index in range(len(want)):
+        if index not in matched and free:
+            matched[index] = free.pop(0)[1]
+    return [(to, matched.get(index)) for index, to in enumerate(want)]
+
+
+def _usd(amount: Decimal) -> str:
+    """An amount as the account returned it, without the trailing zeros of its BigDecimal text."""
+    text = f"{amount:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _emails(recipients: tuple[str, ...], nobody: str = "no one (shown in the account console)") -> str:
+    return ", ".join(recipients) or nobody
+
+
+def _budget_diff(old: ExistingBudget | None, new: BudgetShape) -> list[str]:
+    lines = []
+    if old is None:
+        lines += [f"~ filter tag {key} in {', '.join(values)}" for key, values in new.tag_filters]
+        if new.workspace_ids:
+            lines.append(f"~ filter workspace_id in {', '.join(map(str, new.workspace_ids))}")
+        return lines + [
+            f"+ alert at {a.threshold_usd} {BUDGET_CURRENCY} list price/month, email {_emails(a.recipients)}"
+            for a in new.alerts
+        ]
+    before, after = dict(old.shape.tag_filters), dict(new.tag_filters)
+    for key in sorted(before.keys() | after.keys()):
+        if before.get(key) != after.get(key):
+            was, now = (", ".join(v) if v else "(none)" for v in (before.get(key), after.get(key)))
+            lines.append(f"~ filter tag {key}: {was} -> {now}")
+    if old.shape.workspace_ids != new.workspace_ids:
+        was, now = (", ".join(map(str, w)) or "(any)" for w in (old.shape.workspace_ids, new.workspace_ids))
+        lines.append(f"~ filter workspace_id: {was} -> {now}")
+    for want, have in pair_alerts(new.alerts, old.alerts):
+        if want is None and have is not None:
+            a = have.alert
+            lines.append(
+                f"- alert at {_usd(a.threshold_usd)} {BUDGET_CURRENCY}, email {_emails(a.recipients, 'no one')}"
+            )
+        elif want is not None and have is None:
+            to = _emails(want.recipients)
+            lines.append(f"+ alert at {want.threshold_usd} {BUDGET_CURRENCY} list price/month, email {to}")
+        elif want is not None and have is not None and want != have.alert:
+            a = have.alert
+            at = f"{_usd(a.threshold_usd)} -> " if a.threshold_usd != want.threshold_usd else ""
+            to = _emails(want.recipients)
+            if a.recipients != want.recipients:
+                to = f"{_emails(a.recipients, 'no one')} -> {to}"
+            lines.append(f"~ alert at {at}{want.threshold_usd} {BUDGET_CURRENCY} list price/month, email {to}")
     return lines
 
 
 def plan_budgets(config: Config, existing: Iterable[ExistingBudget], day: dt.date) -> BudgetPlan:
-    """What to change so the account holds the config's budgets in force on `day`; nothing is deleted."""
-    by_name = {b.shape.display_name: b for b in existing}
+    """What to change so the account holds the config's budgets in force on `day`.
+
+    Nothing is deleted, except a managed budget whose filter must change: the API cannot edit a filter, so that
+    budget is recreated. A second account budget with a managed name is listed, never silently ignored.
+    """
+    by_name: dict[str, ExistingBudget] = {}
+    duplicates = []
+    for budget in existing:
+        if budget.shape.display_name in by_name:
+            duplicates.append(budget)
+        else:
+            by_name[budget.shape.display_name] = budget
     wanted = desired_budgets(config, day)
     steps, unchanged = [], []
     for shape in wanted:
@@ -303,42 +427,52 @@ def plan_budgets(config: Config, existing: Iterable[ExistingBudget], day: dt.dat
         elif _same_budget(have.shape, shape):
             unchanged.append(shape.display_name)
         else:
-            steps.append(BudgetStep("update", shape, have, tuple(_budget_diff(have.shape, shape))))
+            action = "recreate" if have.shape.filters != shape.filters else "update"
+            steps.append(BudgetStep(action, shape, have, tuple(_budget_diff(have, shape))))
     names = {s.display_name for s in wanted}
     others = sorted(
         (b for b in by_name.values() if b.shape.display_name not in names), key=lambda b: b.shape.display_name
     )
+    managed = [b for b in duplicates if b.shape.display_name.startswith(MANAGED_BUDGET_PREFIX)]
     return BudgetPlan(
         tuple(steps),
         tuple(unchanged),
-        tuple(b for b in others if not b.shape.display_name.startswith(MANAGED_BUDGET_PREFIX)),
+        tuple(b for b in [*others, *duplicates] if not b.shape.display_name.startswith(MANAGED_BUDGET_PREFIX)),
         tuple(b for b in others if b.shape.display_name.startswith(MANAGED_BUDGET_PREFIX)),
+        tuple(managed),
     )
 
 
 def _same_budget(a: BudgetShape, b: BudgetShape) -> bool:
     """Alerts compare as sets: the API may return them in any order."""
-    return (a.display_name, a.tag_filters, a.workspace_ids, set(a.alerts)) == (
-        b.display_name,
-        b.tag_filters,
-        b.workspace_ids,
-        set(b.alerts),
-    )
+    return (a.display_name, a.filters, set(a.alerts)) == (b.display_name, b.filters, set(b.alerts))
 
 
 def render_budget_plan(plan: BudgetPlan) -> list[str]:
     lines = ["Account budgets:"]
     for step in plan.steps:
         where = f" ({step.existing.budget_id})" if step.existing else ""
-        lines.append(f"  {_ACTION_TITLES[step.action]} {step.shape.display_name}{where}")
+        why = (
+            ": a budget's filter cannot be edited, so it is deleted and created again"
+            if step.action == "recreate"
+            else ""
+        )
+        lines.append(f"  {_ACTION_TITLES[step.action]} {step.shape.display_name}{where}{why}")
         lines += [f"      {line}" for line in step.diff]
     lines += [f"  = unchanged {name}" for name in plan.unchanged]
     lines += [
         f"  ! not in force in the config {b.shape.display_name} ({b.budget_id}): left alone, delete it by hand"
         for b in plan.undeclared
     ]
+    lines += [
+        f"  ! duplicate {b.shape.display_name} ({b.budget_id}): another budget has this name; left alone, delete it "
+        "by hand"
+        for b in plan.duplicates
+    ]
     lines += [f"  ! unmanaged {b.shape.display_name} ({b.budget_id}): left alone" for b in plan.unmanaged]
-    left = len(plan.unmanaged) + len(plan.undeclared)
+    if any(len(step.shape.alerts) > 1 for step in plan.steps):
+        lines.append(f"  note: {ONE_ALERT_NOTE}")
+    left = len(plan.unmanaged) + len(plan.undeclared) + len(plan.duplicates)
     return [*lines, _summary([s.action for s in plan.steps], len(plan.unchanged), str(left))]
 
 
@@ -354,7 +488,8 @@ def connect(profile: str | None) -> AccountClient:
             "governance commands need databricks-sdk: pip install 'databricks-chargeback[governance]'"
         ) from None
     hint = (
-        "account-level auth needs DATABRICKS_HOST (e.g. https://accounts.cloud.databricks.com), "
+        "account-level auth needs DATABRICKS_HOST (the accounts host: https://accounts.cloud.databricks.com on AWS, "
+        "https://accounts.azuredatabricks.net on Azure, https://accounts.gcp.databricks.com on GCP), "
         "DATABRICKS_ACCOUNT_ID and credentials (OAuth: `databricks auth login --host <accounts host> "
         "--account-id <id>`, or DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET), or --profile with an account profile"
     )
@@ -381,8 +516,7 @@ def _call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
     except (PermissionDenied, Unauthenticated) as exc:
         raise GovernanceError(
-            f"the account refused to {what}: {_first_line(exc)} (run as an account admin or billing admin, "
-            "with account-level auth)"
+            f"the account refused to {what}: {_first_line(exc)} (run as an account admin, with account-level auth)"
         ) from None
     except DatabricksError as exc:
         raise GovernanceError(f"cannot {what}: {_first_line(exc)}") from None
@@ -469,14 +603,11 @@ def _set_grants(client: AccountClient, policy: ExistingPolicy, grants: frozenset
 
 
 def read_budgets(client: AccountClient) -> list[ExistingBudget]:
-    return [
-        ExistingBudget(b.budget_configuration_id or "", _shape(b))
-        for b in _call("list budgets", lambda: list(client.budgets.list()))
-    ]
+    return [_existing_budget(b) for b in _call("list budgets", lambda: list(client.budgets.list()))]
 
 
-def _shape(budget: Any) -> BudgetShape:
-    """The comparable shape of an SDK `BudgetConfiguration`."""
+def _existing_budget(budget: Any) -> ExistingBudget:
+    """The comparable shape of an SDK `BudgetConfiguration`, with the ids of its alerts and email actions."""
     filt = budget.filter
     tags = tuple(
         (t.key or "", tuple(sorted(t.value.values or ())) if t.value else ()) for t in (filt.tags if filt else []) or []
@@ -485,78 +616,158 @@ def _shape(budget: Any) -> BudgetShape:
     alerts = []
     for a in budget.alert_configurations or []:
         kind = (_enum(a.time_period), _enum(a.trigger_type), _enum(a.quantity_type))
-        emails = sorted(c.target or "" for c in a.action_configurations or [] if _enum(c.action_type) == _EMAIL)
-        alerts.append(BudgetAlert(Decimal(a.quantity_threshold or "0"), tuple(emails), kind))
-    return BudgetShape(budget.display_name or "", tags, tuple(sorted(workspaces or ())), tuple(alerts))
+        actions = sorted(
+            (c.target or "", c.action_configuration_id or "")
+            for c in a.action_configurations or []
+            if _enum(c.action_type) == _EMAIL
+        )
+        alert = BudgetAlert(Decimal(a.quantity_threshold or "0"), tuple(to for to, _ in actions), kind)
+        alerts.append(ExistingAlert(alert, a.alert_configuration_id or "", tuple(actions)))
+    shape = BudgetShape(
+        budget.display_name or "", tags, tuple(sorted(workspaces or ())), tuple(a.alert for a in alerts)
+    )
+    return ExistingBudget(budget.budget_configuration_id or "", shape, tuple(alerts))
 
 
 def _enum(value: Any) -> str:
     return str(value.value) if value is not None else ""
 
 
-def apply_budget_plan(client: AccountClient, plan: BudgetPlan, say: Callable[[str], None]) -> None:
+class _OneAlertPerBudget(Exception):
+    """The account refused several alerts on one budget: it still allows only one."""
+
+
+def _lowest(alerts: tuple[BudgetAlert, ...]) -> tuple[BudgetAlert, ...]:
+    return (min(alerts, key=lambda a: a.threshold_usd),) if alerts else ()
+
+
+def apply_budget_plan(client: AccountClient, plan: BudgetPlan, say: Callable[[str], None]) -> int:
+    """Carry out `plan`; the number of budgets changed.
+
+    If the account refuses several alerts on one budget (it still allows only one), every budget from then on gets
+    its lowest alert only, and a budget that already has exactly that alert is left as is.
+    """
+    from databricks.sdk.errors import BadRequest
     from databricks.sdk.service import billing as b
 
-    for step in plan.steps:
-        shape = step.shape
-        filt = b.BudgetConfigurationFilter(
+    kind = {
+        "time_period": b.AlertConfigurationTimePeriod.MONTH,
+        "trigger_type": b.AlertConfigurationTriggerType.CUMULATIVE_SPENDING_EXCEEDED,
+        "quantity_type": b.AlertConfigurationQuantityType.LIST_PRICE_DOLLARS_USD,
+    }
+    email = b.ActionConfigurationType.EMAIL_NOTIFICATION
+    in_ = b.BudgetConfigurationFilterOperator.IN
+
+    def budget_filter(shape: BudgetShape) -> b.BudgetConfigurationFilter:
+        return b.BudgetConfigurationFilter(
             tags=[
                 b.BudgetConfigurationFilterTagClause(
-                    key=key,
-                    value=b.BudgetConfigurationFilterClause(
-                        operator=b.BudgetConfigurationFilterOperator.IN, values=list(values)
-                    ),
+                    key=key, value=b.BudgetConfigurationFilterClause(operator=in_, values=list(values))
                 )
                 for key, values in shape.tag_filters
             ],
-            workspace_id=b.BudgetConfigurationFilterWorkspaceIdClause(
-                operator=b.BudgetConfigurationFilterOperator.IN, values=list(shape.workspace_ids)
-            )
+            workspace_id=b.BudgetConfigurationFilterWorkspaceIdClause(operator=in_, values=list(shape.workspace_ids))
             if shape.workspace_ids
             else None,
         )
-        kind = {
-            "time_period": b.AlertConfigurationTimePeriod.MONTH,
-            "trigger_type": b.AlertConfigurationTriggerType.CUMULATIVE_SPENDING_EXCEEDED,
-            "quantity_type": b.AlertConfigurationQuantityType.LIST_PRICE_DOLLARS_USD,
-        }
-        email = b.ActionConfigurationType.EMAIL_NOTIFICATION
-        if step.existing is None:
-            budget = b.CreateBudgetConfigurationBudget(
-                display_name=shape.display_name,
-                filter=filt,
-                alert_configurations=[
-                    b.CreateBudgetConfigurationBudgetAlertConfigurations(
-                        quantity_threshold=str(alert.threshold_usd),
-                        action_configurations=[
-                            b.CreateBudgetConfigurationBudgetActionConfigurations(action_type=email, target=to)
-                            for to in alert.recipients
-                        ],
-                        **kind,  # type: ignore[arg-type]
-                    )
-                    for alert in shape.alerts
-                ],
+
+    def create(shape: BudgetShape, alerts: tuple[BudgetAlert, ...]) -> str:
+        budget = b.CreateBudgetConfigurationBudget(
+            display_name=shape.display_name,
+            filter=budget_filter(shape),
+            alert_configurations=[
+                b.CreateBudgetConfigurationBudgetAlertConfigurations(
+                    quantity_threshold=str(alert.threshold_usd),
+                    action_configurations=[
+                        b.CreateBudgetConfigurationBudgetActionConfigurations(action_type=email, target=to)
+                        for to in alert.recipients
+                    ],
+                    **kind,  # type: ignore[arg-type]
+                )
+                for alert in alerts
+            ],
+        )
+        return str(refusing_several(alerts, client.budgets.create, budget).budget.budget_configuration_id)
+
+    def update(shape: BudgetShape, existing: ExistingBudget, alerts: tuple[BudgetAlert, ...]) -> None:
+        # The ids of the alerts and actions the update keeps or changes go back to the API, or it would create
+        # new ones next to them (or refuse).
+        configured = []
+        for want, have in pair_alerts(alerts, existing.alerts):
+            if want is None:
+                continue  # an existing alert the config no longer has: left out, so removed
+            actions = pair_actions(want.recipients, have.action_ids if have else ())
+            configured.append(
+                b.AlertConfiguration(
+                    alert_configuration_id=have.alert_id if have else None,
+                    quantity_threshold=str(want.threshold_usd),
+                    action_configurations=[
+                        b.ActionConfiguration(action_configuration_id=action_id, action_type=email, target=to)
+                        for to, action_id in actions
+                    ],
+                    **kind,  # type: ignore[arg-type]
+                )
             )
-            created = _call(f"create budget {shape.display_name}", client.budgets.create, budget)
-            say(f"created budget {shape.display_name} ({created.budget.budget_configuration_id})")
-        else:
-            update = b.UpdateBudgetConfigurationBudget(
-                budget_configuration_id=step.existing.budget_id,
-                display_name=shape.display_name,
-                filter=filt,
-                alert_configurations=[
-                    b.AlertConfiguration(
-                        quantity_threshold=str(alert.threshold_usd),
-                        action_configurations=[
-                            b.ActionConfiguration(action_type=email, target=to) for to in alert.recipients
-                        ],
-                        **kind,  # type: ignore[arg-type]
-                    )
-                    for alert in shape.alerts
-                ],
-            )
-            _call(f"update budget {shape.display_name}", client.budgets.update, step.existing.budget_id, update)
-            say(f"updated budget {shape.display_name} ({step.existing.budget_id})")
+        body = b.UpdateBudgetConfigurationBudget(
+            budget_configuration_id=existing.budget_id,
+            display_name=shape.display_name,
+            filter=budget_filter(shape),  # unchanged: a filter change is planned as a recreate
+            alert_configurations=configured,
+        )
+        refusing_several(alerts, client.budgets.update, existing.budget_id, body)
+
+    def refusing_several(alerts: tuple[BudgetAlert, ...], fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except BadRequest as exc:
+            if len(alerts) > 1 and _ONE_ALERT.search(str(exc)):
+                raise _OneAlertPerBudget(_first_line(exc)) from None
+            raise
+
+    def write(step: BudgetStep, alerts: tuple[BudgetAlert, ...]) -> str:
+        """Create, update or recreate (the delete is done) the step's budget with `alerts`; what was done."""
+        name, existing = step.shape.display_name, step.existing
+        if step.action == "update" and existing is not None:
+            _call(f"update budget {name}", update, step.shape, existing, alerts)
+            return f"updated budget {name} ({existing.budget_id})"
+        if existing is not None:
+            what = f"create budget {name} (its old version {existing.budget_id} is deleted: apply again)"
+            new_id = _call(what, create, step.shape, alerts)
+            return f"recreated budget {name} (deleted {existing.budget_id}, created {new_id})"
+        return f"created budget {name} ({_call(f'create budget {name}', create, step.shape, alerts)})"
+
+    one_alert = False
+    changed = 0
+    for step in plan.steps:
+        shape, existing = step.shape, step.existing
+        if step.action == "recreate" and existing is not None:
+            what = f"delete budget {shape.display_name} ({existing.budget_id}) to recreate it"
+            _call(what, client.budgets.delete, existing.budget_id)
+        if not one_alert:
+            try:
+                say(write(step, shape.alerts))
+                changed += 1
+                continue
+            except _OneAlertPerBudget as refused:
+                one_alert = True
+                say(
+                    f"note: the account allows one alert per budget (it refused several: {refused}); each budget "
+                    "gets its lowest alert only"
+                )
+        alerts = _lowest(shape.alerts)  # one alert: the account cannot refuse it for being several
+        if step.action == "update" and existing and _same_budget(existing.shape, _with_alerts(shape, alerts)):
+            say(f"left {shape.display_name} ({existing.budget_id}) as is: {_HAS_LOWEST}")
+            continue
+        say(f"{write(step, alerts)} with its lowest alert only, at {alerts[0].threshold_usd} {BUDGET_CURRENCY}")
+        changed += 1
+    return changed
+
+
+_HAS_LOWEST = "it has its lowest alert, the one alert the account allows"
+
+
+def _with_alerts(shape: BudgetShape, alerts: tuple[BudgetAlert, ...]) -> BudgetShape:
+    return BudgetShape(shape.display_name, shape.tag_filters, shape.workspace_ids, alerts)
 
 
 # --- entry point ---------------------------------------------------------------------------------------------
@@ -585,6 +796,6 @@ def run(
         for line in render_budget_plan(budget_plan):
             say(line)
         if action == "apply" and not budget_plan.is_noop:
-            apply_budget_plan(client, budget_plan, say)
-            say(f"Apply complete: {len(budget_plan.steps)} change(s).")
+            changed = apply_budget_plan(client, budget_plan, say)
+            say(f"Apply complete: {changed} change(s).")
     return 0
