@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from chargeback import gold
 from chargeback.allocation import allocate, assign_pools
-from chargeback.focus import FOCUS_COSTS, focus_costs
+from chargeback.focus import FOCUS_COSTS, SERVICE_CATEGORIES, focus_costs
 from tests.helpers import config
 
 SEP30, OCT5, OCT6 = dt.date(2026, 9, 30), dt.date(2026, 10, 5), dt.date(2026, 10, 6)
@@ -57,6 +57,64 @@ MANDATORY = {
 }
 # FOCUS 1.2 conditional columns this export fills (usage is measured, so consumed quantities apply).
 CONDITIONAL = {"ChargeFrequency": "String", "ConsumedQuantity": "Decimal", "ConsumedUnit": "String"}
+# FOCUS 1.2 recommended columns (the FinOps Foundation's validator checks their presence).
+RECOMMENDED = {"InvoiceId": "String", "ServiceSubcategory": "String"}
+# FOCUS 1.2 ServiceSubcategory allowed values of the ServiceCategory values this export uses, from the specification.
+SUBCATEGORIES = {
+    "AI and Machine Learning": {
+        "AI Platforms",
+        "Bots",
+        "Generative AI",
+        "Machine Learning",
+        "Natural Language Processing",
+        "Other (AI and Machine Learning)",
+    },
+    "Analytics": {
+        "Analytics Platforms",
+        "Business Intelligence",
+        "Data Processing",
+        "Search",
+        "Streaming Analytics",
+        "Other (Analytics)",
+    },
+    "Compute": {
+        "Containers",
+        "End User Computing",
+        "Quantum Compute",
+        "Serverless Compute",
+        "Virtual Machines",
+        "Other (Compute)",
+    },
+    "Databases": {
+        "Caching",
+        "Data Warehouses",
+        "Ledger Databases",
+        "NoSQL Databases",
+        "Relational Databases",
+        "Time Series Databases",
+        "Other (Databases)",
+    },
+    "Integration": {"API Management", "Messaging", "Workflow Orchestration", "Other (Integration)"},
+    "Networking": {
+        "Application Networking",
+        "Content Delivery",
+        "Network Connectivity",
+        "Network Infrastructure",
+        "Network Routing",
+        "Network Security",
+        "Other (Networking)",
+    },
+    "Storage": {
+        "Backup Storage",
+        "Block Storage",
+        "File Storage",
+        "Object Storage",
+        "Storage Platforms",
+        "Other (Storage)",
+    },
+    "Web": {"Application Platforms", "Other (Web)"},
+    "Other": {"Other (Other)"},
+}
 ALLOCATION = {
     "AllocatedMethodId": "String",
     "AllocatedMethodDetails": "JSON",
@@ -115,7 +173,7 @@ def test_columns_and_types(built) -> None:
     _, _, focus = built
     assert focus.columns == FOCUS_COSTS.column_names
     types = dict(focus.dtypes)
-    for name, focus_type in {**MANDATORY, **CONDITIONAL, **ALLOCATION}.items():
+    for name, focus_type in {**MANDATORY, **CONDITIONAL, **RECOMMENDED, **ALLOCATION}.items():
         assert types[name].startswith(SPARK_TYPE[focus_type]), (name, types[name])
     assert {n: types[n] for n in types} == {c.name: c.type for c in FOCUS_COSTS.columns}
     for row in focus.collect():
@@ -126,6 +184,21 @@ def test_columns_and_types(built) -> None:
         assert json.loads(row.Tags)["business_unit"] == row.x_BusinessUnit
         assert row.ChargeClass is not None or row.PricingQuantity is not None
         assert (row.ConsumedQuantity, row.ConsumedUnit) == (row.PricingQuantity, row.PricingUnit)
+        assert row.InvoiceId is None
+        assert row.ServiceSubcategory in SUBCATEGORIES[row.ServiceCategory], row
+    services = {(r.ServiceName, r.ServiceCategory, r.ServiceSubcategory) for r in focus.collect()}
+    assert services == {
+        ("JOBS", "Compute", "Other (Compute)"),
+        ("SQL", "Analytics", "Analytics Platforms"),
+        ("NETWORKING", "Networking", "Network Connectivity"),
+    }
+
+
+def test_each_product_has_one_category_and_one_allowed_subcategory_of_it() -> None:
+    products = [p for subs in SERVICE_CATEGORIES.values() for members in subs.values() for p in members]
+    assert len(products) == len(set(products))
+    for category, subcategories in SERVICE_CATEGORIES.items():
+        assert set(subcategories) <= SUBCATEGORIES[category], category
 
 
 @pytest.mark.transform

@@ -14,6 +14,10 @@ One FOCUS row per `cost_daily` row, so FOCUS totals equal the chargeback stateme
   (`BillingPeriodStart`) for the day they correct (`ChargePeriodStart`). A correction is a difference of
   two charges, so it has no pricing quantity (FOCUS allows NULL for corrections) and no allocation ratio.
 
+`ServiceCategory` and `ServiceSubcategory` follow from the product (`ServiceName`), one pair per product.
+`InvoiceId` is NULL: the system tables tie no charge to a Databricks invoice. `x_UsageDate`, the clustering key,
+is the first column (Delta keeps statistics on the first 32 only).
+
 All costs are in the chargeback currency: `BilledCost` = `EffectiveCost` = `ContractedCost` = effective cost
 (configured discounts are negotiated rates; there is no amortisation), `ListCost` = list cost. JSON columns
 (`Tags`, `AllocatedTags`, `AllocatedMethodDetails`) are strings: the local engine cannot rewrite date ranges
@@ -38,25 +42,34 @@ PROVIDER = "Databricks"
 _TS = "timestamp"
 _JSON = "string"
 
-# billing_origin_product -> FOCUS ServiceCategory (its allowed values); anything else is 'Other'.
-SERVICE_CATEGORIES = {
-    "AI and Machine Learning": (
-        "MODEL_SERVING",
-        "VECTOR_SEARCH",
-        "FOUNDATION_MODEL_TRAINING",
-        "AI_GATEWAY",
-        "AI_RUNTIME",
-        "AGENT_EVALUATION",
-        "AI_FUNCTIONS",
-    ),
-    "Analytics": ("SQL", "DLT", "LAKEHOUSE_MONITORING", "PREDICTIVE_OPTIMIZATION", "CLEAN_ROOM", "DATA_SHARING"),
-    "Compute": ("JOBS", "INTERACTIVE", "ALL_PURPOSE", "NOTEBOOKS"),
-    "Databases": ("ONLINE_TABLES", "DATABASE", "LAKEBASE"),
-    "Integration": ("LAKEFLOW_CONNECT", "DATA_CLASSIFICATION"),
-    "Networking": ("NETWORKING",),
-    "Storage": ("DEFAULT_STORAGE",),
-    "Web": ("APPS",),
+# FOCUS ServiceCategory -> ServiceSubcategory -> billing_origin_product: each product has one category and one
+# subcategory of that category (FOCUS 1.2 allowed values). Any other product is 'Other' / 'Other (Other)'.
+SERVICE_CATEGORIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "AI and Machine Learning": {
+        "AI Platforms": ("MODEL_SERVING", "AI_RUNTIME"),
+        "Generative AI": ("FOUNDATION_MODEL_TRAINING", "AI_GATEWAY", "AGENT_EVALUATION", "AI_FUNCTIONS"),
+        "Other (AI and Machine Learning)": ("VECTOR_SEARCH",),
+    },
+    "Analytics": {
+        "Analytics Platforms": ("SQL",),
+        "Data Processing": ("DLT", "PREDICTIVE_OPTIMIZATION"),
+        "Other (Analytics)": ("LAKEHOUSE_MONITORING", "CLEAN_ROOM", "DATA_SHARING"),
+    },
+    "Compute": {
+        # JOBS runs on classic clusters and serverless alike; ALL_PURPOSE clusters are priced in DBUs, not VMs.
+        "Other (Compute)": ("JOBS", "ALL_PURPOSE"),
+        "Serverless Compute": ("INTERACTIVE", "NOTEBOOKS"),
+    },
+    "Databases": {
+        "Relational Databases": ("DATABASE", "LAKEBASE"),
+        "Other (Databases)": ("ONLINE_TABLES",),
+    },
+    "Integration": {"Other (Integration)": ("LAKEFLOW_CONNECT", "DATA_CLASSIFICATION")},
+    "Networking": {"Network Connectivity": ("NETWORKING",)},
+    "Storage": {"Object Storage": ("DEFAULT_STORAGE",)},
+    "Web": {"Application Platforms": ("APPS",)},
 }
+OTHER_SERVICE = ("Other", "Other (Other)")
 
 FOCUS_COSTS = TableSpec(
     table="focus_costs",
@@ -76,6 +89,9 @@ FOCUS_COSTS = TableSpec(
     ),
     partition_by=("x_UsageDate",),
     columns=(
+        # The clustering key first: Delta collects statistics on the first 32 columns only, and liquid clustering
+        # refuses a key without them (DELTA_CLUSTERING_COLUMN_MISSING_STATS). FOCUS sets no column order.
+        C("x_UsageDate", "date", "usage_date of the cost_daily row: the day charged, or a correction's booking day."),
         # FOCUS 1.2 mandatory columns.
         C("BilledCost", MONEY, "Cost invoiced to the business unit: effective cost, in BillingCurrency."),
         C("BillingAccountId", "string", "Databricks account id."),
@@ -105,6 +121,16 @@ FOCUS_COSTS = TableSpec(
         # Recommended and conditional columns the data supports.
         C("ChargeFrequency", "string", "Usage-Based."),
         C(
+            "InvoiceId",
+            "string",
+            "Databricks invoice id: NULL, as the system tables link no charge to an invoice (FOCUS: NULL then).",
+        ),
+        C(
+            "ServiceSubcategory",
+            "string",
+            "FOCUS service subcategory of the Databricks product: one per ServiceName, within its ServiceCategory.",
+        ),
+        C(
             "ConsumedQuantity",
             QUANTITY,
             "Usage quantity consumed, in ConsumedUnit (Databricks prices what it measures: = PricingQuantity).",
@@ -129,8 +155,7 @@ FOCUS_COSTS = TableSpec(
         C("AllocatedResourceId", "string", "Business unit the shared cost is allocated to; NULL for direct cost."),
         C("AllocatedResourceName", "string", "Display name of that business unit."),
         C("AllocatedTags", _JSON, "JSON object with the receiving business_unit; NULL for direct cost."),
-        # Extensions.
-        C("x_UsageDate", "date", "usage_date of the cost_daily row: the day charged, or a correction's booking day."),
+        # Extensions (and x_UsageDate, first).
         C("x_BusinessUnit", "string", "Business unit charged; UNALLOCATED when no rule assigned it."),
         C("x_CostKind", "string", "direct, shared or correction (cost_daily.cost_kind)."),
         C("x_PoolId", "string", "Shared-cost pool for shared rows and their corrections, else NULL."),
@@ -143,9 +168,18 @@ _DIRECT_KEY = tuple(c for c in COST_GRAIN if c not in ("cost_kind", "pool_id"))
 
 
 def service_category(product: Column) -> Column:
-    result = F.lit("Other")
-    for category, products in SERVICE_CATEGORIES.items():
+    result = F.lit(OTHER_SERVICE[0])
+    for category, subcategories in SERVICE_CATEGORIES.items():
+        products = [p for members in subcategories.values() for p in members]
         result = F.when(product.isin(*products), F.lit(category)).otherwise(result)
+    return result
+
+
+def service_subcategory(product: Column) -> Column:
+    result = F.lit(OTHER_SERVICE[1])
+    for subcategories in SERVICE_CATEGORIES.values():
+        for subcategory, products in subcategories.items():
+            result = F.when(product.isin(*products), F.lit(subcategory)).otherwise(result)
     return result
 
 
@@ -256,6 +290,7 @@ def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str)
     )
     unit_tag = _json_entry("business_unit", F.col("business_unit"))
     return rows.select(
+        F.col("usage_date").alias("x_UsageDate"),
         F.col("effective_cost").cast(MONEY).alias("BilledCost"),
         account_id.alias("BillingAccountId"),
         account_id.alias("BillingAccountName"),
@@ -280,6 +315,8 @@ def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str)
         service_category(F.col("billing_origin_product")).alias("ServiceCategory"),
         F.col("billing_origin_product").alias("ServiceName"),
         F.lit("Usage-Based").alias("ChargeFrequency"),
+        F.lit(None).cast("string").alias("InvoiceId"),
+        service_subcategory(F.col("billing_origin_product")).alias("ServiceSubcategory"),
         quantity.alias("ConsumedQuantity"),
         unit.alias("ConsumedUnit"),
         F.col("workload_id").alias("ResourceId"),
@@ -297,7 +334,6 @@ def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str)
         F.when(is_allocated, F.col("business_unit")).alias("AllocatedResourceId"),
         F.when(is_allocated, unit_name).alias("AllocatedResourceName"),
         F.when(is_allocated, F.concat(F.lit("{"), unit_tag, F.lit("}"))).alias("AllocatedTags"),
-        F.col("usage_date").alias("x_UsageDate"),
         F.col("business_unit").alias("x_BusinessUnit"),
         F.col("cost_kind").alias("x_CostKind"),
         F.col("pool_id").alias("x_PoolId"),
