@@ -86,7 +86,7 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
         ("SELECT * FROM main.demo.missing", "missing"),
         ("SELECT * FROM main.nope.items", "items"),
         ("SELECT * FROM system.billing.usage", "usage"),  # no system catalog in this lakehouse
-        ("SELEC 1", "query failed"),
+        ("SELEC 1", "not a query"),
     ],
 )
 def test_sql_on_an_unknown_table_or_bad_sql_is_a_one_line_error(
@@ -141,7 +141,7 @@ def test_generate_under_a_read_only_folder(tmp_path: Path, capsys: pytest.Captur
         (["--start-date", "yesterday", "--days", "1"], "--start-date"),
         (["--start-date", "2026-08-01", "--days", "1", "--seed", "-1"], "seed"),
         (["--start-date", "2026-08-01", "--days", "1", "--scale", "0"], "--scale"),
-        (["--days", "1"], "--start-date"),
+        (["--start-date", "2026-08-01", "--end-date", "2026-08-03", "--days", "1"], "not allowed with"),
     ],
 )
 def test_generate_with_bad_arguments_fails_before_creating_anything(
@@ -255,3 +255,138 @@ def test_console_script_exits_non_zero_with_one_line_on_stderr(tiny: Path) -> No
     assert result.returncode == 2
     assert result.stdout == ""
     assert_one_line_error(result.returncode, result.stderr, "missing")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hostile use of the commands that write (issue 15): each test failed on the code before it
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "refused"),
+    [
+        ("INSERT INTO main.demo.items SELECT * FROM main.demo.items", "INSERT"),
+        ("UPDATE main.demo.items SET name = 'x'", "UPDATE"),
+        ("DELETE FROM main.demo.items", "DELETE"),
+        ("CREATE TABLE main.demo.copy LOCATION '{outside}' AS SELECT * FROM main.demo.items", "CREATE"),
+        ("DROP TABLE main.demo.items", "DROP"),
+        ("SELECT 1; DELETE FROM main.demo.items", "one query at a time"),
+        ("VACUUM main.demo.items", "VACUUM"),
+    ],
+)
+def test_sql_only_reads(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], query: str, refused: str):
+    outside = tmp_path / "outside"
+    before = run_cli(capsys, "sql", "--lakehouse", str(tiny), "--format", "csv", "SELECT * FROM main.demo.items")
+    code, out, err = run_cli(capsys, "sql", "--lakehouse", str(tiny), query.format(outside=outside))
+    assert out == ""
+    assert_one_line_error(code, err, refused)
+    assert not outside.exists()
+    after = run_cli(capsys, "sql", "--lakehouse", str(tiny), "--format", "csv", "SELECT * FROM main.demo.items")
+    assert after == before
+
+
+def test_sql_reads_queries_whatever_their_text_says(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    query = "WITH x AS (SELECT 'DELETE FROM t' AS s) SELECT s FROM x -- DROP TABLE t"
+    assert run_cli(capsys, "sql", "--lakehouse", str(tiny), "--format", "csv", query)[:2] == (0, "s\nDELETE FROM t\n")
+
+
+@pytest.mark.parametrize("command", ["generate", "demo"])
+def test_synthetic_data_never_overwrites_tables_a_user_put_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    lakehouse = tmp_path / "mine"
+    usage = TableName.parse("system.billing.usage")
+    with local_session(["system"]) as spark:
+        LocalLakehouse(spark, lakehouse).write_raw(usage, spark.createDataFrame([(1,)], "exported INT"), "overwrite")
+    files = sorted(p.relative_to(lakehouse) for p in lakehouse.rglob("*"))
+    args = ["--days", "1"] if command == "generate" else []
+    code, _, err = run_cli(capsys, command, "--lakehouse", str(lakehouse), *args)
+    assert_one_line_error(code, err, "did not generate", "system.billing.usage")
+    assert sorted(p.relative_to(lakehouse) for p in lakehouse.rglob("*") if p.name != ".chargeback.lock") == files
+
+
+def test_generate_again_into_its_own_lakehouse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["generate", "--lakehouse", str(tmp_path / "lh"), "--end-date", "2026-09-03", "--days", "1"]
+    assert run_cli(capsys, *argv, "--scale", "50")[0] == 0
+    assert run_cli(capsys, *argv, "--scale", "60")[0] == 0
+
+
+def test_a_second_writer_of_the_same_lakehouse_refuses_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chargeback.tables import exclusive_use
+
+    lakehouse = tmp_path / "busy"
+    lakehouse.mkdir()
+    with exclusive_use(lakehouse):  # another run, holding the lakehouse
+        code, out, err = run_cli(capsys, "run", "--lakehouse", str(lakehouse), "--end-date", "2026-09-03")
+    assert out == ""
+    assert_one_line_error(code, err, "in use by another chargeback command", f"pid {os.getpid()}")
+    assert run_cli(capsys, "generate", "--lakehouse", str(lakehouse), "--days", "1", "--scale", "20")[0] == 0
+
+
+def test_paths_with_spaces_and_accents_work_in_every_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    lakehouse = tmp_path / "Dépenses cloud" / "lake house"
+    config = tmp_path / "Dépenses cloud" / "règles de coût.yml"
+    config.parent.mkdir()
+    config.write_text((Path(__file__).resolve().parents[1] / "config" / "chargeback.yml").read_text())
+    window = ["--start-date", "2026-09-02", "--end-date", "2026-09-03"]
+    gen = ["generate", "--lakehouse", str(lakehouse), "--end-date", "2026-09-03", "--days", "2", "--scale", "100"]
+    assert run_cli(capsys, *gen)[0] == 0
+    code, out, err = run_cli(capsys, "run", "--lakehouse", str(lakehouse), "--config", str(config), *window)
+    assert (code, err) == (0, "") and "BALANCED" in out
+    query = "SELECT COUNT(*) AS n FROM main.chargeback.cost_daily"
+    code, out, _ = run_cli(capsys, "sql", "--lakehouse", str(lakehouse), "--format", "csv", query)
+    assert code == 0 and int(out.splitlines()[1]) > 0
+    # Everything is inside the named folder: nothing percent-encoded beside it.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Dépenses cloud"]
+    assert (lakehouse / "main" / "chargeback" / "cost_daily" / "_delta_log").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["run", "--end-date", "9999-12-31"], "outside 1970-01-01..2999-12-31"),
+        (["generate", "--end-date", "0001-01-01", "--days", "2"], "outside"),
+        (["run", "--catalog", "local_system"], "local name of the system catalog"),
+        (["run", "--catalog", "system"], "holds the sources"),
+        (["validate-config", "/dev/zero"], "not a regular file"),
+    ],
+)
+def test_out_of_range_input_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    if argv[0] != "validate-config":
+        argv = [*argv, "--lakehouse", str(tmp_path / "lh")]
+    code, out, err = run_cli(capsys, *argv)
+    if argv[0] == "validate-config":
+        assert code == 1 and fragment in out
+    else:
+        assert_one_line_error(code, err, fragment)
+
+
+def test_a_fifo_config_is_refused_without_waiting_for_a_writer(tmp_path: Path, capsys) -> None:
+    fifo = tmp_path / "config.yml"
+    os.mkfifo(fifo)
+    code, out, _ = run_cli(capsys, "validate-config", str(fifo))
+    assert code == 1 and "not a regular file" in out
+
+
+def test_an_unexpected_error_is_one_line_and_fails(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    def broken(args):  # type: ignore[no-untyped-def]
+        raise RuntimeError("engine fell over\nat some internal frame")
+
+    monkeypatch.setitem(cli.COMMANDS, "validate-config", broken)
+    code, out, err = run_cli(capsys, "validate-config", "x.yml")
+    assert code == 3 and out == ""
+    assert err == "chargeback: error: unexpected RuntimeError: engine fell over\n"
+
+
+def test_a_deleted_data_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lakehouse = tmp_path / "lh"
+    gen = ["generate", "--lakehouse", str(lakehouse), "--end-date", "2026-09-03", "--days", "1", "--scale", "50"]
+    assert run_cli(capsys, *gen)[0] == 0
+    (victim, *_) = sorted((lakehouse / "system" / "billing" / "usage").glob("*.parquet"))
+    victim.unlink()
+    code, _, err = run_cli(capsys, "run", "--lakehouse", str(lakehouse), "--end-date", "2026-09-03")
+    assert_one_line_error(code, err)

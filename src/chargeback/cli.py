@@ -40,11 +40,19 @@ def bundled_config() -> Path:
     return Path(str(files("chargeback.bundled_config") / "chargeback.yml"))
 
 
+# Dates the product accepts: billing data starts long after the first, and windows, months and forecasts
+# computed from the last stay far inside what Python's dates can hold.
+FIRST_DATE, LAST_DATE = dt.date(1970, 1, 1), dt.date(2999, 12, 31)
+
+
 def _date(value: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise argparse.ArgumentTypeError(f"{value} is outside {FIRST_DATE}..{LAST_DATE}")
+    return day
 
 
 def _timestamp(value: str) -> dt.datetime:
@@ -53,6 +61,12 @@ def _timestamp(value: str) -> dt.datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a timestamp (YYYY-MM-DDTHH:MM:SSZ)") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _output_catalog(value: str) -> str:
+    if value.lower() == "system":  # the sources: output written there would overwrite what it is computed from
+        raise argparse.ArgumentTypeError("the system catalog holds the sources; write the output elsewhere")
+    return value
 
 
 def _positive(value: str) -> int:
@@ -78,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--lakehouse", type=Path, default=Path(DEFAULT_LAKEHOUSE), help="local lakehouse folder")
 
     def target(p: argparse.ArgumentParser, config: bool = True) -> None:
-        p.add_argument("--catalog", default="main", help="catalog of the output tables (default main)")
+        p.add_argument("--catalog", type=_output_catalog, default="main", help="catalog of the output tables")
         p.add_argument("--schema", default="chargeback", help="schema of the output tables (default chargeback)")
         if config:
             p.add_argument("--config", type=Path, help="config file (default: the config built into the package)")
@@ -181,29 +195,49 @@ def entry_point() -> None:
 def _open_lakehouse(path: Path, catalogs: Sequence[str] = (), *, writable: bool = True) -> Iterator[Any]:
     """Start the local engine over `path` and yield a LocalLakehouse.
 
-    A lakehouse to write is created if missing and must be writable; one only read (by `chargeback sql`)
-    must exist, and may be read-only.
+    A lakehouse to write must be held with `_exclusive` first; one only read (by `chargeback sql` and the
+    dashboard preview) must exist, and may be read-only.
     """
-    from chargeback.engine import local_session
-    from chargeback.tables import LocalLakehouse, catalogs_in
+    from chargeback.engine import LOCAL_SYSTEM_CATALOG, local_session
+    from chargeback.tables import LocalLakehouse, catalogs_in, engine_path
 
-    if not writable:
-        if not path.is_dir():
-            raise InputError(f"lakehouse {path} does not exist or is not a directory")
-    else:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            probe = path / ".write-test"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as exc:
-            raise InputError(f"lakehouse {path} is not writable: {exc.strerror or exc}") from None
-    with local_session({*catalogs_in(path), *catalogs}) as spark:
-        yield LocalLakehouse(spark, path)
+    if LOCAL_SYSTEM_CATALOG in catalogs:
+        raise InputError(f"catalog {LOCAL_SYSTEM_CATALOG!r} is the local name of the system catalog; use another")
+    if not writable and not path.is_dir():
+        raise InputError(f"lakehouse {path} does not exist or is not a directory")
+    with engine_path(path) as root, local_session({*catalogs_in(root), *catalogs}) as spark:
+        yield LocalLakehouse(spark, root)
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Create the lakehouse if missing, check it is writable, and hold it for this command alone."""
+    from chargeback.tables import exclusive_use
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"lakehouse {path} is not writable: {exc.strerror or exc}") from None
+    with exclusive_use(path):
+        yield
+
+
+def _generate(args: argparse.Namespace, start: dt.date, days: int, scale: int | None) -> dict[Any, int]:
+    """Synthetic system tables into a lakehouse held by `_exclusive`, never over tables a user put there."""
+    from chargeback.synthetic import generate
+    from chargeback.tables import mark_synthetic, refuse_foreign_source_tables
+
+    refuse_foreign_source_tables(args.lakehouse)
+    mark_synthetic(args.lakehouse, {"start_date": start, "days": days, "seed": args.seed, "scale": scale})
+    with _open_lakehouse(args.lakehouse, ["system"]) as store:
+        return generate(store, start, days, args.seed, scale)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from chargeback.synthetic import generate, validate_arguments
+    from chargeback.synthetic import validate_arguments
 
     start = args.start_date
     if start is None:
@@ -214,8 +248,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             raise InputError(f"--days {args.days} before --end-date {end} is before year 1") from None
     validate_arguments(start, args.days, args.seed, args.scale)  # before anything is created
     started = time.monotonic()
-    with _open_lakehouse(args.lakehouse, ["system"]) as store:
-        written = generate(store, start, args.days, args.seed, args.scale)
+    with _exclusive(args.lakehouse):
+        written = _generate(args, start, args.days, args.scale)
     for name, rows in written.items():
         print(f"{name}: {rows:,} rows")
     print(f"generated {args.days} days from {start} (seed {args.seed}) in {time.monotonic() - started:.1f}s")
@@ -271,12 +305,15 @@ def _print_run(summary: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    with _run_local(args, args.start_date, args.end_date) as (_, _, _, summary):
+    with _exclusive(args.lakehouse), _run_local(args, args.start_date, args.end_date) as (_, _, _, summary):
         _print_run(summary)
     return 0
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    from chargeback.tables import require_query
+
+    require_query(args.query)
     with _open_lakehouse(args.lakehouse, writable=False) as store, _local_time_is_utc():
         try:
             df = store.sql(args.query)
@@ -321,16 +358,15 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from chargeback.report import print_demo_report
-    from chargeback.synthetic import generate
 
     as_of = args.as_of or dt.datetime.now(dt.UTC)
     end = as_of.date() - dt.timedelta(days=1)
     start = end - dt.timedelta(days=DEMO_DAYS - 1)
-    with _open_lakehouse(args.lakehouse, ["system"]) as store:
-        generate(store, start, DEMO_DAYS, args.seed, None)
-    with _run_local(args, start, end) as (store, config, params, summary):
-        _print_run(summary)
-        print_demo_report(store, config, params)
+    with _exclusive(args.lakehouse):
+        _generate(args, start, DEMO_DAYS, None)
+        with _run_local(args, start, end) as (store, config, params, summary):
+            _print_run(summary)
+            print_demo_report(store, config, params)
     return 0
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import os
 import re
+import stat
 import unicodedata
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -317,14 +319,37 @@ class Config:
         return month_start.replace(day=1) in self.closed_months
 
 
+# Far above any real config (tens of thousands of units and aliases are a few MiB), far below harm.
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+
+
 def load_config(path: str | Path) -> Config:
-    """Read and validate a config file; `ConfigError` lists every problem found."""
+    """Read and validate a config file; `ConfigError` lists every problem found.
+
+    Only a regular file of at most `MAX_CONFIG_BYTES` is read: `/dev/zero` or a FIFO would never end.
+    """
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([ConfigProblem(source, f"cannot read the config file: {exc}")]) from None
+        text = _read_regular_file(Path(path))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError([ConfigProblem(source, f"cannot read the config file: {reason}")]) from None
     return parse_config(text, source)
+
+
+def _read_regular_file(path: Path) -> str:
+    # Non-blocking open: opening a FIFO for reading would otherwise wait for a writer, forever.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ValueError(f"{info.st_size:,} bytes, more than the {MAX_CONFIG_BYTES:,} allowed")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(MAX_CONFIG_BYTES + 1).decode("utf-8")
+    finally:
+        os.close(fd)
 
 
 def validate_config_file(path: str | Path) -> list[ConfigProblem]:

@@ -9,13 +9,20 @@ one transaction per table.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import re
+import shutil
+import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from chargeback.engine import sail_catalog_name
-from chargeback.errors import InputError, SourceTableError
+from chargeback.errors import ChargebackError, InputError, SourceTableError
 from chargeback.names import TableName, quote, validate_identifier
 
 if TYPE_CHECKING:
@@ -167,7 +174,7 @@ class LocalLakehouse(TableStore):
 
     def __init__(self, spark: SparkSession, root: Path):
         super().__init__(spark)
-        self.root = root.resolve()
+        self.root = Path(os.path.abspath(root))  # not resolve(): `root` may be the link of `engine_path`
         self._registered: set[TableName] = set()
         for name in discover_tables(self.root):
             self._register(name)
@@ -276,6 +283,81 @@ class UnityCatalog(TableStore):
         return self.spark.sql(query)
 
 
+# --- the local lakehouse folder ------------------------------------------------------------------------------
+
+# Sail stores a path as a URL and then writes to the percent-encoded text (`a b` -> `a%20b`, `é` -> `%C3%A9`),
+# so data would land beside the folder the user named. Paths of only these characters are passed as they are;
+# any other root is reached through an ASCII-named link (inside it, every name is a validated identifier).
+_ENGINE_SAFE_PATH = re.compile(r"[A-Za-z0-9_./+-]+")
+LOCK_FILE = ".chargeback.lock"
+SYNTHETIC_MARKER = ".chargeback-synthetic.json"
+
+
+@contextmanager
+def engine_path(root: Path) -> Iterator[Path]:
+    """`root`, or while the block runs an ASCII-named link to it that the local engine writes through unchanged."""
+    root = root.resolve()
+    if _ENGINE_SAFE_PATH.fullmatch(str(root)):
+        yield root
+        return
+    holder = Path(tempfile.mkdtemp(prefix="chargeback-"))
+    link = holder / "lakehouse"
+    try:
+        link.symlink_to(root, target_is_directory=True)
+        yield link
+    finally:
+        shutil.rmtree(holder, ignore_errors=True)  # removes the link, never what it points to
+
+
+@contextmanager
+def exclusive_use(root: Path) -> Iterator[None]:
+    """Hold the lakehouse for one writing command: a second one refuses at once instead of racing it.
+
+    An advisory lock on a file in the lakehouse: released by the operating system when the process ends, even
+    when it is killed, so a crash never leaves the lakehouse locked.
+    """
+    import fcntl
+
+    path = root / LOCK_FILE
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"lakehouse {root} is in use by another chargeback command ({_holder(handle)})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _holder(handle: TextIO) -> str:
+    handle.seek(0)
+    try:
+        holder = json.loads(handle.read())
+        return f"pid {holder['pid']} since {holder['since']}"
+    except (ValueError, KeyError, TypeError):
+        return "holder unknown"
+
+
+def refuse_foreign_source_tables(root: Path) -> None:
+    """Synthetic tables may only replace synthetic ones: never source tables a user exported or copied here."""
+    sources = [n for n in discover_tables(root) if n.catalog == "system"]
+    if sources and not (root / SYNTHETIC_MARKER).is_file():
+        raise ChargebackError(
+            f"lakehouse {root} holds system tables chargeback did not generate ({sources[0]} and "
+            f"{len(sources) - 1} more); synthetic data would overwrite them: use another --lakehouse"
+        )
+
+
+def mark_synthetic(root: Path, description: dict[str, object]) -> None:
+    """Record that the lakehouse's system tables are synthetic (what `refuse_foreign_source_tables` reads)."""
+    (root / SYNTHETIC_MARKER).write_text(json.dumps(description, default=str, sort_keys=True))
+
+
 def discover_tables(root: Path) -> list[TableName]:
     """Every Delta table folder `<root>/<catalog>/<schema>/<table>` whose three names are valid identifiers."""
     found = []
@@ -291,6 +373,36 @@ def discover_tables(root: Path) -> list[TableName]:
 
 def catalogs_in(root: Path) -> set[str]:
     return {name.catalog for name in discover_tables(root)}
+
+
+def require_query(query: str) -> None:
+    """Refuse anything but one read-only query (SELECT, set operations, VALUES, DESCRIBE) before the engine sees it.
+
+    `chargeback sql` only reads: the engine itself would run INSERT, DELETE or `CREATE TABLE ... LOCATION`
+    anywhere on disk. Parsed, not pattern-matched, so a keyword inside a string or comment does not matter.
+    """
+    import logging
+
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # it warns before falling back to a Command
+    try:
+        statements = [s for s in sqlglot.parse(query, read="spark") if s is not None]
+    except ParseError as exc:
+        raise InputError(f"not a query this command can check: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise InputError(f"one query at a time: found {len(statements)} statements")
+    (statement,) = statements
+    readable = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values, exp.Describe)
+    writes = (exp.DML, exp.DDL, exp.Command, exp.Cache, exp.Uncache, exp.Set, exp.Use)
+    written = next((node for node in statement.walk() if isinstance(node, writes)), None)
+    if not isinstance(statement, readable) or written is not None:
+        offending = written or statement
+        kind = str(offending.this) if isinstance(offending, exp.Command) else type(offending).__name__
+        kind = kind.upper()
+        raise InputError(f"chargeback sql only reads: {kind} statements are refused")
 
 
 def rewrite_system_catalog(query: str) -> str:
