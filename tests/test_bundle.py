@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
+import sys
 import tomllib
+import zipfile
 import zoneinfo
 from pathlib import Path
 
@@ -426,3 +429,54 @@ def test_offline_validate_refuses_what_the_cli_refuses(tmp_path, edit, expected)
 def test_the_cli_version_is_pinned_for_bundle_alerts():
     # Alerts in bundles and trigger_pause_status for alerts need CLI 0.286 (databricks/cli CHANGELOG, #4323).
     assert _load(ROOT / "databricks.yml")["bundle"]["databricks_cli_version"] == ">= 0.286.0"
+
+
+# --- the wheel `bundle deploy` builds ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built as the bundle's artifact build does (`pip wheel --no-deps`), from this checkout."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (built,) = out.glob("*.whl")
+    return built
+
+
+def test_the_wheel_carries_every_module_the_config_and_the_dashboard(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {str(p.relative_to(ROOT / "src")) for p in (ROOT / "src" / "chargeback").rglob("*.py")}
+    assert modules <= names, f"missing from the wheel: {sorted(modules - names)}"
+    archive = zipfile.ZipFile(wheel)
+    assert archive.read("chargeback/bundled_config/chargeback.yml") == (ROOT / "config" / "chargeback.yml").read_bytes()
+    assert "chargeback/resources/chargeback.lvdash.json" in names
+
+
+def test_the_installed_wheel_runs_with_its_own_config_from_any_folder(wheel: Path, tmp_path: Path) -> None:
+    target, elsewhere = tmp_path / "site", tmp_path / "empty folder"
+    elsewhere.mkdir()
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    code = (
+        "from chargeback.cli import bundled_config as c, main\n"
+        "print(c())\n"
+        "raise SystemExit(main(['validate-config', str(c())]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=elsewhere,
+        env={**os.environ, "PYTHONPATH": str(target)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith(str(target)), "the installed wheel's config, not the checkout's"
+    assert result.stdout.splitlines()[-1].endswith(": valid")
