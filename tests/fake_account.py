@@ -16,7 +16,8 @@ Each rule below names where the documented behaviour comes from:
   name rules);
 - [SDK-old] the older wording, still in databricks-sdk-go v0.175 `service/billing/model.go` (from the OpenAPI
   update of 2024-07-22): "Budgets must have exactly one alert configuration" -- accounts that still enforce it
-  are modelled by `FakeAccount(alerts_per_budget=1)`;
+  are modelled by `FakeAccount(alerts_per_budget=1)`. No source gives the refusal's text: it is
+  `one_alert_message`, by default a wording the code under test never looks for (it must decide by structure);
 - [GO-IT] the Go SDK's budgets integration test (databricks-sdk-go `internal/billing_test.go`
   `TestMwsAccBudgets`, and the generated example `service/billing/budgets_usage_test.go`): an update sends
   `budget_configuration_id`, the same filter, and each alert with the `alert_configuration_id` and
@@ -24,10 +25,16 @@ Each rule below names where the documented behaviour comes from:
 - [TF] terraform-provider-databricks `finops/resource_budget.go`: `alert_configuration_id` and
   `action_configuration_id` are computed (read back and sent with every update), `display_name` 1..128, and the
   service echoes `quantity_threshold` as a BigDecimal with trailing zeros ("840.840000000000000000" in
-  `finops/resource_budget_test.go`);
-- [ISSUE] not found in the sources above, modelled as issue 14 item 9 states the service behaves: a budget's
-  filter (workspaces, tags) cannot be edited after creation.
+  `finops/resource_budget_test.go`). Its `filter` is not ForceNew: Terraform sends a changed filter in an update,
+  and the fake takes it. Doubt: issue 14 item 9 says the service cannot edit a filter, but no source above says
+  so; the code under test never edits a filter in place (it replaces the budget, on request), so either way holds;
+- [SDK] `BudgetConfiguration.alert_configurations`: `BLOCK_USAGE` actions, per-user alerts and
+  `principal_overrides` belong to `BUDGET_RESOURCE_TYPE_UNITY_AI_GATEWAY` budgets; the fake stores them (and
+  `resource_type`, `include_external_spend`, `scope_type`) as sent, without checking them.
 Where the sources give no exact error text, the messages here are our own.
+
+Test hooks: `fail(method, path, body)` may return an `ApiError` to refuse one call (after it is recorded), and
+`reorder_lists` lists budgets in another order on each listing (the API guarantees no order).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import itertools
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -67,11 +74,16 @@ class FakeAccount:
     account_id: str
     # Shared alerts a budget may have per time period: 4 today [SDK], 1 on accounts that still enforce [SDK-old].
     alerts_per_budget: int = 4
+    one_alert_message: str = "alert_configurations: size must be between 1 and 1"  # our own words [SDK-old]
+    reorder_lists: bool = False
+    fail: Callable[[str, str, Any], ApiError | None] | None = None
+    listings: int = 0  # budget listings started
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # policy id -> BudgetPolicy JSON
     rule_sets: dict[str, dict[str, Any]] = field(default_factory=dict)  # rule set name -> RuleSetResponse JSON
     budgets: dict[str, dict[str, Any]] = field(default_factory=dict)  # budget id -> BudgetConfiguration JSON
     calls: list[tuple[str, str, Any]] = field(default_factory=list)  # (method, path, JSON body or query)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _listing: list[dict[str, Any]] = field(default_factory=list)  # the order of the listing being paged
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -110,6 +122,9 @@ class FakeAccount:
     def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> Any:
         with self._lock:
             self.calls.append((method, path, body if method != "GET" else query))
+            refused = self.fail(method, path, body) if self.fail else None
+            if refused is not None:
+                raise refused
             base = f"/api/2.1/accounts/{self.account_id}"
             acl = f"/api/2.0/preview/accounts/{self.account_id}/access-control/rule-sets"
             if path == f"{base}/budget-policies" and method == "GET":
@@ -124,7 +139,7 @@ class FakeAccount:
             if path == acl and method == "PUT":
                 return self._put_rule_set(body)
             if path == f"{base}/budgets" and method == "GET":
-                return self._page(sorted(self.budgets.values(), key=lambda b: b["create_time"]), "budgets", query)
+                return self._page(self._budget_listing(query), "budgets", query)
             if path == f"{base}/budgets" and method == "POST":
                 return {"budget": self._create_budget(body)}
             match = re.fullmatch(f"{base}/budgets/([^/]+)", path)
@@ -135,6 +150,19 @@ class FakeAccount:
                     raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"budget {match[1]} does not exist")
                 return {}
             raise ApiError(404, "ENDPOINT_NOT_FOUND", f"no API for {method} {path}")
+
+    def _budget_listing(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        """Budgets by creation; with `reorder_lists`, rotated and every other time reversed, fixed while paged."""
+        if query.get("page_token"):
+            return self._listing
+        self.listings += 1
+        items = sorted(self.budgets.values(), key=lambda b: b["create_time"])
+        if self.reorder_lists and items:
+            turn = self.listings % len(items)
+            items = items[turn:] + items[:turn]
+            items = items[::-1] if self.listings % 2 else items
+        self._listing = items
+        return items
 
     def _page(self, items: list[dict[str, Any]], key: str, query: dict[str, str]) -> dict[str, Any]:
         start = int(query.get("page_token") or 0)
@@ -219,7 +247,7 @@ class FakeAccount:
         alerts_in = budget["alert_configurations"]
         if len(alerts_in) > self.alerts_per_budget:
             if self.alerts_per_budget == 1:  # [SDK-old]
-                raise ApiError(400, "INVALID_PARAMETER_VALUE", "Budgets must have exactly one alert configuration.")
+                raise ApiError(400, "INVALID_PARAMETER_VALUE", self.one_alert_message)
             raise ApiError(  # [SDK]
                 400,
                 "INVALID_PARAMETER_VALUE",
@@ -256,6 +284,7 @@ class FakeAccount:
             "display_name": name,
             "filter": budget.get("filter", {}),
             "alert_configurations": alerts,
+            **{k: budget[k] for k in ("resource_type", "include_external_spend") if k in budget},  # [SDK]
             "create_time": current["create_time"] if current else stamp,
             "update_time": stamp,
         }
@@ -275,8 +304,6 @@ class FakeAccount:
         current = self.budgets[budget_id]
         if budget.get("budget_configuration_id") != budget_id:  # [GO-IT]
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "budget.budget_configuration_id must match the path")
-        if _filter_key(budget.get("filter") or {}) != _filter_key(current["filter"]):  # [ISSUE]
-            raise ApiError(400, "INVALID_PARAMETER_VALUE", "a budget's filter cannot be changed after it is created")
         kept = {a["alert_configuration_id"]: a for a in current["alert_configurations"]}
         sent = budget.get("alert_configurations") or []
         ids = _sent_ids(sent, set(kept), "alert_configuration_id", "alert")
@@ -304,16 +331,6 @@ def _sent_ids(items: list[dict[str, Any]], existing: set[str], key: str, what: s
             400, "INVALID_PARAMETER_VALUE", f"{key} is missing: send the id of each existing {what} the update keeps"
         )
     return set(sent)
-
-
-def _filter_key(filt: dict[str, Any]) -> tuple[Any, ...]:
-    """A budget filter in a comparable form: tag clauses and values as sets, workspace ids as numbers."""
-    tags = frozenset(
-        (t.get("key"), (t.get("value") or {}).get("operator"), frozenset((t.get("value") or {}).get("values", [])))
-        for t in filt.get("tags", [])
-    )
-    workspace = filt.get("workspace_id") or {}
-    return tags, workspace.get("operator"), frozenset(int(w) for w in workspace.get("values", []))
 
 
 def _handler(account: FakeAccount) -> type[BaseHTTPRequestHandler]:

@@ -239,7 +239,7 @@ CASES = [
     (
         "tag key over 512 characters",
         POLICY + "    tags: {" + "k" * 513 + ": v}\n",
-        "cfg.yml:20: serverless_policies[0].tags." + "k" * 513,
+        "cfg.yml:20: serverless_policies[0].tags." + "k" * 56 + "...",  # the path does not print the key in full
         "is 513 characters; a policy tag key has at most 512",
     ),
     (
@@ -382,9 +382,12 @@ def test_an_account_budget_name_over_128_characters_is_a_problem() -> None:
         + "u" * 118
         + "' is 129 characters; the Budgets API allows at most 128 (use a shorter unit id, or account_budget: false)"
     ]
+    # The unit id fits; the workspace suffix makes the name too long: reported at workspace_id.
     found = problems(with_unit(longest) + budget % (longest, ", workspace_id: '7'"))
-    assert len(found) == 1 and found[0].startswith("cfg.yml:19: budgets[0].business_unit: account budget name ")
+    assert len(found) == 1 and found[0].startswith("cfg.yml:19: budgets[0].workspace_id: account budget name ")
     assert "is 140 characters" in found[0]
+    found = problems(with_unit(longest + "u") + budget % (longest + "u", ", workspace_id: '7'"))
+    assert len(found) == 1 and found[0].startswith("cfg.yml:19: budgets[0].business_unit: account budget name ")
     # Not an account budget: no name, no limit.
     parse_config(with_unit(longest + "u") + budget % (longest + "u", ", account_budget: false"), "cfg.yml")
 
@@ -405,3 +408,33 @@ def test_a_policy_whose_unit_id_is_too_long_for_a_tag_value_is_a_problem() -> No
         and "257 characters; a policy tag value has at most 256" in p
         for p in found
     ), found
+
+
+def test_account_budgets_of_one_name_in_back_to_back_periods_are_accepted() -> None:
+    """Workspace 42 written two ways is one budget name, but one period ends when the other starts: no overlap."""
+    config = parse_config(
+        BASE + "budgets:\n  - {business_unit: finance, workspace_id: '42', amount: 1, warning_percent: 80, "
+        "critical_percent: 100, valid_from: 2026-01-01, valid_to: 2026-03-01}\n  - {business_unit: finance, "
+        "workspace_id: '042', amount: 2, warning_percent: 80, critical_percent: 100, valid_from: 2026-03-01}\n",
+        "cfg.yml",
+    )
+    assert [b.workspace_id for b in config.budgets] == ["42", "042"]
+
+
+def test_every_problem_of_a_policy_tag_is_reported() -> None:
+    """A tag whose key is reserved and whose value is too long: both problems, not the first one found."""
+    found = problems(BASE + POLICY + "    tags: {budget-policy-id: " + "v" * 257 + "}\n")
+    assert [p.split(": ", 2)[1:] for p in found] == [
+        [
+            "serverless_policies[0].tags.budget-policy-id",
+            "'budget-policy-id' is a tag key Databricks reserves for budget policies",
+        ],
+        [
+            "serverless_policies[0].tags.budget-policy-id",
+            "'" + "v" * 55 + "...' is 257 characters; a policy tag value has at most 256",
+        ],
+    ]
+    found = problems(BASE + POLICY + "    tags: {" + "k" * 513 + ": " + "v" * 257 + "}\n")
+    assert len(found) == 2 and "a policy tag key has at most 512" in found[0]
+    assert "a policy tag value has at most 256" in found[1]
+    assert all(len(p) < 250 for p in found), found  # neither the path nor the message holds the 513 characters

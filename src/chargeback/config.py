@@ -1245,24 +1245,20 @@ def _policy_tags(
     unit_keys = [tag_key_form(key) for key in attribution.tag_key_names]
     tags = []
     for key, (key_node, value_node) in entries.items():
-        key_path = _join(path, key)
+        key_path = _key_path(path, key)
         tag_key = r.text(key_node, key_path)
         value = r.text(value_node, key_path)
         if tag_key is None or value is None:
             continue
+        # Every problem of the key and of the value is reported; a tag with any is not checked further.
+        found = len(r.problems)
         if len(tag_key) > MAX_POLICY_TAG_KEY:
             r.problem(
                 key_node,
                 key_path,
                 f"{_show(tag_key)} is {len(tag_key)} characters; a policy tag key has at most {MAX_POLICY_TAG_KEY}",
             )
-        elif len(value) > MAX_POLICY_TAG_VALUE:
-            r.problem(
-                value_node,
-                key_path,
-                f"{_show(value)} is {len(value)} characters; a policy tag value has at most {MAX_POLICY_TAG_VALUE}",
-            )
-        elif tag_key.strip().lower() in RESERVED_POLICY_TAG_KEYS:
+        if tag_key.strip().lower() in RESERVED_POLICY_TAG_KEYS:
             r.problem(key_node, key_path, f"{_show(tag_key)} is a tag key Databricks reserves for budget policies")
         elif unit_keys and tag_key_form(tag_key) == unit_keys[0]:
             r.problem(
@@ -1271,7 +1267,15 @@ def _policy_tags(
                 f"{_show(tag_key)} is the first attribution tag key, which the policy sets from business_unit "
                 "itself: leave it out",
             )
-        elif tag_key_form(tag_key) in unit_keys and unit is not None:
+        if len(value) > MAX_POLICY_TAG_VALUE:
+            r.problem(
+                value_node,
+                key_path,
+                f"{_show(value)} is {len(value)} characters; a policy tag value has at most {MAX_POLICY_TAG_VALUE}",
+            )
+        if len(r.problems) > found:
+            continue
+        if tag_key_form(tag_key) in unit_keys and unit is not None:
             others = _tag_value_units(normalise(value), units, attribution) - {unit}
             if others:
                 r.problem(
@@ -1291,6 +1295,11 @@ def _policy_tags(
         else:
             tags.append((tag_key, value))
     return tuple(tags)
+
+
+def _key_path(path: str, key: str, limit: int = 60) -> str:
+    """`_join(path, key)`, with a long key cut short: a 513-character key is not printed in full."""
+    return _join(path, key) if len(key) <= limit else f"{path}.{key[: limit - 4]}..."
 
 
 def _tag_value_units(value: str, units: _Units, attribution: Attribution) -> set[str]:
@@ -1374,9 +1383,12 @@ def _budgets(r: _Reader, node: Node | None, units: _Units, attribution: Attribut
                 r.problem(f[field], f"{path}.{field}", "applies only to account budgets (account_budget: true)")
         name = account_budget_name(unit, workspace) if publish and unit is not None else ""
         if len(name) > MAX_BUDGET_NAME:
+            # Reported at the field that makes it long: the workspace suffix when the unit's name alone fits.
+            fits = unit is not None and len(account_budget_name(unit, None)) <= MAX_BUDGET_NAME
+            at = "workspace_id" if workspace and fits else "business_unit"
             r.problem(
-                f["business_unit"],
-                f"{path}.business_unit",
+                f[at],
+                f"{path}.{at}",
                 f"account budget name {_show(name, MAX_BUDGET_NAME + 20)} is {len(name)} characters; the Budgets API "
                 f"allows at most {MAX_BUDGET_NAME} (use a shorter unit id, or account_budget: false)",
             )

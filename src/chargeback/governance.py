@@ -3,19 +3,26 @@
 `chargeback policies plan|apply` and `chargeback budgets plan|apply` read the account through databricks-sdk's
 `AccountClient`, compute a plan from the config and what exists (pure functions, no I/O), print it, and on
 `apply` carry it out. Applying twice changes nothing the second time. A policy the config does not name, or a
-budget not named `chargeback/...`, is listed as unmanaged and left alone. The one deletion: a managed budget whose
-filter must change is deleted and created again, because the Budgets API cannot edit a budget's filter.
+budget not named `chargeback/...`, is listed as unmanaged and left alone. Nothing is deleted, except on request
+(`--recreate-on-filter-change`): a managed budget whose filter differs is then replaced, the new budget created
+first and the old one deleted only once that succeeded.
 
 How the Budgets API behaves, and where that is documented:
 - an update replaces the budget and carries the `alert_configuration_id` of each alert it keeps or changes and the
   `action_configuration_id` of each action (the Go SDK's budgets integration test, `TestMwsAccBudgets`; the
-  Terraform provider's `databricks_budget`, where both ids are computed and sent back with every update);
+  Terraform provider's `databricks_budget`, where both ids are computed and sent back with every update). What
+  the budget has besides (`resource_type`, an alert's `scope_type`) is sent back as read; a budget holding what
+  this tool does not model (`BLOCK_USAGE` actions, per-user alerts, AI gateway budgets) is left alone;
 - a budget has up to four alerts per time period, each with a unique `quantity_threshold` (databricks-sdk-py
   `BudgetConfiguration.alert_configurations`); older documentation, still in databricks-sdk-go, says "Budgets must
-  have exactly one alert configuration", and accounts that still enforce it refuse several: `apply` then falls
-  back to each budget's lowest alert;
-- a budget's filter (workspaces, tags) cannot be edited after creation (issue 14, item 9): a filter change is a
-  recreate, never an update;
+  have exactly one alert configuration". No source gives the refusal's words, so `apply` decides by structure: on
+  an account holding no budget with several alerts, a refused (400) write of several is sent again with the
+  critical alert alone, and only if that is accepted is the account taken to allow one alert per budget;
+- whether a filter (workspaces, tags) can be edited is not documented: issue 14 item 9 says it cannot, while the
+  Terraform provider (`finops/resource_budget.go`) sends a changed filter in an update. This tool never changes a
+  filter in place: it shows the difference, and replaces the budget only on request;
+- the list order of budgets is not documented: of several budgets of one name, the managed one is chosen by
+  content (matching filter, then oldest, then lowest id), never by position;
 - thresholds come back as BigDecimal text such as "840.840000000000000000" (Terraform provider tests): they are
   compared as numbers.
 
@@ -31,13 +38,13 @@ Account REST API paths used, all through the SDK (`databricks.sdk.AccountClient`
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chargeback.config import (
     MANAGED_BUDGET_PREFIX,
@@ -52,6 +59,7 @@ from chargeback.errors import ChargebackError
 
 if TYPE_CHECKING:
     from databricks.sdk import AccountClient
+    from databricks.sdk.service import billing
 
 ROLES = {"user": "roles/budgetPolicy.user", "manager": "roles/budgetPolicy.manager"}
 PRINCIPAL_PREFIXES = {"user": "users/", "group": "groups/", "service_principal": "servicePrincipals/"}
@@ -60,14 +68,16 @@ _CENT = Decimal("0.01")
 # The one kind of alert the Budgets API offers today: cumulative list-price spend in the calendar month.
 _ALERT_KIND = ("MONTH", "CUMULATIVE_SPENDING_EXCEEDED", "LIST_PRICE_DOLLARS_USD")
 _EMAIL = "EMAIL_NOTIFICATION"
-# An account that still allows one alert per budget refuses several with a message such as the older
-# documentation's "Budgets must have exactly one alert configuration".
-_ONE_ALERT = re.compile(r"\b(one|1|single)\s+(\w+\s+)?alert", re.IGNORECASE)
+_SHARED_SCOPE = "ALERT_CONFIGURATION_SCOPE_TYPE_SHARED"
+_ALL_RESOURCES = "BUDGET_RESOURCE_TYPE_ALL_RESOURCES"
 ONE_ALERT_NOTE = (
-    "an account that still allows one alert per budget refuses several: apply then gives each budget its lowest "
-    "alert only"
+    "some accounts still allow one alert per budget: if the account refuses several alerts and then accepts the "
+    "critical alert alone, apply gives each budget its critical alert only"
 )
+RECREATE_OPTION = "--recreate-on-filter-change"
 
+W = TypeVar("W")
+H = TypeVar("H")
 Tags = tuple[tuple[str, str], ...]
 Grant = tuple[str, str]  # (role name as the API spells it, principal as the API spells it)
 
@@ -180,7 +190,7 @@ _ACTION_TITLES = {
     "update_tags": "~ update tags",
     "update_permissions": "~ update permissions",
     "update": "~ update",
-    "recreate": "-/+ recreate",
+    "replace": "+/- replace",
 }
 
 
@@ -196,16 +206,23 @@ def render_policy_plan(plan: PolicyPlan) -> list[str]:
     return [*lines, _summary([s.action for s in plan.steps], len(plan.unchanged), f"{len(plan.unmanaged)} unmanaged")]
 
 
-def _summary(actions: list[str], unchanged: int, left_alone: str) -> str:
-    """The closing line of a plan, Terraform style."""
+def _summary(actions: list[str], unchanged: int, left_alone: str, filters_kept: int = 0) -> str:
+    """The closing line of a plan, Terraform style; `filters_kept`: budget filters that differ, not applied."""
+    kept = f", {filters_kept} filter{'s' if filters_kept > 1 else ''} not changed" if filters_kept else ""
     if not actions:
+        if kept:
+            return f"No changes to apply ({left_alone} left alone{kept}: see above)."
         return f"No changes: the account matches the config ({left_alone} left alone)."
-    creates, recreates = actions.count("create"), actions.count("recreate")
-    counts = f"{creates} to create, {len(actions) - creates - recreates} to update, "
-    if recreates:
-        counts += f"{recreates} to recreate, "
-    deleted = f"{recreates} deleted and created again (a budget's filter cannot be edited)" if recreates else ""
-    return f"Plan: {counts}{unchanged} unchanged, {left_alone} left alone; {deleted or 'nothing is deleted'}."
+    creates, replaces = actions.count("create"), actions.count("replace")
+    counts = f"{creates} to create, {len(actions) - creates - replaces} to update, "
+    if replaces:
+        counts += f"{replaces} to replace, "
+    deleted = "nothing is deleted"
+    if replaces:
+        deleted = (
+            f"{replaces} deleted once {'its replacement is' if replaces == 1 else 'their replacements are'} created"
+        )
+    return f"Plan: {counts}{unchanged} unchanged, {left_alone} left alone{kept}; {deleted}."
 
 
 # --- budgets: desired and existing state, plan --------------------------------------------------------------
@@ -226,20 +243,36 @@ class BudgetShape:
     tag_filters: tuple[tuple[str, tuple[str, ...]], ...]
     workspace_ids: tuple[int, ...]
     alerts: tuple[BudgetAlert, ...]
+    critical_usd: Decimal | None = None  # the critical level: the alert kept where one alert per budget is allowed
 
     @property
-    def filters(self) -> tuple[frozenset[tuple[str, tuple[str, ...]]], tuple[int, ...]]:
-        """The filter, compared as the API does: tag clauses in any order."""
-        return frozenset(self.tag_filters), self.workspace_ids
+    def filters(self) -> tuple[frozenset[tuple[str, tuple[str, ...]]], frozenset[int]]:
+        """The filter, compared as the API does: tag clauses in any order, workspace ids as a set."""
+        return frozenset(self.tag_filters), frozenset(self.workspace_ids)
+
+
+def filter_differs(have: BudgetShape, want: BudgetShape) -> bool:
+    """Whether the two budgets select different usage."""
+    return have.filters != want.filters
+
+
+def critical_alert(shape: BudgetShape) -> tuple[BudgetAlert, ...]:
+    """The one alert a budget gets on an account that allows one per budget: its critical level, the level the
+    config calls a breach (the highest, for a shape that marks none)."""
+    if not shape.alerts:
+        return ()
+    marked = [a for a in shape.alerts if a.threshold_usd == shape.critical_usd]
+    return (marked[0] if marked else max(shape.alerts, key=lambda a: a.threshold_usd),)
 
 
 @dataclass(frozen=True)
 class ExistingAlert:
-    """An alert as the account has it, with the ids an update must send back."""
+    """An alert as the account has it, with the ids an update must send back (None: the account gave none)."""
 
     alert: BudgetAlert
-    alert_id: str
-    action_ids: tuple[tuple[str, str], ...] = ()  # (email, action_configuration_id) of its email actions
+    alert_id: str | None
+    action_ids: tuple[tuple[str, str | None], ...] = ()  # (email, action_configuration_id) of its email actions
+    source: Any = field(default=None, compare=False, repr=False)  # the SDK `AlertConfiguration` as read
 
 
 @dataclass(frozen=True)
@@ -247,11 +280,17 @@ class ExistingBudget:
     budget_id: str
     shape: BudgetShape
     alerts: tuple[ExistingAlert, ...] = ()
+    create_time: int | None = None
+    unmodelled: tuple[str, ...] = ()  # what it has that this tool does not model: it is left alone
+    source: Any = field(default=None, compare=False, repr=False)  # the SDK `BudgetConfiguration` as read
 
 
 @dataclass(frozen=True)
 class BudgetStep:
-    action: str  # create, update or recreate (delete, then create: a budget's filter cannot be edited)
+    """`create`, `update` (alerts; never the filter), `replace` (create the new budget, then delete `existing`:
+    only with --recreate-on-filter-change) or `filter` (a filter that differs, shown and not applied)."""
+
+    action: str
     shape: BudgetShape
     existing: ExistingBudget | None
     diff: tuple[str, ...]
@@ -263,7 +302,11 @@ class BudgetPlan:
     unchanged: tuple[str, ...]
     unmanaged: tuple[ExistingBudget, ...]
     undeclared: tuple[ExistingBudget, ...] = ()  # named chargeback/... but not in force in the config
-    duplicates: tuple[ExistingBudget, ...] = ()  # a second budget of a managed name: left alone
+    duplicates: tuple[ExistingBudget, ...] = ()  # another budget of a managed name: left alone
+    filters_kept: tuple[BudgetStep, ...] = ()  # `filter` steps: shown, not applied
+    unmanageable: tuple[ExistingBudget, ...] = ()  # managed names holding what this tool does not model
+    several_allowed: bool = False  # a budget in the account has several alerts, so the account allows several
+    one_alert: tuple[str, ...] = ()  # budgets taken as unchanged holding their critical alert alone (see plan)
 
     @property
     def is_noop(self) -> bool:
@@ -303,8 +346,12 @@ def desired_budgets(config: Config, day: dt.date) -> tuple[BudgetShape, ...]:
             continue
         unit = units[budget.business_unit]
         amount = usd_amount(config, budget.amount, day)
+
+        def threshold(level: Decimal, amount: Decimal = amount) -> Decimal:
+            return (amount * level / 100).quantize(_CENT, ROUND_HALF_UP)
+
         # Each alert needs a unique threshold: levels that round to the same cent are one alert.
-        thresholds = sorted({(amount * level / 100).quantize(_CENT, ROUND_HALF_UP) for level in budget.alert_percents})
+        thresholds = sorted({threshold(level) for level in budget.alert_percents})
         shapes.append(
             BudgetShape(
                 display_name=budget_display_name(budget),
@@ -312,50 +359,45 @@ def desired_budgets(config: Config, day: dt.date) -> tuple[BudgetShape, ...]:
                 tag_filters=((tag_key, tuple(sorted({unit.id, unit.name}))),),
                 workspace_ids=(int(budget.workspace_id),) if budget.workspace_id else (),
                 alerts=tuple(BudgetAlert(t, tuple(sorted(budget.recipients))) for t in thresholds),
+                critical_usd=threshold(budget.critical_percent),
             )
         )
     return tuple(shapes)
 
 
-def pair_alerts(
-    wanted: Iterable[BudgetAlert], existing: Iterable[ExistingAlert]
-) -> list[tuple[BudgetAlert | None, ExistingAlert | None]]:
-    """Which existing alert each wanted alert updates (keeping its id), lowest threshold first.
-
-    An alert of the same threshold is kept; the other wanted alerts take over the remaining existing ones in
-    threshold order; wanted alerts left over are new, existing ones left over are removed.
-    """
-    want = sorted(wanted, key=lambda a: a.threshold_usd)
-    free = sorted(existing, key=lambda e: e.alert.threshold_usd)
-    matched: dict[int, ExistingAlert] = {}
-    for index, alert in enumerate(want):
-        same = next((e for e in free if e.alert.threshold_usd == alert.threshold_usd), None)
+def _pair(
+    want: Sequence[W], have: Sequence[H], key: Callable[[W], object], have_key: Callable[[H], object]
+) -> list[tuple[W | None, H | None]]:
+    """Which item of `have` each item of `want` takes over: first the one of the same key, then, in order, the
+    others left; wanted items left over pair with None, and the `have` items left over come last, with None."""
+    free = list(have)
+    matched: dict[int, H] = {}
+    for index, item in enumerate(want):
+        same = next((h for h in free if have_key(h) == key(item)), None)
         if same is not None:
             matched[index] = same
             free.remove(same)
     for index in range(len(want)):
         if index not in matched and free:
             matched[index] = free.pop(0)
-    pairs: list[tuple[BudgetAlert | None, ExistingAlert | None]] = [
-        (alert, matched.get(index)) for index, alert in enumerate(want)
-    ]
-    return pairs + [(None, e) for e in free]
+    pairs: list[tuple[W | None, H | None]] = [(item, matched.get(index)) for index, item in enumerate(want)]
+    return pairs + [(None, h) for h in free]
 
 
-def pair_actions(recipients: Iterable[str], existing: Iterable[tuple[str, str]]) -> list[tuple[str, str | None]]:
-    """(email, action_configuration_id to send back or None) for each recipient, the same way as `pair_alerts`."""
-    want = list(recipients)
-    free = list(existing)
-    matched: dict[int, str] = {}
-    for index, to in enumerate(want):
-        same = next((e for e in free if e[0] == to), None)
-        if same is not None:
-            matched[index] = same[1]
-            free.remove(same)
-    for index in range(len(want)):
-        if index not in matched and free:
-            matched[index] = free.pop(0)[1]
-    return [(to, matched.get(index)) for index, to in enumerate(want)]
+def pair_alerts(
+    wanted: Iterable[BudgetAlert], existing: Iterable[ExistingAlert]
+) -> list[tuple[BudgetAlert | None, ExistingAlert | None]]:
+    """Which existing alert each wanted alert updates (keeping its id): the alert of the same threshold, else the
+    remaining ones lowest to lowest; wanted alerts left over are new, existing ones left over are removed."""
+    want = sorted(wanted, key=lambda a: a.threshold_usd)
+    have = sorted(existing, key=lambda e: e.alert.threshold_usd)
+    return _pair(want, have, lambda a: a.threshold_usd, lambda e: e.alert.threshold_usd)
+
+
+def pair_actions(recipients: Iterable[str], existing: Iterable[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    """(email, action_configuration_id to send back or None) for each recipient, as `pair_alerts` pairs alerts."""
+    pairs = _pair(list(recipients), list(existing), lambda to: to, lambda action: action[0])
+    return [(to, have[1] if have else None) for to, have in pairs if to is not None]
 
 
 def _usd(amount: Decimal) -> str:
@@ -368,25 +410,27 @@ def _emails(recipients: tuple[str, ...], nobody: str = "no one (shown in the acc
     return ", ".join(recipients) or nobody
 
 
-def _budget_diff(old: ExistingBudget | None, new: BudgetShape) -> list[str]:
-    lines = []
+def _filter_diff(old: BudgetShape | None, new: BudgetShape) -> list[str]:
     if old is None:
-        lines += [f"~ filter tag {key} in {', '.join(values)}" for key, values in new.tag_filters]
+        lines = [f"~ filter tag {key} in {', '.join(values)}" for key, values in new.tag_filters]
         if new.workspace_ids:
             lines.append(f"~ filter workspace_id in {', '.join(map(str, new.workspace_ids))}")
-        return lines + [
-            f"+ alert at {a.threshold_usd} {BUDGET_CURRENCY} list price/month, email {_emails(a.recipients)}"
-            for a in new.alerts
-        ]
-    before, after = dict(old.shape.tag_filters), dict(new.tag_filters)
+        return lines
+    lines = []
+    before, after = dict(old.tag_filters), dict(new.tag_filters)
     for key in sorted(before.keys() | after.keys()):
         if before.get(key) != after.get(key):
             was, now = (", ".join(v) if v else "(none)" for v in (before.get(key), after.get(key)))
             lines.append(f"~ filter tag {key}: {was} -> {now}")
-    if old.shape.workspace_ids != new.workspace_ids:
-        was, now = (", ".join(map(str, w)) or "(any)" for w in (old.shape.workspace_ids, new.workspace_ids))
+    if set(old.workspace_ids) != set(new.workspace_ids):
+        was, now = (", ".join(map(str, w)) or "(any)" for w in (old.workspace_ids, new.workspace_ids))
         lines.append(f"~ filter workspace_id: {was} -> {now}")
-    for want, have in pair_alerts(new.alerts, old.alerts):
+    return lines
+
+
+def _alert_diff(old: ExistingBudget | None, new: BudgetShape) -> list[str]:
+    lines = []
+    for want, have in pair_alerts(new.alerts, old.alerts if old else ()):
         if want is None and have is not None:
             a = have.alert
             lines.append(
@@ -405,61 +449,114 @@ def _budget_diff(old: ExistingBudget | None, new: BudgetShape) -> list[str]:
     return lines
 
 
-def plan_budgets(config: Config, existing: Iterable[ExistingBudget], day: dt.date) -> BudgetPlan:
+def _preference(budget: ExistingBudget, wanted: BudgetShape | None) -> tuple[bool, bool, int, str]:
+    """Which of the budgets of one name is managed, whatever order the account lists them in: the one whose
+    filter matches the config, then the oldest, then the lowest id (the others are duplicates, left alone)."""
+    mismatch = wanted is None or filter_differs(budget.shape, wanted)
+    return mismatch, budget.create_time is None, budget.create_time or 0, budget.budget_id
+
+
+def plan_budgets(
+    config: Config, existing: Iterable[ExistingBudget], day: dt.date, recreate_on_filter_change: bool = False
+) -> BudgetPlan:
     """What to change so the account holds the config's budgets in force on `day`.
 
-    Nothing is deleted, except a managed budget whose filter must change: the API cannot edit a filter, so that
-    budget is recreated. A second account budget with a managed name is listed, never silently ignored.
+    Nothing is deleted, except with `recreate_on_filter_change`: a managed budget whose filter differs is then
+    replaced (a new budget is created, and only then the old one deleted); without it the difference is shown and
+    left. Of several budgets of one name, one is managed (see `_preference`), the others are listed.
+
+    An account that allows one alert per budget leaves each budget with its critical alert alone. When no budget
+    in the account has several alerts and a managed one holds exactly its critical alert, the account is taken to
+    be such an account: a budget holding its critical alert alone is then unchanged, so a second plan is empty.
     """
-    by_name: dict[str, ExistingBudget] = {}
-    duplicates = []
-    for budget in existing:
-        if budget.shape.display_name in by_name:
-            duplicates.append(budget)
-        else:
-            by_name[budget.shape.display_name] = budget
+    existing = list(existing)
     wanted = desired_budgets(config, day)
-    steps, unchanged = [], []
-    for shape in wanted:
-        have = by_name.get(shape.display_name)
+    want = {shape.display_name: shape for shape in wanted}
+    held: dict[str, list[ExistingBudget]] = {}
+    for budget in existing:
+        held.setdefault(budget.shape.display_name, []).append(budget)
+    chosen: dict[str, ExistingBudget] = {}
+    duplicates: list[ExistingBudget] = []
+    for name, budgets in sorted(held.items()):
+        first, *others = sorted(budgets, key=lambda b: _preference(b, want.get(name)))
+        chosen[name] = first
+        duplicates += others
+    several = any(len(b.shape.alerts) > 1 for b in existing)
+    pairs = [(shape, chosen.get(shape.display_name)) for shape in wanted]
+    one_alert = tuple(
+        shape.display_name
+        for shape, have in pairs
+        if not several
+        and have is not None
+        and not have.unmodelled
+        and len(shape.alerts) > 1
+        and set(have.shape.alerts) == set(critical_alert(shape))
+    )
+    steps: list[BudgetStep] = []
+    unchanged: list[str] = []
+    kept: list[BudgetStep] = []
+    unmanageable: list[ExistingBudget] = []
+    for shape, have in pairs:
         if have is None:
-            steps.append(BudgetStep("create", shape, None, tuple(_budget_diff(None, shape))))
-        elif _same_budget(have.shape, shape):
+            steps.append(BudgetStep("create", shape, None, tuple(_filter_diff(None, shape) + _alert_diff(None, shape))))
+            continue
+        if have.unmodelled:
+            unmanageable.append(have)
+            continue
+        same_alerts = set(have.shape.alerts) == set(shape.alerts) or shape.display_name in one_alert
+        new_filter = filter_differs(have.shape, shape)
+        if new_filter and recreate_on_filter_change:
+            diff = _filter_diff(have.shape, shape) + _alert_diff(have, shape)
+            steps.append(BudgetStep("replace", shape, have, tuple(diff)))
+            continue
+        if new_filter:
+            kept.append(BudgetStep("filter", shape, have, tuple(_filter_diff(have.shape, shape))))
+        if not same_alerts:
+            steps.append(BudgetStep("update", shape, have, tuple(_alert_diff(have, shape))))
+        elif not new_filter:
             unchanged.append(shape.display_name)
-        else:
-            action = "recreate" if have.shape.filters != shape.filters else "update"
-            steps.append(BudgetStep(action, shape, have, tuple(_budget_diff(have, shape))))
-    names = {s.display_name for s in wanted}
-    others = sorted(
-        (b for b in by_name.values() if b.shape.display_name not in names), key=lambda b: b.shape.display_name
-    )
-    managed = [b for b in duplicates if b.shape.display_name.startswith(MANAGED_BUDGET_PREFIX)]
+
+    def managed(budget: ExistingBudget) -> bool:
+        return budget.shape.display_name.startswith(MANAGED_BUDGET_PREFIX)
+
+    def by_name(budget: ExistingBudget) -> tuple[str, str]:
+        return budget.shape.display_name, budget.budget_id
+
+    left = sorted((b for name, b in chosen.items() if name not in want), key=by_name)
     return BudgetPlan(
-        tuple(steps),
-        tuple(unchanged),
-        tuple(b for b in [*others, *duplicates] if not b.shape.display_name.startswith(MANAGED_BUDGET_PREFIX)),
-        tuple(b for b in others if b.shape.display_name.startswith(MANAGED_BUDGET_PREFIX)),
-        tuple(managed),
+        steps=tuple(steps),
+        unchanged=tuple(unchanged),
+        unmanaged=tuple(sorted((b for b in [*left, *duplicates] if not managed(b)), key=by_name)),
+        undeclared=tuple(b for b in left if managed(b)),
+        duplicates=tuple(b for b in duplicates if managed(b)),
+        filters_kept=tuple(kept),
+        unmanageable=tuple(unmanageable),
+        several_allowed=several,
+        one_alert=one_alert,
     )
-
-
-def _same_budget(a: BudgetShape, b: BudgetShape) -> bool:
-    """Alerts compare as sets: the API may return them in any order."""
-    return (a.display_name, a.filters, set(a.alerts)) == (b.display_name, b.filters, set(b.alerts))
 
 
 def render_budget_plan(plan: BudgetPlan) -> list[str]:
     lines = ["Account budgets:"]
     for step in plan.steps:
         where = f" ({step.existing.budget_id})" if step.existing else ""
-        why = (
-            ": a budget's filter cannot be edited, so it is deleted and created again"
-            if step.action == "recreate"
-            else ""
-        )
+        why = ""
+        if step.action == "replace" and step.existing:
+            why = f": its filter differs; a new budget is created, then {step.existing.budget_id} is deleted"
         lines.append(f"  {_ACTION_TITLES[step.action]} {step.shape.display_name}{where}{why}")
         lines += [f"      {line}" for line in step.diff]
     lines += [f"  = unchanged {name}" for name in plan.unchanged]
+    for step in plan.filters_kept:
+        lines.append(
+            f"  ! filter of {step.shape.display_name} differs: a budget's filter is not changed in place by this "
+            f"tool; run with {RECREATE_OPTION} to replace it"
+        )
+        lines += [f"      {line}" for line in step.diff]
+    lines += [
+        f"  ! unmanageable {b.shape.display_name} ({b.budget_id}): it has what this tool does not model "
+        f"({', '.join(b.unmodelled)}); left alone, change it by hand"
+        for b in plan.unmanageable
+    ]
     lines += [
         f"  ! not in force in the config {b.shape.display_name} ({b.budget_id}): left alone, delete it by hand"
         for b in plan.undeclared
@@ -470,10 +567,17 @@ def render_budget_plan(plan: BudgetPlan) -> list[str]:
         for b in plan.duplicates
     ]
     lines += [f"  ! unmanaged {b.shape.display_name} ({b.budget_id}): left alone" for b in plan.unmanaged]
-    if any(len(step.shape.alerts) > 1 for step in plan.steps):
+    if not plan.several_allowed and any(len(step.shape.alerts) > 1 for step in plan.steps):
         lines.append(f"  note: {ONE_ALERT_NOTE}")
-    left = len(plan.unmanaged) + len(plan.undeclared) + len(plan.duplicates)
-    return [*lines, _summary([s.action for s in plan.steps], len(plan.unchanged), str(left))]
+    if plan.one_alert:
+        lines.append(
+            f"  note: no budget in the account has more than one alert and {len(plan.one_alert)} managed budget(s) "
+            "hold only their critical alert: the account is taken to allow one alert per budget, and a budget "
+            "holding its critical alert is unchanged"
+        )
+    left = len(plan.unmanaged) + len(plan.undeclared) + len(plan.duplicates) + len(plan.unmanageable)
+    actions = [s.action for s in plan.steps]
+    return [*lines, _summary(actions, len(plan.unchanged), str(left), len(plan.filters_kept))]
 
 
 # --- the account (I/O through databricks-sdk) ----------------------------------------------------------------
@@ -607,167 +711,239 @@ def read_budgets(client: AccountClient) -> list[ExistingBudget]:
 
 
 def _existing_budget(budget: Any) -> ExistingBudget:
-    """The comparable shape of an SDK `BudgetConfiguration`, with the ids of its alerts and email actions."""
+    """The comparable shape of an SDK `BudgetConfiguration`, with the ids of its alerts and email actions, and
+    what it has that this tool does not model (an update replaces the whole budget, so it could not keep them)."""
     filt = budget.filter
     tags = tuple(
         (t.key or "", tuple(sorted(t.value.values or ())) if t.value else ()) for t in (filt.tags if filt else []) or []
     )
     workspaces = filt.workspace_id.values if filt and filt.workspace_id else None
+    # Read with getattr: databricks-sdk releases before these fields (the extra supports >= 0.100) lack them.
+    unmodelled = []
+    resource_type = _enum(getattr(budget, "resource_type", None))
+    if resource_type not in ("", _ALL_RESOURCES):
+        unmodelled.append(f"resource_type {resource_type}")
+    if getattr(budget, "include_external_spend", None):
+        unmodelled.append("include_external_spend")
     alerts = []
     for a in budget.alert_configurations or []:
         kind = (_enum(a.time_period), _enum(a.trigger_type), _enum(a.quantity_type))
         actions = sorted(
-            (c.target or "", c.action_configuration_id or "")
-            for c in a.action_configurations or []
-            if _enum(c.action_type) == _EMAIL
+            (
+                (c.target or "", c.action_configuration_id or None)
+                for c in a.action_configurations or []
+                if _enum(c.action_type) == _EMAIL
+            ),
+            key=lambda action: action[0],
         )
+        unmodelled += [
+            f"a {_enum(c.action_type) or 'typeless'} action"
+            for c in a.action_configurations or []
+            if _enum(c.action_type) != _EMAIL
+        ]
+        if _enum(getattr(a, "scope_type", None)) not in ("", _SHARED_SCOPE):
+            unmodelled.append("a per-user alert")
+        if getattr(a, "principal_overrides", None):
+            unmodelled.append("principal overrides")
         alert = BudgetAlert(Decimal(a.quantity_threshold or "0"), tuple(to for to, _ in actions), kind)
-        alerts.append(ExistingAlert(alert, a.alert_configuration_id or "", tuple(actions)))
+        alerts.append(ExistingAlert(alert, a.alert_configuration_id or None, tuple(actions), a))
     shape = BudgetShape(
         budget.display_name or "", tags, tuple(sorted(workspaces or ())), tuple(a.alert for a in alerts)
     )
-    return ExistingBudget(budget.budget_configuration_id or "", shape, tuple(alerts))
+    return ExistingBudget(
+        budget.budget_configuration_id or "",
+        shape,
+        tuple(alerts),
+        budget.create_time,
+        tuple(dict.fromkeys(unmodelled)),
+        budget,
+    )
 
 
 def _enum(value: Any) -> str:
     return str(value.value) if value is not None else ""
 
 
-class _OneAlertPerBudget(Exception):
-    """The account refused several alerts on one budget: it still allows only one."""
+def budget_filter(shape: BudgetShape) -> billing.BudgetConfigurationFilter:
+    from databricks.sdk.service import billing as b
+
+    in_ = b.BudgetConfigurationFilterOperator.IN
+    return b.BudgetConfigurationFilter(
+        tags=[
+            b.BudgetConfigurationFilterTagClause(
+                key=key, value=b.BudgetConfigurationFilterClause(operator=in_, values=list(values))
+            )
+            for key, values in shape.tag_filters
+        ],
+        workspace_id=b.BudgetConfigurationFilterWorkspaceIdClause(operator=in_, values=list(shape.workspace_ids))
+        if shape.workspace_ids
+        else None,
+    )
 
 
-def _lowest(alerts: tuple[BudgetAlert, ...]) -> tuple[BudgetAlert, ...]:
-    return (min(alerts, key=lambda a: a.threshold_usd),) if alerts else ()
+def _alert_kind(alert: BudgetAlert) -> dict[str, Any]:
+    from databricks.sdk.service import billing as b
+
+    time_period, trigger_type, quantity_type = alert.kind
+    return {
+        "time_period": b.AlertConfigurationTimePeriod(time_period),
+        "trigger_type": b.AlertConfigurationTriggerType(trigger_type),
+        "quantity_type": b.AlertConfigurationQuantityType(quantity_type),
+    }
+
+
+def create_request(shape: BudgetShape, alerts: tuple[BudgetAlert, ...]) -> billing.CreateBudgetConfigurationBudget:
+    """The body of a create: the shape's name and filter, with `alerts`."""
+    from databricks.sdk.service import billing as b
+
+    email = b.ActionConfigurationType.EMAIL_NOTIFICATION
+    return b.CreateBudgetConfigurationBudget(
+        display_name=shape.display_name,
+        filter=budget_filter(shape),
+        alert_configurations=[
+            b.CreateBudgetConfigurationBudgetAlertConfigurations(
+                quantity_threshold=str(alert.threshold_usd),
+                action_configurations=[
+                    b.CreateBudgetConfigurationBudgetActionConfigurations(action_type=email, target=to)
+                    for to in alert.recipients
+                ],
+                **_alert_kind(alert),
+            )
+            for alert in alerts
+        ],
+    )
+
+
+def update_request(
+    shape: BudgetShape, existing: ExistingBudget, alerts: tuple[BudgetAlert, ...]
+) -> billing.UpdateBudgetConfigurationBudget:
+    """The body of an update, which replaces the budget: its filter and settings as read (an update never changes
+    a filter), and `alerts`, each sent as the existing alert it takes over (`pair_alerts`) with the new threshold
+    and recipients, carrying that alert's ids and everything else it was read with. A missing id is left out."""
+    from databricks.sdk.service import billing as b
+
+    source = existing.source
+    ours: dict[str, Any] = {
+        "budget_configuration_id": existing.budget_id,
+        "display_name": shape.display_name,
+        "filter": source.filter if source is not None else budget_filter(existing.shape),
+        "alert_configurations": [
+            _updated_alert(want, have) for want, have in pair_alerts(alerts, existing.alerts) if want is not None
+        ],
+    }
+    # Every other field an update takes (`resource_type`, `include_external_spend`, ...) goes back as read.
+    fields = dataclasses.fields(b.UpdateBudgetConfigurationBudget)
+    read = {f.name: getattr(source, f.name, None) for f in fields if f.name not in ours} if source is not None else {}
+    return b.UpdateBudgetConfigurationBudget(**read, **ours)
+
+
+def _updated_alert(want: BudgetAlert, have: ExistingAlert | None) -> billing.AlertConfiguration:
+    from databricks.sdk.service import billing as b
+
+    email = b.ActionConfigurationType.EMAIL_NOTIFICATION
+    read = have.source if have is not None and have.source is not None else b.AlertConfiguration()
+    others = [c for c in read.action_configurations or [] if _enum(c.action_type) != _EMAIL]
+    emails = [
+        b.ActionConfiguration(action_configuration_id=action_id, action_type=email, target=to)
+        for to, action_id in pair_actions(want.recipients, have.action_ids if have else ())
+    ]
+    return dataclasses.replace(
+        read,
+        alert_configuration_id=have.alert_id if have else None,
+        quantity_threshold=str(want.threshold_usd),
+        action_configurations=[*others, *emails],
+        **_alert_kind(want),
+    )
+
+
+@dataclass
+class _AlertLimit:
+    """What an apply knows of how many alerts the account allows on one budget."""
+
+    several: bool  # a budget in the account has several alerts, or took several in this run
+    one: bool = False  # it refused several and then took the critical alert alone
 
 
 def apply_budget_plan(client: AccountClient, plan: BudgetPlan, say: Callable[[str], None]) -> int:
     """Carry out `plan`; the number of budgets changed.
 
-    If the account refuses several alerts on one budget (it still allows only one), every budget from then on gets
-    its lowest alert only, and a budget that already has exactly that alert is left as is.
+    A write of several alerts refused with a 400, on an account that holds no budget with several alerts and has
+    taken none in this run, is sent again with the critical alert alone; if that is accepted, the account allows
+    one alert per budget, and every later write of this run sends the critical alert alone.
     """
-    from databricks.sdk.errors import BadRequest
-    from databricks.sdk.service import billing as b
-
-    kind = {
-        "time_period": b.AlertConfigurationTimePeriod.MONTH,
-        "trigger_type": b.AlertConfigurationTriggerType.CUMULATIVE_SPENDING_EXCEEDED,
-        "quantity_type": b.AlertConfigurationQuantityType.LIST_PRICE_DOLLARS_USD,
-    }
-    email = b.ActionConfigurationType.EMAIL_NOTIFICATION
-    in_ = b.BudgetConfigurationFilterOperator.IN
-
-    def budget_filter(shape: BudgetShape) -> b.BudgetConfigurationFilter:
-        return b.BudgetConfigurationFilter(
-            tags=[
-                b.BudgetConfigurationFilterTagClause(
-                    key=key, value=b.BudgetConfigurationFilterClause(operator=in_, values=list(values))
-                )
-                for key, values in shape.tag_filters
-            ],
-            workspace_id=b.BudgetConfigurationFilterWorkspaceIdClause(operator=in_, values=list(shape.workspace_ids))
-            if shape.workspace_ids
-            else None,
-        )
-
-    def create(shape: BudgetShape, alerts: tuple[BudgetAlert, ...]) -> str:
-        budget = b.CreateBudgetConfigurationBudget(
-            display_name=shape.display_name,
-            filter=budget_filter(shape),
-            alert_configurations=[
-                b.CreateBudgetConfigurationBudgetAlertConfigurations(
-                    quantity_threshold=str(alert.threshold_usd),
-                    action_configurations=[
-                        b.CreateBudgetConfigurationBudgetActionConfigurations(action_type=email, target=to)
-                        for to in alert.recipients
-                    ],
-                    **kind,  # type: ignore[arg-type]
-                )
-                for alert in alerts
-            ],
-        )
-        return str(refusing_several(alerts, client.budgets.create, budget).budget.budget_configuration_id)
-
-    def update(shape: BudgetShape, existing: ExistingBudget, alerts: tuple[BudgetAlert, ...]) -> None:
-        # The ids of the alerts and actions the update keeps or changes go back to the API, or it would create
-        # new ones next to them (or refuse).
-        configured = []
-        for want, have in pair_alerts(alerts, existing.alerts):
-            if want is None:
-                continue  # an existing alert the config no longer has: left out, so removed
-            actions = pair_actions(want.recipients, have.action_ids if have else ())
-            configured.append(
-                b.AlertConfiguration(
-                    alert_configuration_id=have.alert_id if have else None,
-                    quantity_threshold=str(want.threshold_usd),
-                    action_configurations=[
-                        b.ActionConfiguration(action_configuration_id=action_id, action_type=email, target=to)
-                        for to, action_id in actions
-                    ],
-                    **kind,  # type: ignore[arg-type]
-                )
-            )
-        body = b.UpdateBudgetConfigurationBudget(
-            budget_configuration_id=existing.budget_id,
-            display_name=shape.display_name,
-            filter=budget_filter(shape),  # unchanged: a filter change is planned as a recreate
-            alert_configurations=configured,
-        )
-        refusing_several(alerts, client.budgets.update, existing.budget_id, body)
-
-    def refusing_several(alerts: tuple[BudgetAlert, ...], fn: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except BadRequest as exc:
-            if len(alerts) > 1 and _ONE_ALERT.search(str(exc)):
-                raise _OneAlertPerBudget(_first_line(exc)) from None
-            raise
-
-    def write(step: BudgetStep, alerts: tuple[BudgetAlert, ...]) -> str:
-        """Create, update or recreate (the delete is done) the step's budget with `alerts`; what was done."""
-        name, existing = step.shape.display_name, step.existing
-        if step.action == "update" and existing is not None:
-            _call(f"update budget {name}", update, step.shape, existing, alerts)
-            return f"updated budget {name} ({existing.budget_id})"
-        if existing is not None:
-            what = f"create budget {name} (its old version {existing.budget_id} is deleted: apply again)"
-            new_id = _call(what, create, step.shape, alerts)
-            return f"recreated budget {name} (deleted {existing.budget_id}, created {new_id})"
-        return f"created budget {name} ({_call(f'create budget {name}', create, step.shape, alerts)})"
-
-    one_alert = False
-    changed = 0
+    limit = _AlertLimit(several=plan.several_allowed)
     for step in plan.steps:
-        shape, existing = step.shape, step.existing
-        if step.action == "recreate" and existing is not None:
-            what = f"delete budget {shape.display_name} ({existing.budget_id}) to recreate it"
-            _call(what, client.budgets.delete, existing.budget_id)
-        if not one_alert:
-            try:
-                say(write(step, shape.alerts))
-                changed += 1
-                continue
-            except _OneAlertPerBudget as refused:
-                one_alert = True
-                say(
-                    f"note: the account allows one alert per budget (it refused several: {refused}); each budget "
-                    "gets its lowest alert only"
-                )
-        alerts = _lowest(shape.alerts)  # one alert: the account cannot refuse it for being several
-        if step.action == "update" and existing and _same_budget(existing.shape, _with_alerts(shape, alerts)):
-            say(f"left {shape.display_name} ({existing.budget_id}) as is: {_HAS_LOWEST}")
-            continue
-        say(f"{write(step, alerts)} with its lowest alert only, at {alerts[0].threshold_usd} {BUDGET_CURRENCY}")
-        changed += 1
-    return changed
+        _apply_budget_step(client, step, limit, say)
+    return len(plan.steps)
 
 
-_HAS_LOWEST = "it has its lowest alert, the one alert the account allows"
+def _apply_budget_step(client: AccountClient, step: BudgetStep, limit: _AlertLimit, say: Callable[[str], None]) -> None:
+    shape, existing, name = step.shape, step.existing, step.shape.display_name
+    alerts = critical_alert(shape) if limit.one else shape.alerts
+    if step.action == "update" and existing is not None:
+
+        def update(sent: tuple[BudgetAlert, ...]) -> Any:
+            return client.budgets.update(existing.budget_id, update_request(shape, existing, sent))
+
+        what = f"update budget {name} ({existing.budget_id})"
+        _, sent = _call(what, _write_with_fallback, update, shape, alerts, limit, say)
+        say(f"updated budget {name} ({existing.budget_id}){_only(shape, sent)}")
+        return
+    # A create, or the first half of a replace: the old budget is deleted only once its replacement exists.
+    replacing = f" to replace {existing.budget_id}" if existing is not None else ""
+    what = f"create budget {name}{replacing}" + (" (which is kept)" if existing is not None else "")
+
+    def create(sent: tuple[BudgetAlert, ...]) -> Any:
+        return client.budgets.create(create_request(shape, sent))
+
+    created, sent = _call(what, _write_with_fallback, create, shape, alerts, limit, say)
+    new_id = created.budget.budget_configuration_id
+    say(f"created budget {name} ({new_id}){_only(shape, sent)}{replacing}")
+    if existing is not None:
+        what = (
+            f"delete {existing.budget_id}, the budget {name} replaced by {new_id} (delete it by hand: until then "
+            "plans list it as a duplicate)"
+        )
+        _call(what, client.budgets.delete, existing.budget_id)
+        say(f"deleted budget {name} ({existing.budget_id}), replaced by {new_id}")
 
 
-def _with_alerts(shape: BudgetShape, alerts: tuple[BudgetAlert, ...]) -> BudgetShape:
-    return BudgetShape(shape.display_name, shape.tag_filters, shape.workspace_ids, alerts)
+def _write_with_fallback(
+    write: Callable[[tuple[BudgetAlert, ...]], Any],
+    shape: BudgetShape,
+    alerts: tuple[BudgetAlert, ...],
+    limit: _AlertLimit,
+    say: Callable[[str], None],
+) -> tuple[Any, tuple[BudgetAlert, ...]]:
+    """`write(alerts)`, or the same write with the critical alert alone if the account refuses several alerts and
+    may allow one only (see `apply_budget_plan`); the response and the alerts sent. The decision rests on what the
+    account holds and takes, never on the refusal's text; a refusal the retry shares is the first one, raised."""
+    from databricks.sdk.errors import BadRequest, DatabricksError
+
+    try:
+        response = write(alerts)
+    except BadRequest as refused:
+        if len(alerts) < 2 or limit.several:
+            raise
+        single = critical_alert(shape)
+        try:
+            response = write(single)
+        except DatabricksError:
+            raise refused from None
+        limit.one = True
+        say(
+            f"note: the account refused several alerts on {shape.display_name} ({_first_line(refused)}) and accepted "
+            "its critical alert alone: it allows one alert per budget, so each budget gets its critical alert only"
+        )
+        return response, single
+    limit.several = limit.several or len(alerts) > 1
+    return response, alerts
+
+
+def _only(shape: BudgetShape, sent: tuple[BudgetAlert, ...]) -> str:
+    if len(sent) < len(shape.alerts):
+        return f" with its critical alert only, at {sent[0].threshold_usd} {BUDGET_CURRENCY}"
+    return ""
 
 
 # --- entry point ---------------------------------------------------------------------------------------------
@@ -780,8 +956,13 @@ def run(
     profile: str | None,
     day: dt.date,
     say: Callable[[str], None] = print,
+    recreate_on_filter_change: bool = False,
 ) -> int:
-    """`chargeback policies|budgets plan|apply`: print the plan; on apply, carry it out."""
+    """`chargeback policies|budgets plan|apply`: print the plan; on apply, carry it out.
+
+    `recreate_on_filter_change` (budgets): replace a managed budget whose filter differs from the config (create
+    the new one, then delete the old one) instead of only showing the difference.
+    """
     config = load_config(config_path)
     client = connect(profile)
     if resource == "policies":
@@ -792,7 +973,7 @@ def run(
             apply_policy_plan(client, policy_plan, say)
             say(f"Apply complete: {len(policy_plan.steps)} change(s).")
     else:
-        budget_plan = plan_budgets(config, read_budgets(client), day)
+        budget_plan = plan_budgets(config, read_budgets(client), day, recreate_on_filter_change)
         for line in render_budget_plan(budget_plan):
             say(line)
         if action == "apply" and not budget_plan.is_noop:
