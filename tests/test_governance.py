@@ -944,16 +944,9 @@ def test_alert_levels_that_round_to_one_cent_are_sent_once() -> None:
     assert shapes["chargeback/data-eng"].alerts == (BudgetAlert(Decimal("0.80"), ("bob.smith@acme.example",)),)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/chargeback/cli.py does not yet define --recreate-on-filter-change nor pass it to governance.run",
-)
 def test_the_cli_passes_recreate_on_filter_change(account: FakeAccount, capsys: pytest.CaptureFixture[str]) -> None:
     account.budgets["b-finance"]["filter"] = tag_filter("Finance")
-    try:
-        code = main(["budgets", "apply", "--recreate-on-filter-change", "--date", OCTOBER, "--config", str(CONFIG)])
-    except SystemExit:
-        pytest.fail("the budgets command has no --recreate-on-filter-change option")
+    code = main(["budgets", "apply", "--recreate-on-filter-change", "--date", OCTOBER, "--config", str(CONFIG)])
     assert code == 0 and ("DELETE", f"{BASE}/budgets/b-finance") in account.writes
 
 

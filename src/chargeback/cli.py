@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         gov.add_argument("--config", type=Path, help="config file (default: the config built into the package)")
         gov.add_argument("--profile", help="Databricks config profile with account-level auth")
         gov.add_argument("--date", type=_date, help="the day whose budgets are in force (default today, UTC)")
+        if resource == "budgets":
+            gov.add_argument(
+                "--recreate-on-filter-change",
+                action="store_true",
+                help="replace a budget whose filter differs (create the new one, then delete the old)",
+            )
 
     dash = sub.add_parser("dashboard", help="preview the Lakeview dashboard on local gold tables as one HTML file")
     lakehouse(dash)
@@ -396,7 +402,8 @@ def cmd_governance(args: argparse.Namespace) -> int:
     from chargeback.governance import run
 
     day = args.date or dt.datetime.now(dt.UTC).date()
-    return run(args.command, args.action, args.config, args.profile, day)
+    replace = getattr(args, "recreate_on_filter_change", False)
+    return run(args.command, args.action, args.config, args.profile, day, recreate_on_filter_change=replace)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
