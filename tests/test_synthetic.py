@@ -158,6 +158,94 @@ EXPECTED_DDL = {
         "feature_spec_config STRUCT<min_concurrency: INT, max_concurrency: INT, compute_type: STRING>, "
         "change_time TIMESTAMP, endpoint_delete_time TIMESTAMP"
     ),
+    # ../shared/spec/query-and-compute-tables.md §2 (44 columns, OBS order). The spec elides the element type of
+    # query_parameters ("…expression tree…"): it is transcribed from the live dump the spec names,
+    # darshanmeel/databricks-audit-app app/queries/vendored/databricks_system_catalog_schema.txt.
+    "system.query.history": (
+        "account_id STRING, workspace_id STRING, statement_id STRING, executed_by STRING, session_id STRING, "
+        "execution_status STRING, compute STRUCT<type: STRING, cluster_id: STRING, warehouse_id: STRING>, "
+        "executed_by_user_id STRING, statement_text STRING, statement_type STRING, error_message STRING, "
+        "client_application STRING, client_driver STRING, total_duration_ms BIGINT, "
+        "waiting_for_compute_duration_ms BIGINT, waiting_at_capacity_duration_ms BIGINT, "
+        "execution_duration_ms BIGINT, compilation_duration_ms BIGINT, total_task_duration_ms BIGINT, "
+        "result_fetch_duration_ms BIGINT, start_time TIMESTAMP, end_time TIMESTAMP, update_time TIMESTAMP, "
+        "read_partitions BIGINT, pruned_files BIGINT, read_files BIGINT, read_rows BIGINT, produced_rows BIGINT, "
+        "read_bytes BIGINT, read_io_cache_percent TINYINT, from_result_cache BOOLEAN, spilled_local_bytes BIGINT, "
+        "written_bytes BIGINT, shuffle_read_bytes BIGINT, "
+        "query_source STRUCT<job_info: STRUCT<job_id: STRING, job_run_id: STRING, job_task_run_id: STRING>, "
+        "legacy_dashboard_id: STRING, dashboard_id: STRING, alert_id: STRING, notebook_id: STRING, "
+        "sql_query_id: STRING, genie_space_id: STRING, pipeline_info: STRUCT<pipeline_id: STRING, update_id: STRING>>, "
+        "executed_as_user_id STRING, executed_as STRING, written_rows BIGINT, written_files BIGINT, "
+        "cache_origin_statement_id STRING, "
+        "query_parameters STRUCT<named_parameters: MAP<STRING, STRUCT<exprs: ARRAY<{expr}>>>, "
+        "pos_parameters: ARRAY<STRUCT<exprs: ARRAY<{expr}>>>, truncated: BOOLEAN>, "
+        "query_tags MAP<STRING, STRING>, pruned_files_bytes BIGINT, read_files_bytes BIGINT"
+    ).format(
+        expr=(
+            "struct<tag:string,data_type:struct<type_name:string,type_ddl:string,redacted_type_ddl:string>,"
+            "literal:struct<data_type:struct<type_name:string,type_ddl:string,redacted_type_ddl:string>,"
+            "int_value:int,long_value:bigint,double_value:double,float_value:float,byte_value:int,short_value:int,"
+            "string_value:string,boolean_value:boolean,decimal_value:struct<value:string,precision:int,scale:int>,"
+            "binary_value:binary,timestamp_value:bigint,timestamp_ntz_value:bigint,date_value:bigint,"
+            "calendar_interval_value:struct<months:int,days:int,microseconds:bigint>,day_time_interval_value:bigint,"
+            "year_month_interval_value:int>,seq_expression:struct<children:array<bigint>>,"
+            "`function`:struct<function_name:string,arguments:array<bigint>>,"
+            "alias:struct<expr:bigint,name:array<string>,metadata:string>,"
+            "sort_order:struct<child:bigint,direction:string,null_ordering:string>,"
+            "lambda_function:struct<`function`:bigint,arguments:array<struct<name_parts:array<string>>>>,"
+            "`window`:struct<window_function:bigint,partition_spec:array<bigint>,order_spec:array<bigint>>,"
+            "unresolved_extract_value:struct<child:bigint,extraction:bigint>,"
+            "update_fields:struct<struct_expression:bigint,field_name:string,value_expression:bigint>,"
+            "unresolved_named_lambda_variable:struct<name_parts:array<string>>,"
+            "named_argument_expression:struct<key:string,value:bigint>,id:bigint>"
+        )
+    ),
+    # §3 (OBS; `created_by` is OBS only).
+    "system.compute.warehouses": (
+        "warehouse_id STRING, workspace_id STRING, account_id STRING, warehouse_name STRING, warehouse_type STRING, "
+        "warehouse_channel STRING, warehouse_size STRING, min_clusters INT, max_clusters INT, auto_stop_minutes INT, "
+        "tags MAP<STRING, STRING>, change_time TIMESTAMP, delete_time TIMESTAMP, created_by STRING"
+    ),
+    "system.compute.warehouse_events": (
+        "account_id STRING, workspace_id STRING, warehouse_id STRING, event_type STRING, cluster_count INT, "
+        "event_time TIMESTAMP"
+    ),
+    "system.compute.clusters": (
+        "account_id STRING, workspace_id STRING, cluster_id STRING, cluster_name STRING, owned_by STRING, "
+        "create_time TIMESTAMP, delete_time TIMESTAMP, driver_node_type STRING, worker_node_type STRING, "
+        "worker_count BIGINT, min_autoscale_workers BIGINT, max_autoscale_workers BIGINT, "
+        "auto_termination_minutes BIGINT, enable_elastic_disk BOOLEAN, tags MAP<STRING, STRING>, "
+        "cluster_source STRING, init_scripts ARRAY<STRING>, "
+        "aws_attributes STRUCT<first_on_demand: BIGINT, availability: STRING, zone_id: STRING, "
+        "instance_profile_arn: STRING, spot_bid_price_percent: BIGINT, ebs_volume_type: STRING, "
+        "ebs_volume_count: BIGINT, ebs_volume_size: BIGINT, ebs_volume_iops: BIGINT, ebs_volume_throughput: BIGINT>, "
+        "azure_attributes STRUCT<first_on_demand: BIGINT, availability: STRING, spot_bid_max_price: DOUBLE>, "
+        "gcp_attributes STRUCT<use_preemptible_executors: BOOLEAN, google_service_account: STRING, "
+        "boot_disk_size: BIGINT, availability: STRING, zone_id: STRING, local_ssd_count: BIGINT>, "
+        "driver_instance_pool_id STRING, worker_instance_pool_id STRING, dbr_version STRING, change_time TIMESTAMP, "
+        "change_date DATE, data_security_mode STRING, policy_id STRING"
+    ),
+    # §4
+    "system.lakeflow.job_run_timeline": (
+        "account_id STRING, workspace_id STRING, job_id STRING, run_id STRING, period_start_time TIMESTAMP, "
+        "period_end_time TIMESTAMP, trigger_type STRING, result_state STRING, run_type STRING, run_name STRING, "
+        "compute_ids ARRAY<STRING>, termination_code STRING, job_parameters MAP<STRING, MAP<STRING, STRING>>, "
+        "source_task_run_id STRING, root_task_run_id STRING, "
+        "compute ARRAY<STRUCT<type: STRING, cluster_id: STRING, warehouse_id: STRING>>, termination_type STRING, "
+        "setup_duration_seconds BIGINT, queue_duration_seconds BIGINT, run_duration_seconds BIGINT, "
+        "cleanup_duration_seconds BIGINT, execution_duration_seconds BIGINT"
+    ),
+    "system.lakeflow.pipeline_update_timeline": (
+        "workspace_id STRING, pipeline_id STRING, update_id STRING, update_type STRING, request_id STRING, "
+        "run_as_user_name STRING, trigger_type STRING, "
+        "trigger_details STRUCT<job_task: STRUCT<job_id: STRING, job_task_run_id: STRING, "
+        "performance_target: STRING>>, "
+        "result_state STRING, compute STRUCT<type: STRING, cluster_id: STRING>, period_start_time TIMESTAMP, "
+        "period_end_time TIMESTAMP, "
+        "refresh_selection ARRAY<STRUCT<table_catalog: STRING, table_schema: STRING, table_name: STRING>>, "
+        "full_refresh_selection ARRAY<STRUCT<table_catalog: STRING, table_schema: STRING, table_name: STRING>>, "
+        "reset_checkpoint_selection ARRAY<STRING>, account_id STRING"
+    ),
 }
 
 
@@ -212,10 +300,24 @@ def store(lakehouse: Path) -> Iterator[LocalLakehouse]:
         store.sql("SELECT * FROM system.billing.usage WHERE record_type = 'ORIGINAL'").createOrReplaceTempView(
             "originals"
         )
+        other_region = [w.workspace_id for w in synthetic.OTHER_REGION_WORKSPACES]
         store.spark.createDataFrame(
-            [(WINDOW.start, WINDOW.change_time, AS_OF, WINDOW.usage_policy_since)],
-            "window_start timestamp, change_time timestamp, as_of date, usage_policy_since date",
+            [(WINDOW.start, WINDOW.change_time, AS_OF, WINDOW.usage_policy_since, other_region)],
+            "window_start timestamp, change_time timestamp, as_of date, usage_policy_since date, "
+            "other_region array<string>",
         ).createOrReplaceTempView("params")
+        store.sql(
+            "SELECT DISTINCT u.workspace_id, u.usage_metadata.warehouse_id AS warehouse_id, u.usage_start_time AS hour "
+            "FROM originals u WHERE u.usage_metadata.warehouse_id IS NOT NULL"
+        ).createOrReplaceTempView("billed_warehouse_hours")
+        store.sql(
+            """
+            SELECT statement_id, compute.warehouse_id AS warehouse_id, total_task_duration_ms AS task,
+                   explode(sequence(date_trunc('HOUR', start_time),
+                                    date_trunc('HOUR', end_time - INTERVAL 1 MILLISECOND), INTERVAL 1 HOUR)) AS hour
+            FROM system.query.history WHERE compute.warehouse_id IS NOT NULL AND end_time > start_time
+            """
+        ).createOrReplaceTempView("statement_hours")
         yield store
 
 
@@ -246,6 +348,20 @@ def test_the_transcribed_spec_has_the_field_counts_the_spec_states(expected_sche
     assert len(usage["usage_metadata"].dataType.fields) == 53  # type: ignore[attr-defined]  # spec §1.3
     assert len(usage["product_features"].dataType.fields) == 19  # type: ignore[attr-defined]  # spec §1.5
     assert usage["usage_quantity"].dataType.simpleString() == "decimal(38,18)"
+
+
+def test_the_query_and_compute_tables_have_the_column_counts_the_spec_states(
+    expected_schemas: dict[str, StructType],
+) -> None:
+    stated = {
+        "system.query.history": 44,
+        "system.compute.warehouses": 14,
+        "system.compute.warehouse_events": 6,
+        "system.compute.clusters": 27,
+        "system.lakeflow.job_run_timeline": 22,
+        "system.lakeflow.pipeline_update_timeline": 16,
+    }
+    assert {name: len(expected_schemas[name].fields) for name in stated} == stated
 
 
 def test_schema_differences_reports_drift() -> None:
@@ -628,6 +744,289 @@ def test_usage_spans_three_clouds_and_a_cancelled_workspace(store: LocalLakehous
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Query history, compute and Lakeflow run tables: consistent with usage (spec §8 traps)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_billed_warehouses_have_warehouse_rows_and_a_deleted_one_keeps_its_row(store: LocalLakehouse) -> None:
+    billed = {tuple(r) for r in query(store, "SELECT DISTINCT workspace_id, warehouse_id FROM billed_warehouse_hours")}
+    rows = query(store, "SELECT workspace_id, warehouse_id, warehouse_size, delete_time FROM system.compute.warehouses")
+    assert billed and billed <= {(r.workspace_id, r.warehouse_id) for r in rows}
+    unbilled = {r.warehouse_id for r in rows} - {w for _, w in billed}
+    assert unbilled == {synthetic.WH_RETIRED}
+    assert any(r.delete_time is not None for r in rows if r.warehouse_id == synthetic.WH_RETIRED)
+    resized = sorted(r.warehouse_size for r in rows if r.warehouse_id == synthetic.WH_SHARED_BI)
+    assert resized == ["LARGE", "MEDIUM"], "an SCD2 change row"
+
+
+def test_warehouse_statements_use_only_billed_hours_but_those_billing_has_not_reached(store: LocalLakehouse) -> None:
+    (row,) = query(
+        store,
+        """
+        SELECT count(*) AS slices,
+               sum(CASE WHEN b.hour IS NULL AND h.hour < CAST(p.as_of AS TIMESTAMP) THEN 1 ELSE 0 END) AS unbilled,
+               sum(CASE WHEN b.hour IS NULL AND h.hour >= CAST(p.as_of AS TIMESTAMP) THEN 1 ELSE 0 END) AS pending
+        FROM statement_hours h CROSS JOIN params p
+        LEFT JOIN billed_warehouse_hours b ON b.warehouse_id = h.warehouse_id AND b.hour = h.hour
+        """,
+    )
+    assert row.slices > 1000
+    assert row.unbilled == 0
+    assert row.pending > 0, "statements in the hour after the window: billing lags query history"
+
+
+def test_billed_warehouse_hours_include_idle_ones_some_with_only_cached_or_metadata_statements(
+    store: LocalLakehouse,
+) -> None:
+    (row,) = query(
+        store,
+        """
+        WITH used AS (SELECT DISTINCT warehouse_id, hour FROM statement_hours WHERE task > 0),
+             touched AS (SELECT DISTINCT warehouse_id, hour FROM statement_hours)
+        SELECT count(*) AS billed, count(u.hour) AS used, count(t.hour) AS touched
+        FROM billed_warehouse_hours b
+        LEFT JOIN used u ON u.warehouse_id = b.warehouse_id AND u.hour = b.hour
+        LEFT JOIN touched t ON t.warehouse_id = b.warehouse_id AND t.hour = b.hour
+        """,
+    )
+    assert row.billed > row.used > row.billed / 2, "some billed hours have no task time: idle"
+    assert row.touched > row.used, "some idle hours saw statements without task time"
+
+
+def test_statements_span_hours_end_on_the_hour_fail_are_cancelled_and_hit_the_cache(store: LocalLakehouse) -> None:
+    (row,) = query(
+        store,
+        """
+        SELECT
+          sum(CASE WHEN date_trunc('HOUR', start_time) < date_trunc('HOUR', end_time - INTERVAL 1 MILLISECOND)
+                    AND total_task_duration_ms > 0 THEN 1 ELSE 0 END) AS spanning,
+          sum(CASE WHEN end_time = date_trunc('HOUR', end_time) THEN 1 ELSE 0 END) AS on_the_hour,
+          sum(CASE WHEN execution_status = 'FAILED' AND total_task_duration_ms > 0 THEN 1 ELSE 0 END) AS failed,
+          sum(CASE WHEN execution_status = 'CANCELED' AND total_task_duration_ms > 0 THEN 1 ELSE 0 END) AS cancelled,
+          sum(CASE WHEN from_result_cache AND coalesce(total_task_duration_ms, 0) > 0 THEN 1 ELSE 0 END) AS cache_tasks,
+          sum(CASE WHEN from_result_cache AND total_task_duration_ms IS NULL THEN 1 ELSE 0 END) AS cache_null,
+          sum(CASE WHEN from_result_cache AND cache_origin_statement_id IS NOT NULL THEN 1 ELSE 0 END) AS cache_origin,
+          sum(CASE WHEN total_task_duration_ms > 10 * total_duration_ms THEN 1 ELSE 0 END) AS parallel,
+          sum(CASE WHEN total_task_duration_ms BETWEEN 1 AND total_duration_ms / 2 THEN 1 ELSE 0 END) AS waiting,
+          sum(CASE WHEN waiting_for_compute_duration_ms > 0 THEN 1 ELSE 0 END) AS woke_the_warehouse,
+          sum(CASE WHEN statement_type IS NULL THEN 1 ELSE 0 END) AS untyped,
+          count(DISTINCT execution_status) AS statuses
+        FROM system.query.history WHERE compute.warehouse_id IS NOT NULL
+        """,
+    )
+    assert min(row.spanning, row.on_the_hour, row.failed, row.cancelled, row.cache_null, row.cache_origin) > 0
+    assert min(row.parallel, row.waiting, row.woke_the_warehouse, row.untyped) > 0
+    assert row.cache_tasks == 0 and row.statuses == 3  # FINISHED, FAILED, CANCELED (one L)
+
+
+def test_statements_are_run_by_the_worlds_users_service_principals_and_unknown_identities(
+    store: LocalLakehouse,
+) -> None:
+    rows = query(
+        store,
+        "SELECT executed_by, max(executed_by <> executed_as) AS on_behalf, count(*) AS n "
+        "FROM system.query.history GROUP BY 1",
+    )
+    identities = {r.executed_by for r in rows}
+    world = {v for k, v in vars(synthetic).items() if k.startswith(("USER_", "SP_")) and isinstance(v, str)}
+    assert {None, synthetic.REDACTED, synthetic.SP_DATA_ENG, synthetic.SP_FINANCE, synthetic.USER_ALICE} <= identities
+    assert identities - {None, synthetic.REDACTED} <= world
+    assert any(r.on_behalf for r in rows), "dashboards run with their owner's privileges (executed_as)"
+
+
+def test_statements_on_serverless_and_classic_compute_and_their_sources(store: LocalLakehouse) -> None:
+    rows = {
+        r.type: r
+        for r in query(
+            store,
+            """
+            SELECT compute.type AS type, count(*) AS n, count(compute.warehouse_id) AS warehouse,
+                   count(waiting_for_compute_duration_ms) AS waited, count(query_source.job_info) AS job_info,
+                   count(query_source.notebook_id) AS notebook, count(query_source.pipeline_info.update_id) AS updates
+            FROM system.query.history GROUP BY 1
+            """,
+        )
+    }
+    assert set(rows) == {"WAREHOUSE", "SERVERLESS_COMPUTE", "CLASSIC_COMPUTE"}
+    assert all(r.job_info == r.n for r in rows.values()), "job_info is a struct on every row, leaves mostly NULL"
+    serverless = rows["SERVERLESS_COMPUTE"]
+    assert serverless.warehouse == serverless.waited == 0 and serverless.notebook > 0 and serverless.updates > 0
+    assert rows["CLASSIC_COMPUTE"].updates == rows["CLASSIC_COMPUTE"].n
+    (row,) = query(
+        store,
+        """
+        SELECT count(*) AS in_jobs,
+               count(t.run_id) AS known_runs,
+               (SELECT count(*) FROM system.query.history q LEFT ANTI JOIN system.lakeflow.pipeline_update_timeline u
+                  ON u.update_id = q.query_source.pipeline_info.update_id
+                WHERE q.query_source.pipeline_info.update_id IS NOT NULL) AS unknown_updates,
+               (SELECT count(*) FROM system.query.history
+                WHERE query_source.alert_id IS NOT NULL AND query_source.sql_query_id IS NOT NULL) AS several_sources,
+               (SELECT count(*) FROM system.query.history WHERE element_at(query_tags, '@@dbt_model_name') IS NOT NULL)
+                 AS dbt,
+               (SELECT count(*) FROM system.query.history
+                WHERE map_contains_key(query_tags, 'adhoc') AND element_at(query_tags, 'adhoc') IS NULL) AS key_only
+        FROM system.query.history q
+        LEFT JOIN (SELECT DISTINCT job_id, run_id FROM system.lakeflow.job_run_timeline) t
+          ON t.job_id = q.query_source.job_info.job_id AND t.run_id = q.query_source.job_info.job_run_id
+        WHERE q.query_source.job_info.job_run_id IS NOT NULL
+        """,
+    )
+    assert row.in_jobs > 0 and row.known_runs == row.in_jobs, "a statement of a job task names a real run"
+    assert row.unknown_updates == 0 and min(row.several_sources, row.dbt, row.key_only) > 0
+
+
+def test_warehouse_events_bracket_the_billed_hours_and_the_statements(store: LocalLakehouse) -> None:
+    (row,) = query(
+        store,
+        """
+        SELECT count(*) AS events, count(DISTINCT e.event_type) AS types,
+               sum(CASE WHEN b.hour IS NULL AND e.event_time < CAST(p.as_of AS TIMESTAMP) THEN 1 ELSE 0 END)
+                 AS outside_billed_hours,
+               max(e.cluster_count) AS most_clusters
+        FROM system.compute.warehouse_events e CROSS JOIN params p
+        LEFT JOIN billed_warehouse_hours b ON b.warehouse_id = e.warehouse_id
+          AND b.hour = date_trunc('HOUR', e.event_time)
+        """,
+    )
+    assert row.types == 6 and row.outside_billed_hours == 0 and row.most_clusters == 2
+    (state,) = query(
+        store,
+        """
+        WITH q AS (SELECT statement_id, compute.warehouse_id AS wh, start_time, end_time
+                   FROM system.query.history WHERE compute.warehouse_id IS NOT NULL),
+             ranked AS (
+               SELECT q.statement_id, e.event_type,
+                      row_number() OVER (PARTITION BY q.statement_id ORDER BY e.event_time DESC) AS latest
+               FROM q JOIN system.compute.warehouse_events e ON e.warehouse_id = q.wh AND e.event_time <= q.start_time),
+             stopped AS (
+               SELECT DISTINCT q.statement_id FROM q JOIN system.compute.warehouse_events e ON e.warehouse_id = q.wh
+                 AND e.event_type IN ('STOPPING', 'STOPPED') AND e.event_time > q.start_time
+                 AND e.event_time < q.end_time)
+        SELECT (SELECT count(*) FROM q) AS statements,
+               (SELECT count(*) FROM ranked WHERE latest = 1 AND event_type NOT IN ('STOPPING', 'STOPPED')) AS running,
+               (SELECT count(*) FROM stopped) AS cut_off
+        """,
+    )
+    assert state.running == state.statements > 0, "every statement runs on a started warehouse"
+    assert state.cut_off == 0, "no warehouse stops under a running statement"
+
+
+def test_every_regional_job_run_on_usage_has_its_timeline_and_other_regions_none(store: LocalLakehouse) -> None:
+    rows = query(
+        store,
+        """
+        WITH runs AS (SELECT DISTINCT workspace_id, usage_metadata.job_id AS job_id,
+                             usage_metadata.job_run_id AS run_id
+                      FROM originals WHERE usage_metadata.job_run_id IS NOT NULL),
+             t AS (SELECT DISTINCT workspace_id, job_id, run_id FROM system.lakeflow.job_run_timeline)
+        SELECT array_contains(p.other_region, r.workspace_id) AS other_region, count(*) AS runs,
+               count(t.run_id) AS with_timeline
+        FROM runs r CROSS JOIN params p
+        LEFT JOIN t ON t.workspace_id = r.workspace_id AND t.job_id = r.job_id AND t.run_id = r.run_id
+        GROUP BY 1
+        """,
+    )
+    by_region = {r.other_region: r for r in rows}
+    assert by_region[False].runs == by_region[False].with_timeline > 100
+    assert by_region[True].runs > 0 and by_region[True].with_timeline == 0
+    (row,) = query(
+        store,
+        """
+        WITH span AS (SELECT workspace_id, run_id, min(period_start_time) AS s, max(period_end_time) AS e
+                      FROM system.lakeflow.job_run_timeline GROUP BY 1, 2)
+        SELECT count(*) AS records,
+               sum(CASE WHEN u.usage_start_time < date_trunc('HOUR', span.s) OR u.usage_start_time >= span.e
+                        THEN 1 ELSE 0 END) AS outside_the_run
+        FROM originals u JOIN span ON span.workspace_id = u.workspace_id AND span.run_id = u.usage_metadata.job_run_id
+        """,
+    )
+    assert row.records > 0 and row.outside_the_run == 0, "usage bills a run only in the hours it ran"
+
+
+def test_job_run_timeline_slices_repairs_retries_and_runs_that_never_started(store: LocalLakehouse) -> None:
+    (row,) = query(
+        store,
+        """
+        SELECT
+          sum(CASE WHEN period_end_time > date_trunc('HOUR', period_start_time) + INTERVAL 1 HOUR
+                     OR period_end_time < period_start_time THEN 1 ELSE 0 END) AS unsliced,
+          (SELECT count(*) FROM system.lakeflow.job_run_timeline a LEFT ANTI JOIN system.lakeflow.job_run_timeline n
+             ON n.run_id = a.run_id AND n.period_start_time = a.period_end_time
+           WHERE a.result_state IS NULL) AS dangling,
+          sum(CASE WHEN period_start_time = period_end_time AND result_state = 'SKIPPED' THEN 1 ELSE 0 END)
+            AS never_started,
+          sort_array(collect_set(result_state)) AS states
+        FROM system.lakeflow.job_run_timeline t
+        """,
+    )
+    assert row.unsliced == 0 and row.dangling == 0, "clock-hour slices; a NULL result state continues the run"
+    assert row.never_started > 0
+    assert set(row.states) == {"CANCELLED", "ERROR", "FAILED", "SKIPPED", "SUCCEEDED", "TIMED_OUT"}  # two Ls
+    (runs,) = query(
+        store,
+        """
+        WITH finals AS (SELECT run_id, count(result_state) AS finals FROM system.lakeflow.job_run_timeline GROUP BY 1),
+             retries AS (SELECT workspace_id, job_id, run_id, min(period_start_time) AS started
+                         FROM system.lakeflow.job_run_timeline WHERE trigger_type = 'ONETIME_RETRY' GROUP BY 1, 2, 3),
+             failures AS (SELECT workspace_id, job_id, run_id, period_end_time FROM system.lakeflow.job_run_timeline
+                          WHERE result_state IN ('FAILED', 'TIMED_OUT'))
+        SELECT (SELECT count(*) FROM finals WHERE finals = 2) AS repaired,
+               (SELECT count(*) FROM retries) AS retries,
+               (SELECT count(*) FROM retries r LEFT SEMI JOIN failures f
+                  ON f.workspace_id = r.workspace_id AND f.job_id = r.job_id AND f.run_id <> r.run_id
+                 AND f.period_end_time <= r.started) AS retrying_a_failure
+        """,
+    )
+    assert runs.repaired > 0, "a repaired run keeps its run_id and adds a final row"
+    assert runs.retries == runs.retrying_a_failure > 0, "a retry run starts after a failed run of its job"
+
+
+def test_clusters_on_regional_usage_have_cluster_rows_named_after_their_runs(store: LocalLakehouse) -> None:
+    (row,) = query(
+        store,
+        """
+        SELECT count(DISTINCT u.usage_metadata.cluster_id) AS used, count(DISTINCT c.cluster_id) AS known,
+               count(DISTINCT CASE WHEN u.usage_metadata.job_run_id IS NOT NULL AND c.cluster_name <>
+                 concat('job-', u.usage_metadata.job_id, '-run-', u.usage_metadata.job_run_id)
+                 THEN c.cluster_id END) AS misnamed
+        FROM originals u CROSS JOIN params p
+        LEFT JOIN system.compute.clusters c
+          ON c.cluster_id = u.usage_metadata.cluster_id AND c.workspace_id = u.workspace_id
+        WHERE u.usage_metadata.cluster_id IS NOT NULL AND NOT array_contains(p.other_region, u.workspace_id)
+        """,
+    )
+    assert row.used == row.known > 50 and row.misnamed == 0
+    sources = scalar(store, "SELECT sort_array(collect_set(cluster_source)) FROM system.compute.clusters")
+    assert sources == ["JOB", "PIPELINE", "UI"]
+
+
+def test_pipeline_updates_on_usage_have_timelines_and_retries_share_a_request(store: LocalLakehouse) -> None:
+    (row,) = query(
+        store,
+        """
+        WITH updates AS (SELECT DISTINCT u.usage_metadata.dlt_update_id AS update_id FROM originals u
+                         WHERE u.usage_metadata.dlt_update_id IS NOT NULL)
+        SELECT count(*) AS updates,
+               (SELECT count(*) FROM updates LEFT ANTI JOIN system.lakeflow.pipeline_update_timeline t
+                  ON t.update_id = updates.update_id) AS missing,
+               (SELECT count(DISTINCT r.update_id) FROM system.lakeflow.pipeline_update_timeline r
+                WHERE r.trigger_type = 'RETRY_ON_FAILURE') AS retries,
+               (SELECT count(DISTINCT r.update_id) FROM system.lakeflow.pipeline_update_timeline r
+                JOIN system.lakeflow.pipeline_update_timeline f
+                  ON f.request_id = r.request_id AND f.update_id <> r.update_id AND f.result_state = 'FAILED'
+                 AND f.period_end_time <= r.period_start_time
+                WHERE r.trigger_type = 'RETRY_ON_FAILURE') AS retrying_a_failure,
+               (SELECT sort_array(collect_set(result_state)) FROM system.lakeflow.pipeline_update_timeline) AS states
+        FROM updates
+        """,
+    )
+    assert row.updates > 100 and row.missing == 0
+    assert row.retries == row.retrying_a_failure > 0
+    assert row.states == ["CANCELED", "COMPLETED", "FAILED"]  # one L here
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Determinism
 # ---------------------------------------------------------------------------------------------------------
 
@@ -660,10 +1059,11 @@ def test_same_seed_gives_identical_data_and_another_seed_other_usage(tmp_path: P
             hashes.append(table_hashes(store))
     first, again, other = hashes
     assert first == again
-    assert other["system.billing.usage"] != first["system.billing.usage"]
-    # Only activity depends on the seed: the world (workspaces, jobs, prices...) is fixed.
-    assert {k: v for k, v in other.items() if k != "system.billing.usage"} == {
-        k: v for k, v in first.items() if k != "system.billing.usage"
+    # Only activity depends on the seed: the world (workspaces, jobs, warehouses, prices...) is fixed.
+    activity = {str(t) for t in (synthetic.USAGE_TABLE, *synthetic.ACTIVITY_TABLES)} - {"system.compute.warehouses"}
+    assert all(other[name] != first[name] for name in activity)
+    assert {k: v for k, v in other.items() if k not in activity} == {
+        k: v for k, v in first.items() if k not in activity
     }
 
 

@@ -1,7 +1,10 @@
 """Schemas of the Databricks system tables this product reads, in their physical column order.
 
 Sources: the Databricks billing, pricing, workspaces, jobs, pipelines and served-entities system table
-references and `DESCRIBE TABLE` output of a live workspace (see the README's "Source tables" section).
+references and `DESCRIBE TABLE` output of a live workspace (see the README's "Source tables" section); the query,
+compute and Lakeflow run tables follow ../shared/spec/query-and-compute-tables.md, whose column order comes from
+two live-catalog dumps (one of them `darshanmeel/databricks-audit-app`
+`app/queries/vendored/databricks_system_catalog_schema.txt`, which also gives the full `query_parameters` type).
 Fields the docs do not describe are kept (NULL in synthetic data) so readers written against the real
 tables compile here too.
 """
@@ -10,10 +13,14 @@ from __future__ import annotations
 
 from pyspark.sql.types import (
     ArrayType,
+    BinaryType,
     BooleanType,
+    ByteType,
     DataType,
     DateType,
     DecimalType,
+    DoubleType,
+    FloatType,
     IntegerType,
     LongType,
     MapType,
@@ -26,6 +33,8 @@ from pyspark.sql.types import (
 S = StringType()
 TS = TimestampType()
 BOOL = BooleanType()
+INT = IntegerType()
+BIGINT = LongType()
 TAGS = MapType(StringType(), StringType())
 # Quantities and prices in the system tables are DECIMAL(38,18).
 BILLING_DECIMAL = DecimalType(38, 18)
@@ -253,6 +262,222 @@ SERVED_ENTITIES = _struct(
     ("endpoint_delete_time", TS),
 )
 
+
+# --- system.query.history (44 columns) ----------------------------------------------------------------------
+
+_TYPE_INFO = _struct(*_strings("type_name", "type_ddl", "redacted_type_ddl"))
+_IDS = ArrayType(BIGINT, True)
+_NAME_PARTS = _struct(("name_parts", ArrayType(S, True)))
+# One node of a parameter's expression tree; nodes refer to each other by `id` (the live type is flat, not nested).
+_QUERY_EXPRESSION = _struct(
+    ("tag", S),
+    ("data_type", _TYPE_INFO),
+    (
+        "literal",
+        _struct(
+            ("data_type", _TYPE_INFO),
+            ("int_value", INT),
+            ("long_value", BIGINT),
+            ("double_value", DoubleType()),
+            ("float_value", FloatType()),
+            ("byte_value", INT),
+            ("short_value", INT),
+            ("string_value", S),
+            ("boolean_value", BOOL),
+            ("decimal_value", _struct(("value", S), ("precision", INT), ("scale", INT))),
+            ("binary_value", BinaryType()),
+            ("timestamp_value", BIGINT),
+            ("timestamp_ntz_value", BIGINT),
+            ("date_value", BIGINT),
+            ("calendar_interval_value", _struct(("months", INT), ("days", INT), ("microseconds", BIGINT))),
+            ("day_time_interval_value", BIGINT),
+            ("year_month_interval_value", INT),
+        ),
+    ),
+    ("seq_expression", _struct(("children", _IDS))),
+    ("function", _struct(("function_name", S), ("arguments", _IDS))),
+    ("alias", _struct(("expr", BIGINT), ("name", ArrayType(S, True)), ("metadata", S))),
+    ("sort_order", _struct(("child", BIGINT), ("direction", S), ("null_ordering", S))),
+    ("lambda_function", _struct(("function", BIGINT), ("arguments", ArrayType(_NAME_PARTS, True)))),
+    ("window", _struct(("window_function", BIGINT), ("partition_spec", _IDS), ("order_spec", _IDS))),
+    ("unresolved_extract_value", _struct(("child", BIGINT), ("extraction", BIGINT))),
+    ("update_fields", _struct(("struct_expression", BIGINT), ("field_name", S), ("value_expression", BIGINT))),
+    ("unresolved_named_lambda_variable", _NAME_PARTS),
+    ("named_argument_expression", _struct(("key", S), ("value", BIGINT))),
+    ("id", BIGINT),
+)
+_QUERY_PARAMETER = _struct(("exprs", ArrayType(_QUERY_EXPRESSION, True)))
+
+QUERY_HISTORY = _struct(
+    *_strings("account_id", "workspace_id", "statement_id", "executed_by", "session_id", "execution_status"),
+    ("compute", _struct(*_strings("type", "cluster_id", "warehouse_id"))),
+    *_strings(
+        "executed_by_user_id",
+        "statement_text",
+        "statement_type",
+        "error_message",
+        "client_application",
+        "client_driver",
+    ),
+    *(
+        (name, BIGINT)
+        for name in (
+            "total_duration_ms",
+            "waiting_for_compute_duration_ms",
+            "waiting_at_capacity_duration_ms",
+            "execution_duration_ms",
+            "compilation_duration_ms",
+            "total_task_duration_ms",
+            "result_fetch_duration_ms",
+        )
+    ),
+    ("start_time", TS),
+    ("end_time", TS),
+    ("update_time", TS),
+    *((name, BIGINT) for name in ("read_partitions", "pruned_files", "read_files", "read_rows", "produced_rows")),
+    ("read_bytes", BIGINT),
+    ("read_io_cache_percent", ByteType()),
+    ("from_result_cache", BOOL),
+    *((name, BIGINT) for name in ("spilled_local_bytes", "written_bytes", "shuffle_read_bytes")),
+    (
+        "query_source",
+        _struct(
+            ("job_info", _struct(*_strings("job_id", "job_run_id", "job_task_run_id"))),
+            *_strings(
+                "legacy_dashboard_id", "dashboard_id", "alert_id", "notebook_id", "sql_query_id", "genie_space_id"
+            ),
+            ("pipeline_info", _struct(*_strings("pipeline_id", "update_id"))),
+        ),
+    ),
+    *_strings("executed_as_user_id", "executed_as"),
+    ("written_rows", BIGINT),
+    ("written_files", BIGINT),
+    ("cache_origin_statement_id", S),
+    (
+        "query_parameters",
+        _struct(
+            ("named_parameters", MapType(S, _QUERY_PARAMETER, True)),
+            ("pos_parameters", ArrayType(_QUERY_PARAMETER, True)),
+            ("truncated", BOOL),
+        ),
+    ),
+    ("query_tags", TAGS),
+    ("pruned_files_bytes", BIGINT),
+    ("read_files_bytes", BIGINT),
+)
+
+# --- system.compute -----------------------------------------------------------------------------------------
+
+WAREHOUSES = _struct(
+    *_strings(
+        "warehouse_id",
+        "workspace_id",
+        "account_id",
+        "warehouse_name",
+        "warehouse_type",
+        "warehouse_channel",
+        "warehouse_size",
+    ),
+    ("min_clusters", INT),
+    ("max_clusters", INT),
+    ("auto_stop_minutes", INT),
+    ("tags", TAGS),
+    ("change_time", TS),
+    ("delete_time", TS),
+    ("created_by", S),
+)
+
+WAREHOUSE_EVENTS = _struct(
+    *_strings("account_id", "workspace_id", "warehouse_id", "event_type"),
+    ("cluster_count", INT),
+    ("event_time", TS),
+)
+
+CLUSTERS = _struct(
+    *_strings("account_id", "workspace_id", "cluster_id", "cluster_name", "owned_by"),
+    ("create_time", TS),
+    ("delete_time", TS),
+    *_strings("driver_node_type", "worker_node_type"),
+    *((name, BIGINT) for name in ("worker_count", "min_autoscale_workers", "max_autoscale_workers")),
+    ("auto_termination_minutes", BIGINT),
+    ("enable_elastic_disk", BOOL),
+    ("tags", TAGS),
+    ("cluster_source", S),
+    ("init_scripts", ArrayType(S, True)),
+    (
+        "aws_attributes",
+        _struct(
+            ("first_on_demand", BIGINT),
+            *_strings("availability", "zone_id", "instance_profile_arn"),
+            ("spot_bid_price_percent", BIGINT),
+            ("ebs_volume_type", S),
+            *((name, BIGINT) for name in ("ebs_volume_count", "ebs_volume_size", "ebs_volume_iops")),
+            ("ebs_volume_throughput", BIGINT),
+        ),
+    ),
+    (
+        "azure_attributes",
+        _struct(("first_on_demand", BIGINT), ("availability", S), ("spot_bid_max_price", DoubleType())),
+    ),
+    (
+        "gcp_attributes",
+        _struct(
+            ("use_preemptible_executors", BOOL),
+            ("google_service_account", S),
+            ("boot_disk_size", BIGINT),
+            *_strings("availability", "zone_id"),
+            ("local_ssd_count", BIGINT),
+        ),
+    ),
+    *_strings("driver_instance_pool_id", "worker_instance_pool_id", "dbr_version"),
+    ("change_time", TS),
+    ("change_date", DateType()),
+    *_strings("data_security_mode", "policy_id"),
+)
+
+# --- system.lakeflow run timelines ---------------------------------------------------------------------------
+
+_COMPUTE_REF = _struct(*_strings("type", "cluster_id", "warehouse_id"))
+
+JOB_RUN_TIMELINE = _struct(
+    *_strings("account_id", "workspace_id", "job_id", "run_id"),
+    ("period_start_time", TS),
+    ("period_end_time", TS),
+    *_strings("trigger_type", "result_state", "run_type", "run_name"),
+    ("compute_ids", ArrayType(S, True)),
+    ("termination_code", S),
+    ("job_parameters", MapType(S, TAGS, True)),
+    *_strings("source_task_run_id", "root_task_run_id"),
+    ("compute", ArrayType(_COMPUTE_REF, True)),
+    ("termination_type", S),
+    *(
+        (name, BIGINT)
+        for name in (
+            "setup_duration_seconds",
+            "queue_duration_seconds",
+            "run_duration_seconds",
+            "cleanup_duration_seconds",
+            "execution_duration_seconds",
+        )
+    ),
+)
+
+_TABLE_REFS = ArrayType(_struct(*_strings("table_catalog", "table_schema", "table_name")), True)
+
+PIPELINE_UPDATE_TIMELINE = _struct(
+    *_strings("workspace_id", "pipeline_id", "update_id", "update_type", "request_id", "run_as_user_name"),
+    ("trigger_type", S),
+    ("trigger_details", _struct(("job_task", _struct(*_strings("job_id", "job_task_run_id", "performance_target"))))),
+    ("result_state", S),
+    ("compute", _struct(*_strings("type", "cluster_id"))),
+    ("period_start_time", TS),
+    ("period_end_time", TS),
+    ("refresh_selection", _TABLE_REFS),
+    ("full_refresh_selection", _TABLE_REFS),
+    ("reset_checkpoint_selection", ArrayType(S, True)),
+    ("account_id", S),
+)
+
 # Three-part name -> schema of every system table the generator writes and the pipeline may read.
 SYSTEM_TABLES: dict[str, StructType] = {
     "system.billing.usage": USAGE,
@@ -261,4 +486,10 @@ SYSTEM_TABLES: dict[str, StructType] = {
     "system.lakeflow.jobs": JOBS,
     "system.lakeflow.pipelines": PIPELINES,
     "system.serving.served_entities": SERVED_ENTITIES,
+    "system.query.history": QUERY_HISTORY,
+    "system.compute.warehouses": WAREHOUSES,
+    "system.compute.warehouse_events": WAREHOUSE_EVENTS,
+    "system.compute.clusters": CLUSTERS,
+    "system.lakeflow.job_run_timeline": JOB_RUN_TIMELINE,
+    "system.lakeflow.pipeline_update_timeline": PIPELINE_UPDATE_TIMELINE,
 }
