@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+import re
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
 import pytest
 from pyspark.sql import functions as F
 
+from chargeback import money, tieout
 from chargeback.allocation import allocate
-from chargeback.errors import InputError
+from chargeback.errors import InputError, ReconciliationError
 from chargeback.names import TableName
 from chargeback.pipeline import Enrichment, RunParams, usage_costs
 from chargeback.schemas import JOBS, LIST_PRICES, PIPELINES, SERVED_ENTITIES, USAGE, WORKSPACES_LATEST
+from chargeback.usage import content_hash
 from tests.helpers import DAY, config, price_row, usage_row
 
 SKU = "PREMIUM_JOBS_SERVERLESS_COMPUTE_US_EAST_N_VIRGINIA"
@@ -137,3 +140,132 @@ def test_an_injection_in_a_source_table_parameter_is_rejected_before_the_engine_
     assert "--usage-table" in err
     with pytest.raises(InputError):
         TableName.parse("system.billing.usage; DROP TABLE system.billing.usage")
+
+
+# --- issue 15: re-exported records, the documented range, the gate's own arithmetic --------------------------
+
+
+@pytest.mark.transform
+def test_a_record_exported_again_with_other_content_keeps_its_latest_copy(spark):
+    later = DAY + dt.timedelta(days=2)
+    rows = [
+        # The latest ingestion wins, whatever the quantity or the tags.
+        usage_row("10", record_id="again", tags={"team": "finance"}),
+        usage_row("4", record_id="again", tags={"team": "marketing"}, ingestion_date=later),
+        # Same ingestion date, other end time and quantity: the copy with the greatest content hash.
+        usage_row("5", record_id="twin", hour=3),
+        usage_row("6", record_id="twin", hour=4),
+        usage_row("7", record_id="twin", hour=5, tags={"team": "x"}),
+    ]
+    usage = spark.createDataFrame(rows, USAGE)
+    lines = silver(spark, rows).select("usage_quantity", "business_unit", "source_record_count").collect()
+    assert sorted((r.usage_quantity, r.business_unit, r.source_record_count) for r in lines) == [
+        (Decimal(4), "marketing", 1),
+        (Decimal(6), "UNALLOCATED", 1),
+    ]
+    hashes = {
+        r.q: r.h for r in usage.select(F.col("usage_quantity").alias("q"), content_hash(usage).alias("h")).collect()
+    }
+    assert hashes[Decimal(6)] == max(hashes[Decimal(q)] for q in (5, 6, 7))
+    # The gate re-derives the same choice on its own, and counts the records exported more than once.
+    facts = tieout.source_facts(usage, DAY, DAY)
+    assert sum(facts.quantities.values()) == Decimal(10)
+    assert (facts.duplicate_records, facts.conflicting_records, facts.duplicate_examples) == (2, 2, ("again", "twin"))
+
+
+@pytest.mark.transform
+def test_quantities_to_1e15_and_prices_to_1e6_are_priced_exactly(spark):
+    """Every digit: 18 decimals of quantity, 12 of price, rounded once at 10 decimals (no Delta on the way)."""
+    cases = [
+        ("999999999999999.123456789012345678", "999999.123456789012"),
+        ("-999999999999999.999999999999999999", "999999.999999999999"),
+        ("1000000000000.5", "1000.5"),
+        ("0.000000000000000001", "2500.5"),
+        ("1500.123456789012345678", "0.35"),
+    ]
+    rows, prices = [], []
+    for i, (quantity, price) in enumerate(cases):
+        sku = f"SKU_{i}"
+        rows.append(usage_row(quantity, sku=sku, record_id=str(i)))
+        prices.append(price_row(sku, price, dt.datetime(2020, 1, 1), None))
+    enrichment = Enrichment(
+        *(spark.createDataFrame([], s) for s in (WORKSPACES_LATEST, JOBS, PIPELINES, SERVED_ENTITIES))
+    )
+    lines = usage_costs(
+        spark.createDataFrame(rows, USAGE), spark.createDataFrame(prices, LIST_PRICES), enrichment, config(), PARAMS
+    ).collect()
+    with localcontext() as exact:
+        exact.prec = 80
+        expected = {
+            f"SKU_{i}": (Decimal(q) * Decimal(p)).quantize(Decimal("1e-10"), ROUND_HALF_UP)
+            for i, (q, p) in enumerate(cases)
+        }
+    assert {r.sku_name: r.effective_cost for r in lines} == expected
+    assert all(r.is_priced for r in lines)
+
+
+@pytest.mark.transform
+def test_money_helpers_are_exact_to_the_edge_of_their_range(spark):
+    amount = Decimal("123456789012345678901.1234567891")  # a list cost just below 10^21
+    rows = [(amount, Decimal("0.0000000003"), Decimal("12.3456"), Decimal("0.333333333333"))]
+    rows.append((-amount, Decimal("10000000000"), Decimal("99.9999"), Decimal("9.999999999999")))
+    rows.append((Decimal("99999999999999.9999999999"), Decimal("1.0000000001"), Decimal("0"), Decimal("0.5")))
+    frame = spark.createDataFrame(rows, "a decimal(38,10), rate decimal(21,10), pct decimal(9,4), ratio decimal(13,12)")
+    a, rate, pct, ratio = (F.col(c) for c in ("a", "rate", "pct", "ratio"))
+    small = F.when(F.abs(a) < F.lit(Decimal(10) ** 14), a).otherwise(F.lit(0))
+    ok = money.conversion_in_range(a, rate)
+    out = frame.select(
+        "a",
+        "rate",
+        "pct",
+        "ratio",
+        # As the pipeline does: out-of-range values never reach the arithmetic (Sail evaluates both branches).
+        F.when(ok, money.converted(F.when(ok, a).otherwise(0), F.when(ok, rate).otherwise(0))).alias("converted"),
+        money.discounted(a, pct).alias("discounted"),
+        money.times_ratio(a, ratio).alias("times_ratio"),
+        money.share_toward_zero(a, ratio).alias("share"),
+        money.ratio_of(small, F.lit(Decimal("300000000000000")).cast("decimal(38,10)")).alias("ratio_of"),
+    ).collect()
+    with localcontext() as exact:
+        exact.prec = 80
+        for r in out:
+            cent = Decimal("1e-10")
+            converted = (r.a * r.rate).quantize(cent, ROUND_HALF_UP)
+            assert r.converted == (converted if abs(converted) < Decimal(10) ** 23 else None)
+            assert r.discounted == (r.a * (100 - r.pct) / 100).quantize(cent, ROUND_HALF_UP)
+            assert r.times_ratio == (r.a * r.ratio).quantize(cent, ROUND_HALF_UP)
+            assert r.share == (r.a * r.ratio).quantize(cent, ROUND_DOWN)
+            part = r.a if abs(r.a) < Decimal(10) ** 14 else Decimal(0)
+            assert r.ratio_of == (part / Decimal("300000000000000")).quantize(Decimal("1e-12"), ROUND_HALF_UP)
+
+
+@pytest.mark.transform
+def test_the_gate_finds_a_dropped_a_doubled_and_a_null_costed_line(spark):
+    rows = [usage_row("3", record_id="a"), usage_row("5", record_id="b", sku="SQL_SKU", hour=12)]
+    usage = spark.createDataFrame(rows, USAGE)
+    prices = [
+        price_row(SKU, "0.5", dt.datetime(2020, 1, 1), None),
+        price_row("SQL_SKU", "2", dt.datetime(2020, 1, 1), None),
+    ]
+    enrichment = Enrichment(
+        *(spark.createDataFrame([], s) for s in (WORKSPACES_LATEST, JOBS, PIPELINES, SERVED_ENTITIES))
+    )
+    lines = usage_costs(usage, spark.createDataFrame(prices, LIST_PRICES), enrichment, config(), PARAMS)
+    facts = tieout.source_facts(usage, DAY, DAY)
+    totals = tieout.check_lines(lines, facts, DAY, DAY)
+    assert totals.cost_by_day == {DAY: Decimal("11.5")}
+    broken = {
+        "lost": lines.where(F.col("sku_name") != "SQL_SKU"),
+        "added": lines.unionByName(lines.where(F.col("sku_name") == "SQL_SKU")),
+        "NULL": lines.withColumn(
+            "effective_cost", F.when(F.col("sku_name") == "SQL_SKU", None).otherwise(F.col("effective_cost"))
+        ),
+        "unpriced (no reason)": lines.withColumn("is_priced", F.lit(False))
+        .withColumn("list_cost", F.lit(0))
+        .withColumn("effective_cost", F.lit(0)),
+    }
+    for fragment, frame in broken.items():
+        with pytest.raises(ReconciliationError, match=re.escape(fragment)):
+            tieout.check_lines(frame, facts, DAY, DAY)
+    with pytest.raises(ReconciliationError, match="on 2026-10-05"):
+        tieout.check_allocated({DAY: Decimal("11.5")}, {DAY: Decimal("11.4")}, "USD")

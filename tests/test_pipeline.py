@@ -22,7 +22,7 @@ from chargeback.anomalies import COST_ANOMALIES_DAILY
 from chargeback.budgets import BUDGET_STATUS_MONTHLY
 from chargeback.config import CONFIG_TABLES, Config, load_config
 from chargeback.engine import local_session
-from chargeback.errors import InputError
+from chargeback.errors import InputError, ShrinkError
 from chargeback.focus import FOCUS_COSTS
 from chargeback.names import TableName
 from chargeback.pipeline import RunParams, run
@@ -246,6 +246,24 @@ def test_a_window_inside_closed_months_is_refused_before_writing(copy: Path, con
         with pytest.raises(InputError, match="closed"):
             run(store, closed, params("refused", START, dt.date(2026, 8, 31)))
         assert rows(store, gold.COST_DAILY, without_run_id=False) == before
+
+
+def test_a_usage_table_read_as_empty_is_refused_and_nothing_changes(copy: Path, config: Config) -> None:
+    """Issue 15: a lost grant reads as an empty usage table; the run stops with one line before writing anything,
+    and with August closed, even --allow-shrink cannot book August as a negative correction."""
+    closed = dataclasses.replace(config, closed_months=(dt.date(2026, 8, 1),))
+    published = (*ALL_TABLES, gold.RECONCILIATION_RUNS, *CONFIG_TABLES.values())
+    with lakehouse(copy) as store:
+        run(store, closed, params("close"))  # August is closed now; nothing of it changes
+        before = {spec.table: rows(store, spec, without_run_id=False) for spec in published}
+        store.write_raw(USAGE, store.spark.createDataFrame([], store.read(USAGE).schema), mode="overwrite")
+        with pytest.raises(ShrinkError, match="--allow-shrink") as open_months:
+            run(store, config, params("lost-grant", dt.date(2026, 9, 1)))
+        with pytest.raises(ShrinkError, match="closed month 2026-08") as closed_month:
+            run(store, closed, dataclasses.replace(params("lost-grant-closed"), allow_shrink=True))
+        after = {spec.table: rows(store, spec, without_run_id=False) for spec in published}
+    assert "\n" not in str(open_months.value) + str(closed_month.value)
+    assert after == before
 
 
 class Killed(RuntimeError):

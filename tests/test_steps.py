@@ -90,6 +90,63 @@ def test_unpriced_sku_is_kept_at_zero_cost_and_flagged(spark):
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_each_line_is_priced_once_whatever_overlaps_the_price_table_holds(spark):
+    """Issue 15: a price table exported twice, a row nested in an open-ended one, two prices at once, a NULL price.
+
+    Identical rows count once; a nested row cuts nothing off; where two rows disagree, or the price in force is
+    NULL, the line is kept unpriced with the reason (the run refuses such prices before it writes)."""
+    nested_from, nested_to = dt.datetime(2026, 10, 5, 10), dt.datetime(2026, 10, 5, 12)
+    null_price = list(price_row("NULL_PRICED_SKU", "1", dt.datetime(2013, 1, 1), None))
+    null_price[LIST_PRICES.fieldNames().index("pricing")] = None
+    prices = spark.createDataFrame(
+        [
+            price_row(SKU, "0.5", dt.datetime(2013, 1, 1), None),
+            price_row(SKU, "0.5", dt.datetime(2013, 1, 1), None),  # the same row again
+            price_row(SKU, "0.5", dt.datetime(2025, 1, 1), dt.datetime(2025, 2, 1)),  # nested, same price
+            price_row(SKU, "0.9", nested_from, nested_to),  # nested, another price
+            tuple(null_price),
+        ],
+        LIST_PRICES,
+    )
+    rows = [usage_row("10", hour=h, record_id=str(h)) for h in (8, 10, 12, 14)]  # ending 9:00, 11:00, 13:00, 15:00
+    rows.append(usage_row("4", sku="NULL_PRICED_SKU", record_id="n"))
+    priced = price_usage(netted(spark, rows), price_intervals(prices, "USD"))
+    actual = priced.select(
+        F.hour("usage_end_time").alias("end_hour"), "sku_name", "is_priced", "unpriced_reason", "list_cost"
+    )
+    expected = spark.createDataFrame(
+        [
+            (9, SKU, True, None, Decimal(5)),
+            (11, SKU, False, "conflicting list prices", Decimal(0)),
+            (13, SKU, True, None, Decimal(5)),
+            (15, SKU, True, None, Decimal(5)),
+            (11, "NULL_PRICED_SKU", False, "NULL list price", Decimal(0)),
+        ],
+        "end_hour int, sku_name string, is_priced boolean, unpriced_reason string, list_cost decimal(38,10)",
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_day_without_an_fx_rate_leaves_its_lines_unpriced_never_null(spark):
+    """Issue 15: the run refuses such a window before writing; the step itself never yields a NULL cost."""
+    base = config("fx_rates:\n  - {from_currency: USD, to_currency: EUR, rate: '0.92', valid_from: 2026-10-05}\n")
+    lines = spark.createDataFrame(
+        [(DAY - dt.timedelta(days=1), "JOBS", SKU, Decimal("10"), True), (DAY, "JOBS", SKU, Decimal("10"), True)],
+        "usage_date date, billing_origin_product string, sku_name string, list_cost decimal(38,10), is_priced boolean",
+    )
+    out = apply_discounts_and_fx(lines, base.discounts, base.fx_rates, "USD", "EUR")
+    actual = out.select("usage_date", "is_priced", "unpriced_reason", "list_cost", "effective_cost")
+    expected = spark.createDataFrame(
+        [
+            (DAY - dt.timedelta(days=1), False, "no fx rate", Decimal(0), Decimal(0)),
+            (DAY, True, None, Decimal("9.2"), Decimal("9.2")),
+        ],
+        "usage_date date, is_priced boolean, unpriced_reason string, list_cost decimal(38,10), "
+        "effective_cost decimal(38,10)",
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
 def test_discount_and_fx_give_effective_cost_in_the_chargeback_currency(spark):
     """1000 USD list -> 920 EUR list; 12.5% off -> 805 EUR."""
     base = config(

@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--start-date", type=_date)
     run.add_argument("--end-date", type=_date)
     run.add_argument("--as-of", type=_timestamp, help="the run's clock (UTC); default now")
+    run.add_argument("--allow-shrink", action="store_true", help="publish even if published cost shrinks (see README)")
 
     sql = sub.add_parser("sql", help="run SQL over the lakehouse tables by three-part name")
     lakehouse(sql)
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--run-id", required=True)
     step.add_argument("--usage-table", default="system.billing.usage")
     step.add_argument("--list-prices-table", default="system.billing.list_prices")
+    step.add_argument("--allow-shrink", action="store_true", help="publish even if published cost shrinks (see README)")
 
     for resource, what in (("policies", "serverless budget policies"), ("budgets", "account budgets")):
         gov = sub.add_parser(resource, help=f"plan or apply the config's {what} in the Databricks account")
@@ -276,6 +278,7 @@ def _params(
         end_date=end_date,
         run_id=f"local-{as_of:%Y%m%dT%H%M%S}",
         run_at=as_of,
+        allow_shrink=getattr(args, "allow_shrink", False),
     )
 
 
@@ -391,7 +394,7 @@ def cmd_job_step(args: argparse.Namespace) -> int:
         usage=TableName.parse(args.usage_table, "--usage-table"),
         list_prices=TableName.parse(args.list_prices_table, "--list-prices-table"),
     )
-    params = RunParams(args.catalog, args.schema, start, end, args.run_id, run_at, sources)
+    params = RunParams(args.catalog, args.schema, start, end, args.run_id, run_at, sources, args.allow_shrink)
     steps = STEPS if args.step == "all" else (args.step,)
     summary = run(UnityCatalog(ambient_session()), config, params, steps)
     _print_run(summary)

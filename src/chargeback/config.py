@@ -91,6 +91,8 @@ _KINDS = {
 # YAML 1.1 booleans, the ones PyYAML's resolver tags as bool.
 _BOOLEANS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
 _PERCENT_PLACES = 4  # discount_percent / percent columns are DECIMAL(9,4)
+# A run may remove at most this share of a day's or month's published cost without --allow-shrink.
+DEFAULT_MAX_SHRINK_PERCENT = Decimal(5)
 _MAX_THRESHOLD = Decimal(1000)  # budget thresholds are percent of the amount; 1000 % is surely a typo past that
 _AMOUNT_PLACES = 2
 _MAX_AMOUNT = Decimal(10) ** 15
@@ -309,10 +311,26 @@ class Config:
     source: str
     serverless_policies: tuple[ServerlessPolicy, ...] = ()
     budgets: tuple[Budget, ...] = ()
+    max_shrink_percent: Decimal = DEFAULT_MAX_SHRINK_PERCENT
 
     @property
     def unit_ids(self) -> tuple[str, ...]:
         return tuple(u.id for u in self.business_units)
+
+    def first_day_without_fx(self, start: dt.date, end: dt.date) -> dt.date | None:
+        """The first day of [start, end] whose prices (in `price_currency`) no fx rate converts to `currency`."""
+        if self.currency == self.price_currency:
+            return None
+        pair = [r for r in self.fx_rates if (r.from_currency, r.to_currency) == (self.price_currency, self.currency)]
+        day = start
+        while day <= end:
+            ends = [r.valid_to for r in pair if r.valid_from <= day and (r.valid_to is None or day < r.valid_to)]
+            if not ends:
+                return day
+            if None in ends:
+                return None
+            day = max(e for e in ends if e is not None)
+        return None
 
     def is_closed(self, month_start: dt.date) -> bool:
         """Whether the statement of the month containing `month_start` is closed (never changes again)."""
@@ -757,7 +775,16 @@ def _config(r: _Reader, root: Node, source: str) -> Config | None:
         root,
         "",
         ("version", "currency", "price_currency", "lookback_days", "business_units"),
-        ("fx_rates", "attribution", "discounts", "shared_costs", "closed_months", "serverless_policies", "budgets"),
+        (
+            "fx_rates",
+            "attribution",
+            "discounts",
+            "shared_costs",
+            "closed_months",
+            "serverless_policies",
+            "budgets",
+            "max_shrink_percent",
+        ),
     )
     if top is None:
         return None
@@ -776,6 +803,9 @@ def _config(r: _Reader, root: Node, source: str) -> Config | None:
     fx_rates = _fx_rates(r, top.get("fx_rates"))
     if currency and price_currency and currency != price_currency:
         _check_fx_coverage(r, top["currency"], price_currency, currency, fx_rates)
+    max_shrink: Decimal | None = DEFAULT_MAX_SHRINK_PERCENT
+    if "max_shrink_percent" in top:
+        max_shrink = r.percent(top["max_shrink_percent"], "max_shrink_percent")
     discounts = _discounts(r, top.get("discounts"))
     pools = _shared_costs(r, top.get("shared_costs"), known)
     closed = _closed_months(r, top.get("closed_months"))
@@ -797,6 +827,7 @@ def _config(r: _Reader, root: Node, source: str) -> Config | None:
         source=source,
         serverless_policies=policies,
         budgets=budgets,
+        max_shrink_percent=DEFAULT_MAX_SHRINK_PERCENT if max_shrink is None else max_shrink,
     )
 
 

@@ -17,8 +17,19 @@ class SourceTableError(ChargebackError):
     """A required source table is missing or lacks required columns."""
 
 
+class SourceDataError(ChargebackError):
+    """A source table holds rows the pipeline cannot bill correctly: a NaN, NULL or out-of-range quantity, a record
+    without an id, two list prices in force at once or a NULL one, no prices in price_currency, no FX rate for a day."""
+
+
 class ReconciliationError(ChargebackError):
-    """Allocated cost does not equal billed cost, or usage lines were dropped."""
+    """What would be published does not tie out: lines dropped, doubled or NULL-costed against the raw usage records,
+    or allocated cost unequal to billed cost."""
+
+
+class ShrinkError(ChargebackError):
+    """The run would remove more than the allowed share of published cost (without --allow-shrink), or debit a closed
+    month for source rows that went missing."""
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ USAGE_COSTS = TableSpec(
         C("workload_type", "string", "job, pipeline, warehouse, serving_endpoint, app, notebook, cluster, platform..."),
         C("workload_id", "string", "Id of the workload (the product for platform usage)."),
         C("workload_name", "string", "Latest known name of the workload, else its id."),
-        C("is_priced", "boolean", "False when no list price matched (cost is then 0 and the line is reported)."),
+        C("is_priced", "boolean", "False when the line has no list price (cost is then 0, reason in unpriced_reason)."),
         C("unit_price", "decimal(38,18)", "List price per unit used (effective_list, else default)."),
         C("discount_percent", "decimal(9,4)", "Discount applied, in percent."),
         _LIST,
@@ -73,6 +73,7 @@ USAGE_COSTS = TableSpec(
         C("attribution_key", "string", "What matched (tag key=value, policy id, workload, identity, workspace)."),
         C("pool_id", "string", "Shared-cost pool that claimed the line; NULL for direct cost."),
         _RUN,
+        C("unpriced_reason", "string", "Why an unpriced line has no price ('no list price'); NULL when priced."),
     ),
 )
 
@@ -176,14 +177,17 @@ RECONCILIATION_RUNS = TableSpec(
         C("billed_cost", _M, "Priced usage in the window (effective cost)."),
         C("allocated_cost", _M, "Cost on gold rows for the window, including closed-month bookings."),
         C("difference", _M, "billed_cost - allocated_cost."),
-        C("is_balanced", "boolean", "abs(difference) <= 0.01 and no usage line dropped."),
+        C("is_balanced", "boolean", "abs(difference) <= 0.01; the run also tied out with the raw usage records."),
         C("usage_line_count", "bigint", "Netted usage lines in the window."),
         C("unpriced_line_count", "bigint", "Lines with no list price."),
-        C("unpriced_skus", "string", "SKUs without a price, with their quantity."),
+        C("unpriced_skus", "string", "SKUs without a price, with their quantity and the reason."),
         _CUR,
         C("duration_seconds", "decimal(12,3)", "Wall time of the run."),
         C("rows_written_json", "string", "JSON object: rows each table holds from this run (config, silver, gold)."),
         C("step_seconds_json", "string", "JSON object: wall time of each step in seconds."),
+        C("duplicate_record_count", "bigint", "Usage records (record_id, record_type) exported more than once."),
+        C("conflicting_record_count", "bigint", "Of those, records whose copies differ in content (latest kept)."),
+        C("duplicate_record_examples", "string", "A few record_ids of such records, comma-separated."),
     ),
 )
 

@@ -1,7 +1,12 @@
-"""The chargeback job: read sources, run the pure steps, check conservation, write tables.
+"""The chargeback job: read sources, run the pure steps, check them against the source, write tables.
 
 Steps (each also a task of the Databricks job): `config` -> `price_attribute` (silver `usage_costs`) ->
-`allocate_publish` (gold, behind a conservation gate) -> `reconcile` (records the run; fails on imbalance).
+`allocate_publish` (gold, behind the gate) -> `reconcile` (records the run; fails on imbalance).
+
+Before the first step of a run writes anything, `check_inputs` reads and checks everything the run needs (source
+columns, FX coverage of the window, usage records, list prices in force, and that the source has not lost published
+usage). Before any gold write, the gate (`tieout`) ties the lines to publish out with the raw usage records and
+allocated cost out with billed cost, day by day, and refuses to shrink published cost beyond the allowed share.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from chargeback import gold
+from chargeback import gold, tieout
 from chargeback.allocation import allocate, assign_pools
 from chargeback.anomalies import COST_ANOMALIES_DAILY, AnomalySettings, cost_anomalies_daily
 from chargeback.attribution import attribute
@@ -60,6 +65,8 @@ class RunParams:
     run_id: str
     run_at: dt.datetime
     sources: SourceTables = field(default_factory=SourceTables)
+    # Publish even when the run removes more than the config's max_shrink_percent of a day's or month's cost.
+    allow_shrink: bool = False
 
     def __post_init__(self) -> None:
         if self.end_date < self.start_date:
@@ -85,6 +92,11 @@ class RunSummary:
     usage_line_count: int = 0
     unpriced_line_count: int = 0
     unpriced_skus: str = ""
+    duplicate_record_count: int = 0
+    conflicting_record_count: int = 0
+    duplicate_record_examples: str = ""
+    # What the raw usage of the window nets to, read once per process (`source_facts`).
+    source: tieout.SourceFacts | None = field(default=None, repr=False, compare=False)
 
     @property
     def difference(self) -> Decimal:
@@ -108,6 +120,9 @@ class RunSummary:
                 "usage_line_count": self.usage_line_count,
                 "unpriced_line_count": self.unpriced_line_count,
                 "unpriced_skus": self.unpriced_skus,
+                "duplicate_record_count": self.duplicate_record_count,
+                "conflicting_record_count": self.conflicting_record_count,
+                "duplicate_record_examples": self.duplicate_record_examples,
                 "rows_written": self.rows_written,
                 "step_seconds": self.step_seconds,
             },
@@ -127,12 +142,87 @@ def _total(df: DataFrame, column: str = "effective_cost") -> Decimal:
     return Decimal(value) if value is not None else Decimal(0)
 
 
+def read_usage(store: TableStore, params: RunParams) -> DataFrame:
+    return store.read_required(params.sources.usage, list(tieout.USAGE_COLUMNS))
+
+
+def read_list_prices(store: TableStore, params: RunParams) -> DataFrame:
+    return store.read_required(params.sources.list_prices, list(tieout.LIST_PRICE_COLUMNS))
+
+
+def source_facts(store: TableStore, params: RunParams, summary: RunSummary) -> tieout.SourceFacts:
+    """What the raw usage of the window nets to (computed once per process), and its re-exported records."""
+    if summary.source is None:
+        facts = tieout.source_facts(read_usage(store, params), params.start_date, params.end_date)
+        summary.source = facts
+        summary.duplicate_record_count = facts.duplicate_records
+        summary.conflicting_record_count = facts.conflicting_records
+        summary.duplicate_record_examples = ", ".join(facts.duplicate_examples)
+    return summary.source
+
+
+def check_inputs(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
+    """Read and check everything the run needs; runs at the start of a run's first step, before any write.
+
+    Refuses (one line, nothing written): a missing source table or column; a day of the window no FX rate covers;
+    a usage record without id, SKU or end time, or with a NULL, NaN or out-of-range quantity; no prices in
+    price_currency; two different or a NULL list price in force for a SKU the window uses; a source that lost
+    usage the published silver holds (beyond max_shrink_percent, or any of a closed day).
+    """
+    start, end = params.start_date, params.end_date
+    usage, list_prices = read_usage(store, params), read_list_prices(store, params)
+    tieout.check_fx(config.first_day_without_fx(start, end), config.price_currency, config.currency, start, end)
+    tieout.check_records(usage, str(params.sources.usage), start, end)
+    facts = source_facts(store, params, summary)
+    tieout.check_prices(list_prices, str(params.sources.list_prices), config.price_currency, facts)
+    silver = params.table(gold.USAGE_COSTS)
+    if store.exists(silver):
+        months = _months_of(store.read(silver), "usage_date", params)
+        published = {
+            (r.usage_date, r.sku_name, r.cloud, r.usage_unit): (Decimal(r.q or 0), Decimal(r.cost or 0))
+            for r in months.groupBy(*tieout.KEY)
+            .agg(F.sum("usage_quantity").alias("q"), F.sum("effective_cost").alias("cost"))
+            .collect()
+        }
+        before, after = tieout.estimate_recomputed(published, facts, start, end)
+        month_totals: dict[dt.date, Decimal] = {}
+        for key, (_, cost) in published.items():
+            month_totals[key[0].replace(day=1)] = month_totals.get(key[0].replace(day=1), Decimal(0)) + cost
+        _check_shrink(config, params, facts, before, after, month_totals)
+
+
+def _months_of(df: DataFrame, day: str, params: RunParams) -> DataFrame:
+    """Rows of `df` whose `day` falls in a month the window touches."""
+    last = (params.end_date.replace(day=1) + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    return df.where(F.col(day).between(F.lit(params.start_date.replace(day=1)), F.lit(last)))
+
+
+def _check_shrink(
+    config: Config,
+    params: RunParams,
+    facts: tieout.SourceFacts,
+    before: dict[dt.date, Decimal],
+    after: dict[dt.date, Decimal],
+    month_totals: dict[dt.date, Decimal],
+) -> None:
+    tieout.check_shrink(
+        before,
+        after,
+        month_totals,
+        max_share=config.max_shrink_percent / 100,
+        allow=params.allow_shrink,
+        currency=config.currency,
+        is_closed=config.is_closed,
+        source_days=facts.days,
+    )
+
+
 def build_usage_costs(store: TableStore, config: Config, params: RunParams) -> DataFrame:
     """Silver for the window, read from the source tables (enrichment tables are optional)."""
     src = params.sources
     return usage_costs(
-        store.read_required(src.usage, ["usage_date", "usage_quantity", "record_type", "sku_name"]),
-        store.read_required(src.list_prices, ["sku_name", "pricing", "price_start_time"]),
+        read_usage(store, params),
+        read_list_prices(store, params),
         Enrichment(
             _optional(store, src.workspaces, WORKSPACES_LATEST),
             _optional(store, src.jobs, JOBS),
@@ -218,10 +308,12 @@ def run_price_attribute_step(store: TableStore, config: Config, params: RunParam
 def run_allocate_publish_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
     """Allocate and write gold for the open days of the window; book closed days' changes as corrections.
 
-    The conservation gate runs on the computed frames before anything is written.
+    The gate runs before anything is written: the silver lines tie out with the raw usage records (`tieout`),
+    allocated cost equals billed cost day by day, and published cost does not shrink beyond the allowed share.
     """
     first_open = publish_start(config, params)
     silver = _window(store, gold.USAGE_COSTS, params, params.start_date)
+    lines = tieout.check_lines(silver, source_facts(store, params, summary), params.start_date, params.end_date)
     costs = allocate(silver, config.shared_costs, config.unit_ids)
     open_costs = gold.cost_daily(costs.where(F.col("usage_date") >= F.lit(first_open)), params.run_id)
     daily_name = params.table(gold.COST_DAILY)
@@ -237,13 +329,38 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
         truth = costs.where(F.col("usage_date") < F.lit(first_open))
         new_daily = open_costs.unionByName(gold.corrections(truth, booked, first_open, params.run_id))
 
-    billed = _total(silver)
-    allocated = _total(new_daily) + _total(booked)
+    billed = sum(lines.cost_by_day.values(), Decimal(0))
+    charged = F.coalesce("original_usage_date", "usage_date").alias("day")
+    allocated_by_day = {
+        r.day: Decimal(r.cost or 0)
+        for r in new_daily.unionByName(booked).groupBy(charged).agg(F.sum("effective_cost").alias("cost")).collect()
+    }
+    allocated = sum(allocated_by_day.values(), Decimal(0))
     if abs(billed - allocated) > TOLERANCE:
         raise ReconciliationError(
             f"allocated {allocated} != billed {billed} {config.currency} for {params.start_date}..{params.end_date} "
             f"(difference {billed - allocated}); nothing was written"
         )
+    tieout.check_allocated(lines.cost_by_day, allocated_by_day, config.currency, TOLERANCE)
+    if store.exists(daily_name):
+        # Published cost per charged day of the months the window touches (later corrections included).
+        published = (
+            store.read(daily_name)
+            .where(F.col("usage_date") >= F.lit(params.start_date.replace(day=1)))
+            .select(charged, "effective_cost")
+        )
+        by_day = {
+            r.day: Decimal(r.cost or 0)
+            for r in _months_of(published, "day", params)
+            .groupBy("day")
+            .agg(F.sum("effective_cost").alias("cost"))
+            .collect()
+        }
+        month_totals: dict[dt.date, Decimal] = {}
+        for day, cost in by_day.items():
+            month_totals[day.replace(day=1)] = month_totals.get(day.replace(day=1), Decimal(0)) + cost
+        in_window = {d: c for d, c in by_day.items() if params.start_date <= d <= params.end_date}
+        _check_shrink(config, params, source_facts(store, params, summary), in_window, lines.cost_by_day, month_totals)
 
     window = ("usage_date", first_open, params.end_date)
     store.write(daily_name, gold.COST_DAILY, new_daily, window)
@@ -350,9 +467,16 @@ def reconcile(store: TableStore, config: Config, params: RunParams, summary: Run
     summary.allocated_cost = _total(allocated_rows)
     summary.usage_line_count = silver.count()
     unpriced = silver.where(~F.col("is_priced"))
-    by_sku = unpriced.groupBy("sku_name", "usage_unit").agg(F.sum("usage_quantity").alias("q")).orderBy("sku_name")
+    by_sku = (
+        unpriced.groupBy("sku_name", "usage_unit", F.coalesce("unpriced_reason", F.lit("no list price")).alias("why"))
+        .agg(F.sum("usage_quantity").alias("q"))
+        .orderBy("sku_name", "why")
+    )
     summary.unpriced_line_count = unpriced.count()
-    summary.unpriced_skus = "; ".join(f"{r.sku_name} ({r.q.normalize():f} {r.usage_unit})" for r in by_sku.collect())
+    summary.unpriced_skus = "; ".join(
+        f"{r.sku_name} ({r.q.normalize():f} {r.usage_unit}: {r.why})" for r in by_sku.collect()
+    )
+    source_facts(store, params, summary)  # re-exported records, for the run log
 
 
 def record_run(store: TableStore, params: RunParams, summary: RunSummary, duration_seconds: float) -> None:
@@ -373,6 +497,9 @@ def record_run(store: TableStore, params: RunParams, summary: RunSummary, durati
             Decimal(f"{duration_seconds:.3f}"),
             json.dumps(summary.rows_written, sort_keys=True),
             json.dumps(summary.step_seconds, sort_keys=True),
+            summary.duplicate_record_count,
+            summary.conflicting_record_count,
+            summary.duplicate_record_examples,
         )
     ]
     spec = gold.RECONCILIATION_RUNS
@@ -395,13 +522,16 @@ def run(
     steps: tuple[str, ...] = STEPS,
     clock: Callable[[], float] = time.monotonic,
 ) -> RunSummary:
-    """Run `steps` in order. The reconcile step records the run and raises if it does not balance."""
+    """Run `steps` in order. The first checks every input before anything is written (`check_inputs`); the
+    reconcile step records the run and raises if it does not balance."""
     if "allocate_publish" in steps:
         publish_start(config, params)  # refuse a window of closed months before any step writes
     summary = RunSummary(params.run_id, params.start_date, params.end_date, config.currency)
     started = clock()
-    for step in steps:
+    for index, step in enumerate(steps):
         step_started = clock()
+        if index == 0:
+            check_inputs(store, config, params, summary)
         STEP_FUNCTIONS[step](store, config, params, summary)
         summary.step_seconds[step] = round(clock() - step_started, 3)
     if "reconcile" in steps:

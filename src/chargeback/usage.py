@@ -1,17 +1,21 @@
-"""Staging of `system.billing.usage`: the usage window and the netting of corrections.
+"""Staging of `system.billing.usage`: the usage window, re-exported records, and the netting of corrections.
 
 Grain of the output ("usage lines"): one row per distinct billable key (workspace, SKU, time window, tags,
 policy, workload, identity) with its quantity summed over every record type. A RETRACTION cancels its
 ORIGINAL; a RESTATEMENT whose tags or workload differ becomes its own line, so corrected cost moves owner.
+
+A record is its (record_id, record_type): exported or appended again, it is billed once, whatever the copies say.
+The copy kept is the one with the latest `ingestion_date`, then the greatest SHA-256 of the rest of its content
+(every other column, by column name), so the same input gives the same bill on every run and engine.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import ArrayType, MapType, StructType
 
 from chargeback.money import QUANTITY
 
@@ -53,10 +57,11 @@ LINE_KEY = (
 
 
 def nested(df: DataFrame, struct_name: str, field: str) -> Column:
-    """`struct_name.field`, or NULL when the source lacks it (older exports, schema drift)."""
+    """`struct_name.field`, or NULL when the source lacks it (older exports, schema drift) or the struct is NULL
+    (Sail 0.7.2 reads a field of a NULL struct as '' or false)."""
     dtype = df.schema[struct_name].dataType if struct_name in df.columns else None
     if isinstance(dtype, StructType) and field in dtype.fieldNames():
-        return F.col(struct_name).getField(field)
+        return F.when(F.col(struct_name).isNotNull(), F.col(struct_name).getField(field))
     return F.lit(None)
 
 
@@ -74,9 +79,9 @@ def stage_usage(usage: DataFrame) -> DataFrame:
     """Select and rename what the pipeline needs from raw usage, tolerating missing optional fields.
 
     Columns stay raw (tag map entries in source order, both policy id fields): `net_usage` canonicalises them
-    per group, which costs far less than per record.
+    per group, which costs far less than per record. Each record comes once (`latest_records`).
     """
-    return usage.select(
+    return latest_records(usage).select(
         *(
             F.col(c)
             for c in (
@@ -105,10 +110,57 @@ def stage_usage(usage: DataFrame) -> DataFrame:
 
 
 _FEW_COPIES = 100
+_RECORD_KEY = ("record_id", "record_type", "ingestion_date")
 # The line key as read, before canonical tags and policy id are derived from it.
 _RAW_KEY = tuple(
     c2 for c in LINE_KEY for c2 in {"tags_json": ("tag_entries",), "policy_id": _POLICY_FIELDS}.get(c, (c,))
 )
+
+
+def content_hash(usage: DataFrame) -> Column:
+    """SHA-256 of a record's content besides its id, type and ingestion date: every column by name, nested ones
+    as JSON, NULL as its own mark, so copies that differ anywhere differ here."""
+    texts = []
+    for name in sorted(c for c in usage.columns if c not in _RECORD_KEY):
+        column = F.col(name)
+        nested_type = isinstance(usage.schema[name].dataType, StructType | MapType | ArrayType)
+        texts.append(F.coalesce(F.to_json(column) if nested_type else column.cast("string"), F.lit("\u2400")))
+    return F.sha2(F.concat_ws("\u241f", *texts), 256)
+
+
+def latest_records(usage: DataFrame) -> DataFrame:
+    """One row per (record_id, record_type): the copy with the latest ingestion_date, then the greatest content hash.
+
+    Which records have copies is looked up first, from a 64-bit hash of their id (a collision only sends a record
+    through the ranking: slower, never wrong). With none, the records pass as they are; only copies are ranked,
+    unless there are more than `_FEW_COPIES` records with copies, when every record is. A record without an id is
+    its own record.
+    """
+    record = F.xxhash64("record_id", "record_type")
+    repeated = [
+        r[0]
+        for r in usage.groupBy(record.alias("_record"))
+        .agg(F.count(F.lit(1)).alias("_n"))
+        .where(F.col("_n") > 1)
+        .select("_record")
+        .limit(_FEW_COPIES + 1)
+        .collect()
+    ]
+    if not repeated:
+        return usage
+    is_copy = F.col("record_id").isNotNull()
+    if len(repeated) <= _FEW_COPIES:
+        is_copy = is_copy & record.isin(repeated)
+    latest_first = Window.partitionBy("record_id", "record_type").orderBy(
+        F.col("ingestion_date").desc_nulls_last(), content_hash(usage).desc()
+    )
+    kept = (
+        usage.where(is_copy)
+        .withColumn("_rank", F.row_number().over(latest_first))
+        .where(F.col("_rank") == 1)
+        .drop("_rank")
+    )
+    return usage.where(~F.coalesce(is_copy, F.lit(False))).unionByName(kept)
 
 
 def net_usage(staged: DataFrame) -> DataFrame:
@@ -116,61 +168,24 @@ def net_usage(staged: DataFrame) -> DataFrame:
 
     Records are grouped on the raw key first; the canonical key (`tags_json`, `policy_id`) is then derived per
     group and the groups merged, so it is computed once per line rather than once per record.
-
-    A record exported or appended twice is billed once: copies share (record_id, record_type), so a copied
-    record gets a group of its own and counts once. Which records are copied is found
-    from a 64-bit hash of their id (a collision only gives a record its own group: slower, never wrong); above
-    `_FEW_COPIES` every record is grouped on its own, which stays linear where a lookup in a long list would not.
     """
-    record = F.xxhash64("record_id", "record_type")
-    repeated = (
-        staged.groupBy(record.alias("_record"))
-        .agg(F.count(F.lit(1)).alias("_n"))
-        .where(F.col("_n") > 1)
-        .agg(F.collect_list("_record").alias("_repeated"))
+    groups = staged.groupBy(*_RAW_KEY).agg(
+        F.sum("usage_quantity").alias("_quantity"),
+        F.count(F.lit(1)).alias("_records"),
+        F.max(F.col("record_type") != F.lit("ORIGINAL")).alias("_has_correction"),
+        F.max("ingestion_date").alias("_last_ingestion_date"),
     )
-    # A one-row frame: joined without shuffling the records, unlike a join on the ids.
-    copy = F.col("_copy")
-    groups = (
-        repeated.crossJoin(staged)
-        .withColumn(
-            "_copy",
-            F.when(F.size("_repeated") > _FEW_COPIES, F.lit(True)).otherwise(F.array_contains("_repeated", record)),
-        )
-        .groupBy(
-            *_RAW_KEY,
-            F.when(copy, F.col("record_id")).alias("_record_id"),
-            F.when(copy, F.col("record_type")).alias("_record_type"),
-        )
-        .agg(
-            F.sum("usage_quantity").alias("_quantity"),
-            F.max("usage_quantity").alias("_one_copy"),
-            F.count(F.lit(1)).alias("_records"),
-            F.max(F.col("record_type") != F.lit("ORIGINAL")).alias("_has_correction"),
-            F.max("ingestion_date").alias("_last_ingestion_date"),
-        )
-    )
-    # Copies may differ in raw form (tag entry order, the policy id under its old or new name), so their
-    # groups meet again once the key is canonical; each copied record still counts once.
-    canonical = (
+    netted = (
         groups.withColumn("tags_json", tags_json(F.col("tag_entries")))
         # Databricks renamed budget policies to usage policies; newer rows may carry only the new field.
         .withColumn("policy_id", F.coalesce(*_POLICY_FIELDS))
-        .groupBy(*LINE_KEY, "_record_id", "_record_type")
+        .groupBy(*LINE_KEY)
         .agg(
-            F.sum("_quantity").alias("_quantity"),
-            F.max("_one_copy").alias("_one_copy"),
-            F.sum("_records").alias("_records"),
-            F.max("_has_correction").alias("_has_correction"),
-            F.max("_last_ingestion_date").alias("_last_ingestion_date"),
+            F.sum("_quantity").cast(QUANTITY).alias("usage_quantity"),
+            F.sum("_records").cast("int").alias("source_record_count"),
+            F.max("_has_correction").alias("has_correction"),
+            F.max("_last_ingestion_date").alias("last_ingestion_date"),
         )
-    )
-    is_copy = F.col("_record_id").isNotNull()
-    netted = canonical.groupBy(*LINE_KEY).agg(
-        F.sum(F.when(is_copy, F.col("_one_copy")).otherwise(F.col("_quantity"))).cast(QUANTITY).alias("usage_quantity"),
-        F.sum(F.when(is_copy, F.lit(1)).otherwise(F.col("_records"))).cast("int").alias("source_record_count"),
-        F.max("_has_correction").alias("has_correction"),
-        F.max("_last_ingestion_date").alias("last_ingestion_date"),
     )
     return netted.where(F.col("usage_quantity") != 0).withColumn(
         "usage_line_id", F.sha2(F.to_json(F.struct(*(F.col(c).cast("string") for c in LINE_KEY))), 256)
