@@ -238,6 +238,11 @@ def test_job_tasks_reference_existing_entry_points_and_environments():
                 args = [_substitute(a) for a in task["python_wheel_task"]["parameters"]]
                 parsed = build_parser().parse_args(args)
                 assert parsed.command == "job-step" and parsed.step == task["task_key"]
+                # Every step reads the sources now (checks before writing, the gate): all must read the same ones.
+                assert (parsed.usage_table, parsed.list_prices_table) == (
+                    "system.billing.usage",
+                    "system.billing.list_prices",
+                ) and "${var.usage_table}" in task["python_wheel_task"]["parameters"], f"{key}:{task['task_key']}"
 
 
 # --- least privilege and credentials -------------------------------------------------------------------------
