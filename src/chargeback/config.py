@@ -17,10 +17,10 @@ import json
 import os
 import re
 import stat
-import unicodedata
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -99,6 +99,8 @@ _MAX_AMOUNT = Decimal(10) ** 15
 _RATE_PLACES = 10  # rate column is DECIMAL(20,10)
 _MAX_RATE = Decimal(10) ** 10
 _MAX_DEPTH = 100  # YAML nesting levels; a valid config has about 5
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)  # LibYAML, when PyYAML was built with it
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
 
 
 def normalise(value: str) -> str:
@@ -383,7 +385,7 @@ def parse_config(text: str, source: str) -> Config:
     """Validate config text; `source` names it in problem locations. `ConfigError` lists every problem."""
     reader = _Reader(source)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = _compose(text)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         detail = " ".join(part for part in (exc.context, exc.problem) if part)
@@ -402,6 +404,41 @@ def parse_config(text: str, source: str) -> Config:
     if config is None or reader.problems:
         raise ConfigError(reader.problems)
     return config
+
+
+def _compose(text: str) -> Node | None:
+    """The YAML node tree of `text`.
+
+    LibYAML composes a config of thousands of units about ten times faster than PyYAML's pure-Python loader
+    (which takes seconds per megabyte). Text LibYAML refuses, nests deeper than `_MAX_DEPTH`, or holds
+    characters PyYAML refuses goes to the pure-Python loader, so every problem reads as it always did.
+    """
+    if _FAST_LOADER is not None and not yaml.reader.Reader.NON_PRINTABLE.search(text):
+        try:
+            root = yaml.compose(text, Loader=_FAST_LOADER)
+        except yaml.YAMLError:
+            root = None
+        else:
+            if _depth(root) <= _MAX_DEPTH:
+                return root
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
+def _depth(root: Node | None) -> int:
+    """Nesting levels of a node tree (iteratively: a deep tree must not exhaust the stack)."""
+    deepest, todo = 0, [(root, 1)] if root is not None else []
+    seen: set[int] = set()  # an alias repeats a node; each is walked once
+    while todo:
+        node, depth = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        deepest = max(deepest, depth)
+        if isinstance(node, SequenceNode):
+            todo += [(child, depth + 1) for child in node.value]
+        elif isinstance(node, MappingNode):
+            todo += [(child, depth + 1) for pair in node.value for child in pair]
+    return deepest
 
 
 def _deepest_line(text: str) -> int:
@@ -493,6 +530,10 @@ class _Units:
 
     ids: tuple[str, ...]
     by_normalised: dict[str, str]  # normalised id or name -> id
+
+    @cached_property
+    def known(self) -> frozenset[str]:
+        return frozenset(self.ids)
 
     def suggest(self, value: str) -> str:
         same = self.by_normalised.get(normalise(value))
@@ -593,7 +634,7 @@ class _Reader:
             self.problem(node, path, "must not be empty")
         elif value != value.strip():
             self.problem(node, path, f"{_show(value)} must not start or end with whitespace")
-        elif any(unicodedata.category(ch) == "Cc" for ch in value):
+        elif _CONTROL.search(value):
             self.problem(node, path, f"{_show(value)} must not contain control characters")
         else:
             return value
@@ -635,7 +676,7 @@ class _Reader:
 
     def unit(self, node: Node, path: str, units: _Units) -> str | None:
         value = self.text(node, path)
-        if value is not None and value not in units.ids:
+        if value is not None and value not in units.known:
             self.problem(node, path, f"unknown business unit {_show(value)}{units.suggest(value)}")
             return None
         return value
@@ -647,13 +688,13 @@ class _Reader:
             return None
         if not nodes:
             self.problem(node, path, "must not be empty (leave the field out instead)")
-        values: list[str] = []
+        values: dict[str, None] = {}  # insertion-ordered and a set
         for index, item in enumerate(nodes):
             value = read(item, f"{path}[{index}]")
             if value in values:
                 self.problem(item, f"{path}[{index}]", f"{_show(value)} is listed twice")
             elif value is not None:
-                values.append(value)
+                values[value] = None
         return tuple(values)
 
     def date(self, node: Node, path: str) -> dt.date | None:
@@ -884,24 +925,38 @@ def _business_units(r: _Reader, node: Node | None) -> tuple[tuple[BusinessUnit, 
         r.problem(node, "business_units", "at least one business unit is required")
     known = _Units(tuple(declared), by_normalised)
     for _, parent, parent_node, path in parents:
-        if parent not in known.ids:
+        if parent not in known.known:
             r.problem(parent_node, path, f"unknown business unit {_show(parent)}{known.suggest(parent)}")
     _check_cycles(r, parents)
     return tuple(unit for unit, _, _ in placed), known
 
 
 def _check_cycles(r: _Reader, parents: list[tuple[str, str, Node, str]]) -> None:
-    """Following parents from any unit must end at a top-level unit."""
+    """Following parents from any unit must end at a top-level unit; each cycle is reported once, at its unit
+    listed first. Every unit is walked once, so a deep hierarchy of thousands of units costs no more than a flat one.
+    """
     parent_of = {unit: parent for unit, parent, _, _ in parents}
+    cycle_of: dict[str, str] = {}  # unit on a cycle -> the unit the walk entered the cycle at
+    walked: set[str] = set()
+    for start in parent_of:
+        walk: dict[str, None] = {}  # the units of this walk, in order
+        current: str | None = start
+        while current is not None and current not in walked and current not in walk:
+            walk[current] = None
+            current = parent_of.get(current)
+        if current is not None and current in walk:  # the walk closed a cycle, from `current` on
+            on_cycle = list(walk)
+            for unit in on_cycle[on_cycle.index(current) :]:
+                cycle_of[unit] = current
+        walked.update(walk)
     reported: set[str] = set()
     for unit, _, node, path in parents:
-        chain = [unit]
-        current = parent_of.get(unit)
-        while current is not None and current not in chain:
-            chain.append(current)
-            current = parent_of.get(current)
-        if current == unit and unit not in reported:
-            reported.update(chain)
+        cycle = cycle_of.get(unit)
+        if cycle is not None and cycle not in reported:
+            reported.add(cycle)
+            chain = [unit]
+            while parent_of[chain[-1]] != unit:
+                chain.append(parent_of[chain[-1]])
             r.problem(node, path, f"parent cycle: {' -> '.join([*chain, unit])}")
 
 
@@ -993,7 +1048,7 @@ def _attribution(r: _Reader, node: Node | None, units: _Units) -> Attribution:
 
 def _tag_keys(r: _Reader, node: Node, path: str) -> tuple[str, ...]:
     """The tag keys as written; no two may normalise alike."""
-    keys: list[str] = []
+    keys: dict[str, str] = {}  # normalised -> as written
     for index, item in enumerate(r.sequence(node, path) or []):
         raw = r.text(item, f"{path}[{index}]")
         if raw is None:
@@ -1001,11 +1056,11 @@ def _tag_keys(r: _Reader, node: Node, path: str) -> tuple[str, ...]:
         key = normalise(raw)
         if not key:
             r.problem(item, f"{path}[{index}]", f"{_show(raw)} has no letters or digits")
-        elif key in (normalise(k) for k in keys):
+        elif key in keys:
             r.problem(item, f"{path}[{index}]", f"{_show(raw)} normalises to {key!r}, which is already listed")
         else:
-            keys.append(raw)
-    return tuple(keys)
+            keys[key] = raw
+    return tuple(keys.values())
 
 
 def _discounts(r: _Reader, node: Node | None) -> tuple[Discount, ...]:
