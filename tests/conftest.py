@@ -11,6 +11,13 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+# CI runs the same examples every time (a failure there is reproducible, never a coin toss); locally hypothesis
+# keeps exploring new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 ENGINES = [e.strip() for e in os.environ.get("CHARGEBACK_TEST_ENGINES", "sail,jvm").split(",") if e.strip()]
 
