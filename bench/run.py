@@ -9,7 +9,10 @@ day) into a scratch lakehouse and measures on the local Sail engine:
 - `pipeline`: `chargeback.pipeline.run` with `config/chargeback.yml` over the same days, and its ratio to the limit;
 - `dashboard`: each dashboard query on gold against the equivalent query on raw usage;
 - `jvm_pipeline`: the same pipeline on JVM PySpark (Spark Connect local mode, parquet tables, no Delta) at the
-  smallest scale.
+  smallest scale;
+- `enterprise`: at the smallest scale, `validate-config` (`load_config`) and the pipeline with an enterprise-sized
+  config (`chargeback.enterprise`: the example config plus 5,000 business units, 20,000 tag aliases and 2,000
+  identity rules) against the example config.
 
 Then a year of history at `--year-scale` rows a day: a full rebuild over the year against the daily incremental
 run (window = the config's `lookback_days`) once the history is built.
@@ -282,11 +285,13 @@ def phase_limit(spec: dict[str, Any]) -> dict[str, Any]:
     return {**result, "list_cost": str(total), "peak": peak_memory_mib()}
 
 
-def _run_pipeline(store: Any, start: dt.date, end: dt.date, repeat: int, label: str) -> dict[str, Any]:
+def _run_pipeline(
+    store: Any, start: dt.date, end: dt.date, repeat: int, label: str, config_file: Path = CONFIG
+) -> dict[str, Any]:
     from chargeback.config import load_config
     from chargeback.pipeline import run
 
-    config = load_config(CONFIG)
+    config = load_config(config_file)
     summaries = []
 
     def once() -> None:
@@ -308,7 +313,29 @@ def phase_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
     start, end = dt.date.fromisoformat(spec["start"]), dt.date.fromisoformat(spec["end"])
     with _lakehouse(spec["lakehouse"]) as store:
         reset_peak_memory()
-        return _run_pipeline(store, start, end, spec["repeat"], spec["label"])
+        return _run_pipeline(store, start, end, spec["repeat"], spec["label"], Path(spec.get("config", CONFIG)))
+
+
+def phase_validate(spec: dict[str, Any]) -> dict[str, Any]:
+    """`load_config` (what `chargeback validate-config` runs) of each config file, with the config's size."""
+    from chargeback.config import load_config
+
+    out: dict[str, Any] = {}
+    reset_peak_memory()
+    for label, path in spec["configs"].items():
+        config = load_config(path)
+        a = config.attribution
+        rules = (a.tag_values, a.budget_policies, a.workloads, a.identities, a.workspaces)
+        out[label] = {
+            **timed(lambda p=path: load_config(p), spec["repeat"]),
+            "units": len(config.business_units),
+            "tag_values": len(a.tag_values),
+            "identities": len(a.identities),
+            "rules": sum(map(len, rules)),
+            "bytes": Path(path).stat().st_size,
+        }
+    out["peak"] = peak_memory_mib()
+    return out
 
 
 def phase_dashboard(spec: dict[str, Any]) -> dict[str, Any]:
@@ -383,6 +410,7 @@ PHASES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "generate": phase_generate,
     "limit": phase_limit,
     "pipeline": phase_pipeline,
+    "validate": phase_validate,
     "dashboard": phase_dashboard,
     "jvm": phase_jvm,
     "year": phase_year,
@@ -498,9 +526,19 @@ class Plan:
     repeat: int
     jvm: bool
     jvm_driver_memory: str
+    enterprise: bool = True
 
 
-def bench_scale(plan: Plan, work: Path, total_rows: int, jvm: bool) -> dict[str, Any]:
+def enterprise_config(work: Path) -> Path:
+    """The example config with thousands of units, aliases and identity rules added, written to `work`."""
+    from chargeback.enterprise import enterprise_config_text
+
+    path = work / "enterprise.yml"
+    path.write_text(enterprise_config_text(CONFIG.read_text(encoding="utf-8")), encoding="utf-8")
+    return path
+
+
+def bench_scale(plan: Plan, work: Path, total_rows: int, jvm: bool, enterprise: bool = False) -> dict[str, Any]:
     lakehouse = str(work / f"scale-{total_rows}")
     # The generator lands about 1% under its nominal rate (Poisson activity); aim a little over the target.
     rows_per_day = math.ceil(total_rows * 1.015 / plan.window_days)
@@ -526,6 +564,17 @@ def bench_scale(plan: Plan, work: Path, total_rows: int, jvm: bool) -> dict[str,
         )
         out["jvm_pipeline"]["ratio_to_sail"] = _ratio(out["jvm_pipeline"]["median_s"], out["pipeline"]["median_s"])
         shutil.rmtree(work / "jvm-parquet", ignore_errors=True)
+    if enterprise:
+        # Last: its run overwrites the gold tables the dashboard phase read.
+        config = enterprise_config(work)
+        log(f"scale {total_rows:,}: enterprise config (validate-config, pipeline)")
+        validate = in_worker("validate", configs={"base": str(CONFIG), "enterprise": str(config)}, repeat=plan.repeat)
+        validate["enterprise"]["ratio_to_base"] = _ratio(
+            validate["enterprise"]["median_s"], validate["base"]["median_s"]
+        )
+        pipeline = in_worker("pipeline", label="enterprise", config=str(config), **window)
+        pipeline["ratio_to_base"] = _ratio(pipeline["median_s"], out["pipeline"]["median_s"])
+        out["enterprise"] = {"validate": validate, "pipeline": pipeline}
     shutil.rmtree(lakehouse, ignore_errors=True)
     return out
 
@@ -643,6 +692,8 @@ def table(results: dict[str, Any]) -> str:
                     _mib(j["peak"]),
                 )
             )
+        if "enterprise" in s:
+            rows += _enterprise_rows(s["enterprise"], n)
         target = t["dashboard_speedup"]
         for name, q in s["dashboard"].items():
             if name == "peak":
@@ -690,6 +741,31 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _enterprise_rows(e: dict[str, Any], n: str) -> list[str]:
+    validate, base, big = e["validate"], e["validate"]["base"], e["validate"]["enterprise"]
+    size = f"{big['units']:,} units, {big['tag_values']:,} aliases, {big['rules']:,} rules"
+    p = e["pipeline"]
+    return [
+        _row(f"validate-config, example config ({base['units']} units)", "-", f"{base['median_s']:.2f}", "1", "", ""),
+        _row(
+            f"validate-config, enterprise config ({size})",
+            "-",
+            f"{big['median_s']:.2f}",
+            f"{big['ratio_to_base']:.1f}x example",
+            "",
+            _mib(validate["peak"]),
+        ),
+        _row(
+            f"full pipeline, Sail, enterprise config ({big['units']:,} units)",
+            n,
+            f"{p['median_s']:.2f}",
+            f"{p['ratio_to_base']:.2f}x example config",
+            "",
+            _mib(p["peak"]),
+        ),
+    ]
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", default="1000000,10000000", help="total usage rows, comma-separated")
@@ -698,6 +774,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--year-scale", type=int, default=10_000, help="usage rows a day for the year of history")
     parser.add_argument("--no-jvm", action="store_true", help="skip the JVM PySpark comparison")
     parser.add_argument("--no-year", action="store_true", help="skip the year of history")
+    parser.add_argument("--no-enterprise", action="store_true", help="skip the enterprise-sized config")
     parser.add_argument("--jvm-driver-memory", default="4g")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a new temporary folder, removed after)")
     parser.add_argument("--smoke", action="store_true", help="tiny scales, one repeat: checks the bench runs")
@@ -713,7 +790,7 @@ def main(argv: list[str]) -> int:
 
     lookback = load_config(CONFIG).lookback_days
     if args.smoke:
-        plan = Plan((3_000,), 3, 8, 200, 2, 1, not args.no_jvm, "1g")
+        plan = Plan((3_000,), 3, 8, 200, 2, 1, not args.no_jvm, "1g", not args.no_enterprise)
     else:
         scales = tuple(int(s) for s in args.scales.split(","))
         plan = Plan(
@@ -725,6 +802,7 @@ def main(argv: list[str]) -> int:
             args.repeat,
             not args.no_jvm,
             args.jvm_driver_memory,
+            not args.no_enterprise,
         )
     work = args.work or Path(tempfile.mkdtemp(prefix="chargeback-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -739,7 +817,7 @@ def main(argv: list[str]) -> int:
     }
     try:
         for i, total in enumerate(plan.scales):
-            results["scales"].append(bench_scale(plan, work, total, plan.jvm and i == 0))
+            results["scales"].append(bench_scale(plan, work, total, plan.jvm and i == 0, plan.enterprise and i == 0))
         if not args.no_year:
             results["year"] = bench_year(plan, work)
     finally:

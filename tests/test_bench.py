@@ -32,8 +32,12 @@ def test_bench_smoke_run_measures_every_phase_and_engines_bill_the_same(tmp_path
         # The same data billed to the same cent on both engines.
         assert scale["jvm_pipeline"]["billed_cost"] == scale["pipeline"]["billed_cost"]
         assert scale["jvm_pipeline"]["usage_lines"] == scale["pipeline"]["usage_lines"]
+    enterprise = scale["enterprise"]
+    assert enterprise["pipeline"]["is_balanced"]
+    assert enterprise["pipeline"]["billed_cost"] == scale["pipeline"]["billed_cost"]
+    assert enterprise["validate"]["enterprise"]["units"] > 5_000 > enterprise["validate"]["base"]["units"]
     year = results["year"]
     assert year["full"]["is_balanced"] and year["incremental"]["is_balanced"]
     assert year["incremental"]["usage_lines"] < year["full"]["usage_lines"]
-    for line in ("bare limit", "full pipeline, Sail", "incremental daily run", "ds_statement"):
+    for line in ("bare limit", "full pipeline, Sail", "incremental daily run", "ds_statement", "enterprise config"):
         assert line in proc.stdout

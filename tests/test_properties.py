@@ -8,7 +8,9 @@ runs the pure pipeline functions: silver lines (netting, pricing, attribution, p
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +18,20 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from chargeback.allocation import allocate
-from chargeback.config import UNALLOCATED, Config, parse_config
+from chargeback.attribution import attribute
+from chargeback.config import (
+    UNALLOCATED,
+    Attribution,
+    BusinessUnit,
+    Config,
+    IdentityRule,
+    PolicyRule,
+    TagValueRule,
+    WorkloadRule,
+    WorkspaceRule,
+    normalise,
+    parse_config,
+)
 from chargeback.pipeline import Enrichment, RunParams, usage_costs
 from chargeback.schemas import JOBS, LIST_PRICES, PIPELINES, SERVED_ENTITIES, USAGE, WORKSPACES_LATEST
 from tests.helpers import DAY, price_row, usage_row
@@ -166,3 +181,153 @@ def test_allocation_conserves_money_keeps_pool_signs_and_repeats(spark, rows, co
 
     again = allocate(silver.orderBy(F.desc("usage_line_id")), config.shared_costs, config.unit_ids)
     assert sorted(map(tuple, again.collect())) == sorted(map(tuple, shares))
+
+
+# --- attribution against a plain-Python reference ----------------------------------------------------------
+
+UNIT_POOL = (
+    BusinessUnit("data-eng", "Data Engineering"),
+    BusinessUnit("finance", "Finance"),
+    BusinessUnit("ml", "ML Platform"),
+    BusinessUnit("ops", "Operations"),
+    BusinessUnit("sales", "Sales Team"),
+)
+TAG_KEY_POOL = ("business_unit", "team", "cost-center")
+LINE_TAG_KEYS = ("business_unit", "BusinessUnit", "TEAM", "team", "Cost_Center", "env")
+ALIASES = ("growth", "mktg", "r-d", "finance", "ml-platform")
+RULE_DAYS = (dt.date(2026, 9, 30), dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10, 15))
+LINE_DAYS = (dt.date(2026, 9, 29), *RULE_DAYS)
+TAG_SPELLINGS = ("DATA ENG", "data_eng", "Finance", "ml platform", "ML", "Growth", "MKTG", "R&D", "sales team", "x")
+ATTRIBUTED_LINE = (
+    "usage_line_id string, usage_date date, workspace_id string, tags_json string, pipeline_tags_json string, "
+    "policy_id string, workload_type string, workload_id string, owner_identity string"
+)
+
+
+@st.composite
+def validity(draw: st.DrawFn) -> tuple[dt.date, dt.date | None]:
+    start = draw(st.sampled_from(RULE_DAYS))
+    end = draw(st.sampled_from((None, *(d for d in RULE_DAYS if d > start))))
+    return start, end
+
+
+@st.composite
+def attribution_configs(draw: st.DrawFn) -> Config:
+    """Configs built directly (no validation): aliases may even name two units on one day."""
+    units = draw(st.lists(st.sampled_from(UNIT_POOL), min_size=1, max_size=5, unique=True))
+    ids = st.sampled_from([u.id for u in units])
+    keys = draw(st.lists(st.sampled_from(TAG_KEY_POOL), max_size=3, unique=True))
+    aliases = [
+        TagValueRule(normalise(draw(st.sampled_from(ALIASES))), draw(ids), *draw(validity()))
+        for _ in range(draw(st.integers(0, 5)))
+    ]
+
+    def one_rule_each(keys: tuple[str, ...], make: Any) -> Any:
+        return tuple(
+            make(key, draw(ids), *draw(validity())) for key in draw(st.lists(st.sampled_from(keys), unique=True))
+        )
+
+    attribution = Attribution(
+        tag_keys=tuple(normalise(k) for k in keys),
+        tag_key_names=tuple(keys),
+        tag_values=tuple(aliases),
+        budget_policies=one_rule_each(("pol-1", "pol-2"), PolicyRule),
+        workloads=one_rule_each(
+            ("1", "p1"), lambda key, *rest: WorkloadRule("job" if key == "1" else "pipeline", key, *rest)
+        ),
+        identities=one_rule_each(IDENTITIES, IdentityRule),
+        workspaces=one_rule_each(WORKSPACES, WorkspaceRule),
+    )
+    return Config(1, "USD", "USD", (), 30, tuple(units), attribution, (), (), (), "reference.yml")
+
+
+def _tags(draw: st.DrawFn) -> str:
+    entries = draw(st.dictionaries(st.sampled_from(LINE_TAG_KEYS), st.sampled_from(TAG_SPELLINGS), max_size=3))
+    return json.dumps([{"key": k, "value": v} for k, v in sorted(entries.items())], separators=(",", ":"))
+
+
+@st.composite
+def attributed_lines(draw: st.DrawFn) -> list[tuple]:
+    rows = []
+    for i in range(draw(st.integers(1, 12))):
+        kind, workload = draw(st.sampled_from((("job", "1"), ("job", "2"), ("pipeline", "p1"), ("warehouse", "w"))))
+        rows.append(
+            (
+                f"l{i}",
+                draw(st.sampled_from(LINE_DAYS)),
+                draw(st.sampled_from(WORKSPACES)),
+                _tags(draw),
+                _tags(draw),
+                draw(st.sampled_from((None, *POLICIES, "pol-9"))),
+                kind,
+                workload,
+                draw(st.sampled_from((None, *IDENTITIES))),
+            )
+        )
+    return rows
+
+
+def reference_attribution(line: tuple, config: Config) -> tuple[str, str, str, str | None]:
+    """(business_unit, method, confidence, key) of one line, straight from the README's rules."""
+    _, day, workspace, tags_json, pipeline_tags_json, policy, kind, workload, owner = line
+    a = config.attribution
+
+    def in_force(rule: Any) -> bool:
+        return rule.valid_from <= day and (rule.valid_to is None or day < rule.valid_to)
+
+    priority: dict[str, int] = {}
+    for i, key in enumerate(a.tag_keys):
+        priority.setdefault(key.replace("-", ""), i)
+
+    def units_named(value: str) -> set[str]:
+        named = {u.id for u in config.business_units if value in (normalise(u.id), normalise(u.name))}
+        return named | {r.business_unit for r in a.tag_values if r.value == value and in_force(r)}
+
+    def best_tag(tags: str) -> tuple[int, str, str] | None:
+        candidates = []
+        for entry in json.loads(tags):
+            key, value = normalise(entry["key"]).replace("-", ""), normalise(entry["value"])
+            if key in priority:
+                candidates += [(priority[key], unit, f"{key}={value}") for unit in units_named(value)]
+        return min(candidates) if candidates else None
+
+    def explicit(rules: Any, key: str | None) -> tuple[int, str, str] | None:
+        matched = [r.business_unit for r in rules if key is not None and in_force(r) and _rule_key(r) == key]
+        return (0, matched[0], key) if matched and key is not None else None
+
+    found = [
+        ("tag", "high", best_tag(tags_json)),
+        ("budget_policy", "high", explicit(a.budget_policies, policy)),
+        ("workload", "high", explicit(a.workloads, f"{kind}:{workload}")),
+        ("pipeline_tag", "medium", best_tag(pipeline_tags_json) if kind == "pipeline" else None),
+        ("identity", "medium", explicit(a.identities, owner)),
+        ("workspace", "low", explicit(a.workspaces, workspace)),
+    ]
+    for method, confidence, match in found:
+        if match is not None:
+            return match[1], method, confidence, match[2]
+    return UNALLOCATED, "unallocated", "none", None
+
+
+def _rule_key(rule: object) -> str:
+    if isinstance(rule, PolicyRule):
+        return rule.policy_id
+    if isinstance(rule, WorkloadRule):
+        return f"{rule.workload_type}:{rule.workload_id}"
+    if isinstance(rule, IdentityRule):
+        return rule.identity
+    assert isinstance(rule, WorkspaceRule)
+    return rule.workspace_id
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(lines=attributed_lines(), config=attribution_configs())
+def test_attribution_matches_the_reference_rules(spark, lines, config) -> None:
+    actual = attribute(spark.createDataFrame(lines, ATTRIBUTED_LINE), config).collect()
+    assert len(actual) == len(lines)
+    by_id = {
+        r.usage_line_id: (r.business_unit, r.attribution_method, r.attribution_confidence, r.attribution_key)
+        for r in actual
+    }
+    for line in lines:
+        assert by_id[line[0]] == reference_attribution(line, config), line

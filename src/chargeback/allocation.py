@@ -40,38 +40,75 @@ _ANY_PRODUCT = "*"
 WEIGHT = "decimal(20,6)"
 
 
-def _glob_like(column: str, pattern: str) -> Column:
+_POOLS = (
+    "array<struct<id:string,products:array<string>,sku_likes:array<string>,workspaces:array<string>,"
+    "warehouses:array<string>,unallocated:boolean>>"
+)
+
+
+def glob_like(pattern: str) -> str:
+    """A SKU glob (`*`, `?`) as a LIKE pattern: `%` and `_` are escaped, so they only match themselves."""
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return F.col(column).like(escaped.replace("*", "%").replace("?", "_"))
+    return escaped.replace("*", "%").replace("?", "_")
 
 
-def pool_condition(pool: SharedPool) -> Column:
-    """The row-level rule that a usage line belongs to `pool` (all given criteria hold)."""
-    match = pool.match
+def pool_table(spark: SparkSession, pools: Sequence[SharedPool]) -> DataFrame:
+    """The pools' match criteria in config order, as one row (`_pools`); an empty list is a criterion not given."""
+    criteria = [
+        (
+            pool.id,
+            list(pool.match.billing_origin_products),
+            [glob_like(pattern) for pattern in pool.match.sku_patterns],
+            list(pool.match.workspace_ids),
+            list(pool.match.warehouse_ids),
+            pool.match.unallocated,
+        )
+        for pool in pools
+    ]
+    return spark.createDataFrame([(criteria,)], f"_pools {_POOLS}")
+
+
+def claims(pool: Column, pools: Sequence[SharedPool]) -> Column:
+    """Whether a usage line meets every criterion `pool` (a `pool_table` entry) gives. Only the line columns some
+    pool of `pools` has a criterion on are read."""
+    given = {
+        "products": any(p.match.billing_origin_products for p in pools),
+        "sku_likes": any(p.match.sku_patterns for p in pools),
+        "workspaces": any(p.match.workspace_ids for p in pools),
+        "warehouses": any(p.match.warehouse_ids for p in pools),
+        "unallocated": any(p.match.unallocated is not None for p in pools),
+    }
     cond = F.lit(True)
-    if match.billing_origin_products:
-        cond = cond & F.col("billing_origin_product").isin(list(match.billing_origin_products))
-    if match.sku_patterns:
-        any_sku = F.lit(False)
-        for pattern in match.sku_patterns:
-            any_sku = any_sku | _glob_like("sku_name", pattern)
-        cond = cond & any_sku
-    if match.workspace_ids:
-        cond = cond & F.col("workspace_id").isin(list(match.workspace_ids))
-    if match.warehouse_ids:
-        cond = cond & F.col("warehouse_id").isin(list(match.warehouse_ids))
-    if match.unallocated is not None:
-        is_unallocated = F.col("business_unit") == F.lit(UNALLOCATED)
-        cond = cond & (is_unallocated if match.unallocated else ~is_unallocated)
+    for field, column in (
+        ("products", "billing_origin_product"),
+        ("workspaces", "workspace_id"),
+        ("warehouses", "warehouse_id"),
+    ):
+        if given[field]:
+            listed = pool.getField(field)
+            cond = cond & ((F.size(listed) == 0) | F.array_contains(listed, F.col(column)))
+    if given["sku_likes"]:
+        likes = pool.getField("sku_likes")
+        cond = cond & ((F.size(likes) == 0) | F.exists(likes, lambda like: F.like(F.col("sku_name"), like)))
+    if given["unallocated"]:
+        unallocated = pool.getField("unallocated")
+        cond = cond & (unallocated.isNull() | (unallocated == (F.col("business_unit") == F.lit(UNALLOCATED))))
     return cond
 
 
 def assign_pools(lines: DataFrame, pools: Sequence[SharedPool]) -> DataFrame:
-    """Add `pool_id`: the first pool (config order) that claims the line, NULL for direct cost."""
-    pool_id = F.lit(None).cast("string")
-    for pool in reversed(pools):
-        pool_id = F.when(pool_condition(pool), F.lit(pool.id)).otherwise(pool_id)
-    return lines.withColumn("pool_id", pool_id)
+    """Add `pool_id`: the first pool (config order) that claims the line, NULL for direct cost.
+
+    The pools are one row of data joined to every line, so the plan is the same size for 2 pools as for 200.
+    """
+    if not pools:
+        return lines.withColumn("pool_id", F.lit(None).cast("string"))
+    first = F.get(F.filter(F.col("_pools"), lambda pool: claims(pool, pools)), 0).getField("id")
+    return (
+        lines.crossJoin(pool_table(lines.sparkSession, pools))  # one row: no shuffle
+        .withColumn("pool_id", first)
+        .drop("_pools")
+    )
 
 
 def pool_targets(spark: SparkSession, pools: Sequence[SharedPool], unit_ids: Sequence[str]) -> DataFrame:
@@ -109,18 +146,17 @@ def allocate_shared(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Seq
     """Split each pool's cost per (day, workspace, product, SKU) to its targets: `cost_kind = 'shared'` rows."""
     spark = lines.sparkSession
     targets = pool_targets(spark, pools, unit_ids)
-    same_product = {pool.id: pool.same_product for pool in pools}
-    weight_product = F.lit(_ANY_PRODUCT)
-    for pool_id, within_product in same_product.items():
-        if within_product:
-            weight_product = F.when(F.col("pool_id") == pool_id, F.col("billing_origin_product")).otherwise(
-                weight_product
-            )
+    same_product = spark.createDataFrame(
+        [(pool.id, pool.same_product) for pool in pools], "pool_id string, _same_product boolean"
+    )
+    within_product = F.coalesce(F.col("_same_product"), F.lit(False))
     groups = (
         lines.where(F.col("pool_id").isNotNull())
         .groupBy(*_GROUP)
         .agg(money(F.sum("list_cost")).alias("pool_list_cost"), money(F.sum("effective_cost")).alias("pool_cost"))
-        .withColumn("weight_product", weight_product)
+        .join(F.broadcast(same_product), "pool_id", "left")
+        .withColumn("weight_product", F.when(within_product, F.col("billing_origin_product")).otherwise(_ANY_PRODUCT))
+        .drop("_same_product")
     )
 
     direct = lines.where(F.col("pool_id").isNull() & (F.col("business_unit") != F.lit(UNALLOCATED)))
