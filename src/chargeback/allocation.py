@@ -104,11 +104,9 @@ def assign_pools(lines: DataFrame, pools: Sequence[SharedPool]) -> DataFrame:
     if not pools:
         return lines.withColumn("pool_id", F.lit(None).cast("string"))
     first = F.get(F.filter(F.col("_pools"), lambda pool: claims(pool, pools)), 0).getField("id")
-    return (
-        lines.crossJoin(pool_table(lines.sparkSession, pools))  # one row: no shuffle
-        .withColumn("pool_id", first)
-        .drop("_pools")
-    )
+    # The one-row frame on the left: Sail collects a cross join's left side and streams the right one.
+    claimed = pool_table(lines.sparkSession, pools).crossJoin(lines).withColumn("pool_id", first)
+    return claimed.select(*lines.columns, "pool_id")
 
 
 def pool_targets(spark: SparkSession, pools: Sequence[SharedPool], unit_ids: Sequence[str]) -> DataFrame:

@@ -179,9 +179,14 @@ def best_tags(lines: DataFrame, config: Config) -> DataFrame:
 
     pipeline_tags = F.when(F.col("workload_type") == "pipeline", F.col("pipeline_tags_json"))
     exploded = (
-        lines.crossJoin(keys)  # one row: no shuffle
+        # The one-row frame on the left: Sail collects a cross join's left side and streams the right one.
+        keys.crossJoin(lines)
         .withColumn(
-            "_candidates", F.concat(_candidates(F.col("tags_json"), _TAG), _candidates(pipeline_tags, _PIPELINE_TAG))
+            "_candidates",
+            # Distinct: entries alike after normalising (`team: ML`, `Team: ml`) would tie on every order.
+            F.array_distinct(
+                F.concat(_candidates(F.col("tags_json"), _TAG), _candidates(pipeline_tags, _PIPELINE_TAG))
+            ),
         )
         .drop("_keys")
         .select("*", F.posexplode_outer("_candidates").alias("_pos", "_c"))
@@ -197,15 +202,11 @@ def best_tags(lines: DataFrame, config: Config) -> DataFrame:
     rank = c.getField("source").cast("long") * priorities + c.getField("priority")
     code = F.when(F.col("_t_unit").isNotNull(), rank * orders + F.col("_t_order"))
     line = Window.partitionBy(*(col for col in _CANDIDATE_INPUTS if col in columns))
-    ranked = (
-        matched.withColumn("_code", code)
-        .withColumn("_best", F.min("_code").over(line))
-        .withColumn("_best_pos", F.min(F.when(F.col("_code") == F.col("_best"), F.col("_pos"))).over(line))
-    )
+    ranked = matched.withColumn("_code", code).withColumn("_best", F.min("_code").over(line))
     found = F.col("_best").isNotNull()
-    keep = (~found & (F.coalesce(F.col("_pos"), F.lit(0)) == 0)) | (
-        (F.col("_code") == F.col("_best")) & (F.col("_pos") == F.col("_best_pos"))
-    )
+    # A line keeps the row of its best candidate (codes differ within a line: distinct candidates, and at most one
+    # period of a value and unit holds on a day), or its first row when none names a unit.
+    keep = (~found & (F.coalesce(F.col("_pos"), F.lit(0)) == 0)) | (F.col("_code") == F.col("_best"))
     tag_key = F.concat_ws("=", c.getField("key"), c.getField("value"))
 
     def winner(source: int, value: Column) -> Column:
