@@ -746,12 +746,12 @@ def _enterprise_rows(e: dict[str, Any], n: str) -> list[str]:
     size = f"{big['units']:,} units, {big['tag_values']:,} aliases, {big['rules']:,} rules"
     p = e["pipeline"]
     return [
-        _row(f"validate-config, example config ({base['units']} units)", "-", f"{base['median_s']:.2f}", "1", "", ""),
+        _row(f"validate-config, example config ({base['units']} units)", "-", f"{base['median_s']:.3f}", "1", "", ""),
         _row(
             f"validate-config, enterprise config ({size})",
             "-",
-            f"{big['median_s']:.2f}",
-            f"{big['ratio_to_base']:.1f}x example",
+            f"{big['median_s']:.3f}",
+            f"{big['ratio_to_base']:.0f}x example",
             "",
             _mib(validate["peak"]),
         ),
