@@ -6,7 +6,7 @@ For each scale (total usage rows) it generates synthetic system tables (`WINDOW_
 day) into a scratch lakehouse and measures on the local Sail engine:
 
 - `limit`: one scan of usage joined to list prices and summed by day and product (the bare limit);
-- `pipeline`: `chargeback.pipeline.run` with `config/chargeback.yml` over the same days, and its ratio to the limit;
+- `pipeline`: `chargeback.jobs.daily.run` with `config/chargeback.yml` over the same days, and its ratio to the limit;
 - `dashboard`: each dashboard query on gold against the equivalent query on raw usage;
 - `jvm_pipeline`: the same pipeline on JVM PySpark (Spark Connect local mode, parquet tables, no Delta) at the
   smallest scale;
@@ -43,8 +43,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from chargeback.contracts.table_spec import TableSpec, with_null_columns
 from chargeback.names import TableName
-from chargeback.tables import TableSpec, TableStore, with_null_columns
+from chargeback.storage.store import TableStore
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "chargeback.yml"
@@ -230,21 +231,21 @@ def timed(action: Callable[[], object], repeat: int) -> dict[str, Any]:
 
 @contextmanager
 def _lakehouse(path: str, catalogs: tuple[str, ...] = ("system", "main")) -> Iterator[Any]:
-    from chargeback.engine import local_session
-    from chargeback.tables import LocalLakehouse
+    from chargeback.local.engine import local_session
+    from chargeback.local.lakehouse import LocalLakehouse
 
     with local_session(catalogs) as spark:
         yield LocalLakehouse(spark, Path(path))
 
 
 def _params(start: dt.date, end: dt.date, run_id: str) -> Any:
-    from chargeback.pipeline import RunParams
+    from chargeback.jobs.daily import RunParams
 
     return RunParams("main", "chargeback", start, end, run_id, RUN_AT)
 
 
 def phase_generate(spec: dict[str, Any]) -> dict[str, Any]:
-    from chargeback.synthetic import USAGE_TABLE, generate
+    from chargeback.local.synthetic import USAGE_TABLE, generate
 
     with _lakehouse(spec["lakehouse"], ("system",)) as store:
         started = time.perf_counter()
@@ -257,10 +258,10 @@ def limit_frame(store: Any, start: dt.date, end: dt.date) -> Any:
     """The bare limit: usage of the window priced (the pipeline's own join and casts), summed by day and product."""
     from pyspark.sql import functions as F
 
+    from chargeback.jobs.daily import SourceTables
     from chargeback.money import MONEY, QUANTITY
-    from chargeback.pipeline import SourceTables
-    from chargeback.pricing import price_intervals, price_usage
-    from chargeback.usage import usage_window
+    from chargeback.steps.pricing import price_intervals, price_usage
+    from chargeback.steps.usage import usage_window
 
     src = SourceTables()
     usage = usage_window(store.read(src.usage), start, end).select(
@@ -289,7 +290,7 @@ def _run_pipeline(
     store: Any, start: dt.date, end: dt.date, repeat: int, label: str, config_file: Path = CONFIG
 ) -> dict[str, Any]:
     from chargeback.config import load_config
-    from chargeback.pipeline import run
+    from chargeback.jobs.daily import run
 
     config = load_config(config_file)
     summaries = []
@@ -360,7 +361,7 @@ def phase_jvm(spec: dict[str, Any]) -> dict[str, Any]:
     """The pipeline on JVM PySpark, reading parquet copies of the system tables (exported with Sail, untimed)."""
     from pyspark.sql import SparkSession
 
-    from chargeback.synthetic import (
+    from chargeback.local.synthetic import (
         JOBS_TABLE,
         LIST_PRICES_TABLE,
         PIPELINES_TABLE,
@@ -531,7 +532,7 @@ class Plan:
 
 def enterprise_config(work: Path) -> Path:
     """The example config with thousands of units, aliases and identity rules added, written to `work`."""
-    from chargeback.enterprise import enterprise_config_text
+    from chargeback.local.enterprise_config import enterprise_config_text
 
     path = work / "enterprise.yml"
     path.write_text(enterprise_config_text(CONFIG.read_text(encoding="utf-8")), encoding="utf-8")

@@ -29,7 +29,7 @@ dbutils.widgets.text("list_prices_table", "system.billing.list_prices", "List pr
 
 # COMMAND ----------
 
-from chargeback.notebooks import backfill
+from chargeback.jobs.notebooks import backfill
 
 backfill(
     dbutils.widgets.get("start_date"),

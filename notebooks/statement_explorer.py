@@ -26,7 +26,7 @@ dbutils.widgets.text("business_unit", "", "Business unit (drill-down)")
 
 # COMMAND ----------
 
-from chargeback.notebooks import statement
+from chargeback.jobs.notebooks import statement
 
 display(
     statement(

@@ -24,7 +24,7 @@ ENGINES = [e.strip() for e in os.environ.get("CHARGEBACK_TEST_ENGINES", "sail,jv
 
 @pytest.fixture(scope="session")
 def sail_spark() -> Iterator:
-    from chargeback.engine import local_session
+    from chargeback.local.engine import local_session
 
     with local_session([]) as spark:
         yield spark

@@ -10,8 +10,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from chargeback.config import Config, parse_config
-from chargeback.schemas import LIST_PRICES, USAGE
-from chargeback.synthetic import USAGE_TABLE
+from chargeback.contracts.system_tables import LIST_PRICES, USAGE
+from chargeback.local.synthetic import USAGE_TABLE
 
 DAY = dt.date(2026, 10, 5)
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from chargeback import cli
-from chargeback.engine import local_session
+from chargeback.contracts.table_spec import Column, TableSpec
+from chargeback.local.engine import local_session
+from chargeback.local.lakehouse import LocalLakehouse
 from chargeback.names import TableName
-from chargeback.tables import Column, LocalLakehouse, TableSpec
 
 ITEMS = TableName.parse("main.demo.items")
 ITEMS_SPEC = TableSpec(
@@ -314,7 +315,7 @@ def test_generate_again_into_its_own_lakehouse(tmp_path: Path, capsys: pytest.Ca
 def test_a_second_writer_of_the_same_lakehouse_refuses_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from chargeback.tables import exclusive_use
+    from chargeback.local.lakehouse import exclusive_use
 
     lakehouse = tmp_path / "busy"
     lakehouse.mkdir()

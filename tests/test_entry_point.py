@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from chargeback import allocation
+from chargeback.steps import allocation
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "chargeback.yml"
 END = dt.date(2026, 9, 3)
@@ -91,7 +91,7 @@ def test_an_imbalance_fails_the_task(monkeypatch, capsys, generated, tmp_path):
         costs = real(*args, **kwargs)
         return costs.offset(1)
 
-    monkeypatch.setattr("chargeback.pipeline.allocate", loses_a_row)
+    monkeypatch.setattr("chargeback.jobs.daily.allocate", loses_a_row)
     assert "billed" in _fails(monkeypatch, capsys, *_run(lakehouse))
 
 

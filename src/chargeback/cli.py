@@ -206,8 +206,8 @@ def _open_lakehouse(path: Path, catalogs: Sequence[str] = (), *, writable: bool 
     A lakehouse to write must be held with `_exclusive` first; one only read (by `chargeback sql` and the
     dashboard preview) must exist, and may be read-only.
     """
-    from chargeback.engine import LOCAL_SYSTEM_CATALOG, local_session
-    from chargeback.tables import LocalLakehouse, catalogs_in, engine_path
+    from chargeback.local.engine import LOCAL_SYSTEM_CATALOG, local_session
+    from chargeback.local.lakehouse import LocalLakehouse, catalogs_in, engine_path
 
     if LOCAL_SYSTEM_CATALOG in catalogs:
         raise InputError(f"catalog {LOCAL_SYSTEM_CATALOG!r} is the local name of the system catalog; use another")
@@ -220,7 +220,7 @@ def _open_lakehouse(path: Path, catalogs: Sequence[str] = (), *, writable: bool 
 @contextmanager
 def _exclusive(path: Path) -> Iterator[None]:
     """Create the lakehouse if missing, check it is writable, and hold it for this command alone."""
-    from chargeback.tables import exclusive_use
+    from chargeback.local.lakehouse import exclusive_use
 
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -235,8 +235,8 @@ def _exclusive(path: Path) -> Iterator[None]:
 
 def _generate(args: argparse.Namespace, start: dt.date, days: int, scale: int | None) -> dict[Any, int]:
     """Synthetic system tables into a lakehouse held by `_exclusive`, never over tables a user put there."""
-    from chargeback.synthetic import generate
-    from chargeback.tables import mark_synthetic, refuse_foreign_source_tables
+    from chargeback.local.lakehouse import mark_synthetic, refuse_foreign_source_tables
+    from chargeback.local.synthetic import generate
 
     refuse_foreign_source_tables(args.lakehouse)
     mark_synthetic(args.lakehouse, {"start_date": start, "days": days, "seed": args.seed, "scale": scale})
@@ -245,7 +245,7 @@ def _generate(args: argparse.Namespace, start: dt.date, days: int, scale: int | 
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from chargeback.synthetic import validate_arguments
+    from chargeback.local.synthetic import validate_arguments
 
     start = args.start_date
     if start is None:
@@ -267,7 +267,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def _params(
     args: argparse.Namespace, config: Any, as_of: dt.datetime, start: dt.date | None, end: dt.date | None
 ) -> Any:
-    from chargeback.pipeline import RunParams
+    from chargeback.jobs.daily import RunParams
 
     end_date = end or (as_of.date() - dt.timedelta(days=1))
     start_date = start or (end_date - dt.timedelta(days=config.lookback_days - 1))
@@ -286,7 +286,7 @@ def _params(
 def _run_local(args: argparse.Namespace, start: dt.date | None, end: dt.date | None) -> Iterator[tuple[Any, ...]]:
     """Run the pipeline on the local engine; yields (store, config, params, summary) while the engine runs."""
     from chargeback.config import load_config
-    from chargeback.pipeline import run
+    from chargeback.jobs.daily import run
 
     config = load_config(args.config)
     as_of = args.as_of or dt.datetime.now(dt.UTC)
@@ -320,7 +320,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from chargeback.tables import require_query
+    from chargeback.local.lakehouse import require_query
 
     require_query(args.query)
     with _open_lakehouse(args.lakehouse, writable=False) as store, _local_time_is_utc():
@@ -366,7 +366,7 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from chargeback.report import print_demo_report
+    from chargeback.insights.report import print_demo_report
 
     as_of = args.as_of or dt.datetime.now(dt.UTC)
     end = as_of.date() - dt.timedelta(days=1)
@@ -381,10 +381,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_job_step(args: argparse.Namespace) -> int:
     from chargeback.config import load_config
-    from chargeback.engine import ambient_session
+    from chargeback.jobs.daily import STEPS, RunParams, SourceTables, run
     from chargeback.names import TableName
-    from chargeback.pipeline import STEPS, RunParams, SourceTables, run
-    from chargeback.tables import UnityCatalog
+    from chargeback.storage.sessions import ambient_session
+    from chargeback.storage.store import UnityCatalog
 
     config = load_config(args.config)
     run_at = dt.datetime.now(dt.UTC)

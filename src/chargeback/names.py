@@ -55,3 +55,10 @@ class TableName:
     @property
     def quoted(self) -> str:
         return ".".join(quote(p) for p in (self.catalog, self.schema, self.table))
+
+
+def sql_string(value: str) -> str:
+    """A Spark SQL string literal for a value the product itself controls (comments, paths)."""
+    if any(ord(ch) < 32 for ch in value):
+        raise InputError(f"control characters are not allowed in {value!r}")
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -1,0 +1,341 @@
+"""Gold `focus_costs`: the allocated cost as a FOCUS 1.2 cost and usage dataset, with FOCUS 1.3 split allocation.
+
+One FOCUS row per `cost_daily` row, so FOCUS totals equal the chargeback statements by construction:
+
+* direct cost: a `Usage` charge of the workload (`ResourceId` = workload id), with its pricing quantity;
+* shared cost: the pool's charge split into allocated rows (FOCUS 1.3 split cost allocation). Each keeps the
+  shared pool as `ResourceId` and names the receiving business unit in `AllocatedResourceId`/`Name` and
+  `AllocatedTags`; `AllocatedMethodId` is the pool id and `AllocatedMethodDetails` gives the row's
+  `AllocatedRatio`. The allocated rows of one origin charge (pool x day x workspace x product x SKU) sum to
+  it exactly (allocation is exact), and their ratios sum to exactly 1: each ratio is the row's share of the
+  origin cost at 12 decimals, the rounding remainder going to the largest share (ties: smallest unit);
+  an origin below a millionth of the currency is split evenly;
+* corrections of a closed month: `ChargeClass = 'Correction'`, billed in the month they are booked
+  (`BillingPeriodStart`) for the day they correct (`ChargePeriodStart`). A correction is a difference of
+  two charges, so it has no pricing quantity (FOCUS allows NULL for corrections) and no allocation ratio.
+
+`ServiceCategory` and `ServiceSubcategory` follow from the product (`ServiceName`), one pair per product.
+`InvoiceId` is NULL: the system tables tie no charge to a Databricks invoice. `x_UsageDate`, the clustering key,
+is the first column (Delta keeps statistics on the first 32 only).
+
+All costs are in the chargeback currency: `BilledCost` = `EffectiveCost` = `ContractedCost` = effective cost
+(configured discounts are negotiated rates; there is no amortisation), `ListCost` = list cost. JSON columns
+(`Tags`, `AllocatedTags`, `AllocatedMethodDetails`) are strings: the local engine cannot rewrite date ranges
+of tables with map columns. `Tags` carry the resolved `business_unit` (and the workload type). Columns
+prefixed `x_` are this product's extensions.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from chargeback.config import Config
+from chargeback.contracts.table_spec import Column as C
+from chargeback.contracts.table_spec import TableSpec
+from chargeback.money import MONEY, QUANTITY, RATIO, ratio_of, times_ratio
+from chargeback.steps.allocation import COST_GRAIN
+
+PROVIDER = "Databricks"
+_TS = "timestamp"
+_JSON = "string"
+
+# FOCUS ServiceCategory -> ServiceSubcategory -> billing_origin_product: each product has one category and one
+# subcategory of that category (FOCUS 1.2 allowed values). Any other product is 'Other' / 'Other (Other)'.
+SERVICE_CATEGORIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "AI and Machine Learning": {
+        "AI Platforms": ("MODEL_SERVING", "AI_RUNTIME"),
+        "Generative AI": ("FOUNDATION_MODEL_TRAINING", "AI_GATEWAY", "AGENT_EVALUATION", "AI_FUNCTIONS"),
+        "Other (AI and Machine Learning)": ("VECTOR_SEARCH",),
+    },
+    "Analytics": {
+        "Analytics Platforms": ("SQL",),
+        "Data Processing": ("DLT", "PREDICTIVE_OPTIMIZATION"),
+        "Other (Analytics)": ("LAKEHOUSE_MONITORING", "CLEAN_ROOM", "DATA_SHARING"),
+    },
+    "Compute": {
+        # JOBS runs on classic clusters and serverless alike; ALL_PURPOSE clusters are priced in DBUs, not VMs.
+        "Other (Compute)": ("JOBS", "ALL_PURPOSE"),
+        "Serverless Compute": ("INTERACTIVE", "NOTEBOOKS"),
+    },
+    "Databases": {
+        "Relational Databases": ("DATABASE", "LAKEBASE"),
+        "Other (Databases)": ("ONLINE_TABLES",),
+    },
+    "Integration": {"Other (Integration)": ("LAKEFLOW_CONNECT", "DATA_CLASSIFICATION")},
+    "Networking": {"Network Connectivity": ("NETWORKING",)},
+    "Storage": {"Object Storage": ("DEFAULT_STORAGE",)},
+    "Web": {"Application Platforms": ("APPS",)},
+}
+OTHER_SERVICE = ("Other", "Other (Other)")
+
+FOCUS_COSTS = TableSpec(
+    table="focus_costs",
+    grain="Gold: FOCUS 1.2 cost and usage rows with FOCUS 1.3 split cost allocation, one per cost_daily row.",
+    primary_key=(
+        "x_UsageDate",
+        "x_BusinessUnit",
+        "SubAccountId",
+        "ServiceName",
+        "SkuId",
+        "ResourceType",
+        "ResourceId",
+        "x_CostKind",
+        "x_PoolId",
+        "BillingCurrency",
+        "ChargePeriodStart",
+    ),
+    partition_by=("x_UsageDate",),
+    columns=(
+        # The clustering key first: Delta collects statistics on the first 32 columns only, and liquid clustering
+        # refuses a key without them (DELTA_CLUSTERING_COLUMN_MISSING_STATS). FOCUS sets no column order.
+        C("x_UsageDate", "date", "usage_date of the cost_daily row: the day charged, or a correction's booking day."),
+        # FOCUS 1.2 mandatory columns.
+        C("BilledCost", MONEY, "Cost invoiced to the business unit: effective cost, in BillingCurrency."),
+        C("BillingAccountId", "string", "Databricks account id."),
+        C("BillingAccountName", "string", "Databricks account (its id: the system tables carry no account name)."),
+        C("BillingCurrency", "string", "Chargeback currency (ISO 4217)."),
+        C("BillingPeriodStart", _TS, "Inclusive start (UTC) of the month the charge is billed in."),
+        C("BillingPeriodEnd", _TS, "Exclusive end (UTC) of the month the charge is billed in."),
+        C("ChargeCategory", "string", "Usage (all Databricks charges here are usage)."),
+        C("ChargeClass", "string", "Correction for corrections of a closed month booked later; else NULL."),
+        C("ChargeDescription", "string", "What the charge is: SKU and workload, or the shared pool split."),
+        C("ChargePeriodStart", _TS, "Inclusive start (UTC) of the day charged (for corrections: the day corrected)."),
+        C("ChargePeriodEnd", _TS, "Exclusive end (UTC) of the day charged."),
+        C("ContractedCost", MONEY, "Cost at the negotiated (discounted) rate: the effective cost."),
+        C("EffectiveCost", MONEY, "Cost after discounts, in BillingCurrency."),
+        C("InvoiceIssuerName", "string", "Databricks."),
+        C("ListCost", MONEY, "Cost at list price, in BillingCurrency."),
+        C(
+            "PricingQuantity",
+            QUANTITY,
+            "Usage quantity in PricingUnit; allocated rows carry their share; NULL for corrections.",
+        ),
+        C("PricingUnit", "string", "Unit of PricingQuantity (DBU, DSU, ...)."),
+        C("ProviderName", "string", "Databricks."),
+        C("PublisherName", "string", "Databricks."),
+        C("ServiceCategory", "string", "FOCUS service category of the Databricks product."),
+        C("ServiceName", "string", "Databricks product (billing_origin_product)."),
+        # Recommended and conditional columns the data supports.
+        C("ChargeFrequency", "string", "Usage-Based."),
+        C(
+            "InvoiceId",
+            "string",
+            "Databricks invoice id: NULL, as the system tables link no charge to an invoice (FOCUS: NULL then).",
+        ),
+        C(
+            "ServiceSubcategory",
+            "string",
+            "FOCUS service subcategory of the Databricks product: one per ServiceName, within its ServiceCategory.",
+        ),
+        C(
+            "ConsumedQuantity",
+            QUANTITY,
+            "Usage quantity consumed, in ConsumedUnit (Databricks prices what it measures: = PricingQuantity).",
+        ),
+        C("ConsumedUnit", "string", "Unit of ConsumedQuantity (= PricingUnit)."),
+        C("ResourceId", "string", "Workload id; for allocated rows the shared pool the cost comes from."),
+        C("ResourceName", "string", "Workload name; for allocated rows the pool id."),
+        C("ResourceType", "string", "Workload type (job, pipeline, warehouse, ...); shared_pool for allocated rows."),
+        C("SkuId", "string", "Databricks SKU."),
+        C("SubAccountId", "string", "Databricks workspace id."),
+        C("SubAccountName", "string", "Workspace name, else its id."),
+        C("SubAccountType", "string", "Workspace."),
+        C("Tags", _JSON, "JSON object: the resolved business_unit and the workload_type."),
+        # FOCUS 1.3 split cost allocation.
+        C("AllocatedMethodId", "string", "Shared-cost pool whose rule split the origin charge; NULL for direct cost."),
+        C(
+            "AllocatedMethodDetails",
+            _JSON,
+            'JSON {"Elements":[{"AllocatedRatio":r}],"x_Method":m}: this row\'s share of the origin charge; the '
+            "ratios of one origin sum to exactly 1. NULL for direct cost and corrections.",
+        ),
+        C("AllocatedResourceId", "string", "Business unit the shared cost is allocated to; NULL for direct cost."),
+        C("AllocatedResourceName", "string", "Display name of that business unit."),
+        C("AllocatedTags", _JSON, "JSON object with the receiving business_unit; NULL for direct cost."),
+        # Extensions (and x_UsageDate, first).
+        C("x_BusinessUnit", "string", "Business unit charged; UNALLOCATED when no rule assigned it."),
+        C("x_CostKind", "string", "direct, shared or correction (cost_daily.cost_kind)."),
+        C("x_PoolId", "string", "Shared-cost pool for shared rows and their corrections, else NULL."),
+        C("x_RunId", "string", "Id of the pipeline run that wrote the row."),
+    ),
+)
+
+_ORIGIN = ("usage_date", "pool_id", "workspace_id", "billing_origin_product", "sku_name", "currency_code")
+_DIRECT_KEY = tuple(c for c in COST_GRAIN if c not in ("cost_kind", "pool_id"))
+
+
+def service_category(product: Column) -> Column:
+    result = F.lit(OTHER_SERVICE[0])
+    for category, subcategories in SERVICE_CATEGORIES.items():
+        products = [p for members in subcategories.values() for p in members]
+        result = F.when(product.isin(*products), F.lit(category)).otherwise(result)
+    return result
+
+
+def service_subcategory(product: Column) -> Column:
+    result = F.lit(OTHER_SERVICE[1])
+    for subcategories in SERVICE_CATEGORIES.values():
+        for subcategory, products in subcategories.items():
+            result = F.when(product.isin(*products), F.lit(subcategory)).otherwise(result)
+    return result
+
+
+def _json_entry(key: str, value: Column) -> Column:
+    """`"key":"value"` for a value of the product's own identifiers (unit ids, workload types: no quotes)."""
+    return F.concat(F.lit(f'"{key}":"'), value, F.lit('"'))
+
+
+def allocation_ratios(shared: DataFrame) -> DataFrame:
+    """Add `ratio` to shared rows: each row's share of its origin charge; an origin's ratios sum to exactly 1."""
+    origin = Window.partitionBy(*_ORIGIN)
+    owner_first = Window.partitionBy(*_ORIGIN).orderBy(F.col("_raw").desc(), F.col("business_unit"))
+    # ratio_of divides at 6 decimals: an origin that rounds to zero there is split evenly. The divisor is made
+    # non-zero first (Sail evaluates both branches of a CASE), by magnitude: on Sail a DECIMAL(38,10) of
+    # -0.0000000003 cast to DECIMAL(20,6) shows 0.000000 yet compares unequal to 0.
+    significant = F.abs(F.col("_origin")) >= F.lit(Decimal("0.0000005"))
+    raw = F.when(significant, ratio_of(F.col("effective_cost"), F.col("_divisor"))).otherwise(
+        ratio_of(F.lit(1), F.col("_n"))
+    )
+    return (
+        shared.withColumn("_origin", F.sum("effective_cost").over(origin))
+        .withColumn("_n", F.count(F.lit(1)).over(origin))
+        .withColumn("_divisor", F.when(significant, F.col("_origin")).otherwise(F.lit(1)))
+        .withColumn("_raw", raw)
+        .withColumn("_owner", F.row_number().over(owner_first) == 1)
+        .withColumn(
+            "ratio",
+            (
+                F.col("_raw")
+                + F.when(F.col("_owner"), F.lit(1).cast(RATIO) - F.sum("_raw").over(origin)).otherwise(F.lit(0))
+            ).cast(RATIO),
+        )
+        .drop("_origin", "_n", "_divisor", "_raw", "_owner")
+    )
+
+
+def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str) -> DataFrame:
+    """FOCUS rows from `cost_daily` rows, with quantities, account and workspace names from `usage_costs` lines.
+
+    `lines` must cover the days of `daily` (its corrections excepted, which carry no quantity).
+    """
+    spark = daily.sparkSession
+    units = spark.createDataFrame(
+        [(u.id, u.name) for u in config.business_units], "business_unit string, _unit_name string"
+    )
+    methods = spark.createDataFrame([(p.id, p.method) for p in config.shared_costs], "pool_id string, _method string")
+    workspaces = lines.groupBy("workspace_id").agg(
+        F.max("workspace_name").alias("_workspace_name"), F.max("account_id").alias("_account_id")
+    )
+    account = lines.agg(F.max("account_id").alias("_any_account"))
+    direct_quantity = (
+        lines.where(F.col("pool_id").isNull())
+        .groupBy(*_DIRECT_KEY)
+        .agg(F.sum("usage_quantity").cast(QUANTITY).alias("_direct_q"), F.max("usage_unit").alias("_direct_unit"))
+        .withColumn("cost_kind", F.lit("direct"))
+    )
+    pool_quantity = (
+        lines.where(F.col("pool_id").isNotNull())
+        .groupBy(*_ORIGIN)
+        .agg(F.sum("usage_quantity").cast(QUANTITY).alias("_pool_q"), F.max("usage_unit").alias("_pool_unit"))
+        .withColumn("cost_kind", F.lit("shared"))
+    )
+    shared = allocation_ratios(daily.where(F.col("cost_kind") == "shared"))
+    rows = (
+        daily.where(F.col("cost_kind") != "shared")
+        .withColumn("ratio", F.lit(None).cast(RATIO))
+        .unionByName(shared)
+        .join(direct_quantity, [*_DIRECT_KEY, "cost_kind"], "left")
+        .join(pool_quantity, [*_ORIGIN, "cost_kind"], "left")
+        .join(F.broadcast(units), "business_unit", "left")
+        .join(F.broadcast(methods), "pool_id", "left")
+        .join(workspaces, "workspace_id", "left")
+        .crossJoin(account)
+    )
+    is_correction = F.col("cost_kind") == "correction"
+    is_allocated = F.col("pool_id").isNotNull()
+    charged_day = F.coalesce("original_usage_date", "usage_date").cast(_TS)
+    unit_name = F.coalesce("_unit_name", "business_unit")
+    account_id = F.coalesce("_account_id", "_any_account")
+    quantity = (
+        F.when(is_correction, F.lit(None).cast(QUANTITY))
+        .when(is_allocated, times_ratio(F.col("_pool_q"), F.col("ratio")).cast(QUANTITY))
+        .otherwise(F.col("_direct_q"))
+    )
+    unit = F.coalesce("_pool_unit", "_direct_unit")
+    description = F.when(
+        is_allocated,
+        F.concat(
+            F.lit("Share of shared-cost pool "),
+            F.col("pool_id"),
+            F.lit(" ("),
+            F.col("sku_name"),
+            F.lit(") allocated to "),
+            unit_name,
+        ),
+    ).otherwise(
+        F.concat(F.col("sku_name"), F.lit(" usage of "), F.col("workload_type"), F.lit(" "), F.col("workload_name"))
+    )
+    details = F.when(
+        is_allocated & ~is_correction,
+        F.concat(
+            F.lit('{"Elements":[{"AllocatedRatio":'),
+            F.col("ratio").cast("string"),
+            F.lit("}],"),
+            _json_entry("x_Method", F.col("_method")),
+            F.lit("}"),
+        ),
+    )
+    unit_tag = _json_entry("business_unit", F.col("business_unit"))
+    return rows.select(
+        F.col("usage_date").alias("x_UsageDate"),
+        F.col("effective_cost").cast(MONEY).alias("BilledCost"),
+        account_id.alias("BillingAccountId"),
+        account_id.alias("BillingAccountName"),
+        F.col("currency_code").alias("BillingCurrency"),
+        F.col("billing_month").cast(_TS).alias("BillingPeriodStart"),
+        F.add_months(F.col("billing_month"), 1).cast(_TS).alias("BillingPeriodEnd"),
+        F.lit("Usage").alias("ChargeCategory"),
+        F.when(is_correction, F.lit("Correction")).otherwise(F.lit(None).cast("string")).alias("ChargeClass"),
+        F.when(is_correction, F.concat(F.lit("Correction: "), description))
+        .otherwise(description)
+        .alias("ChargeDescription"),
+        charged_day.alias("ChargePeriodStart"),
+        F.date_add(F.coalesce("original_usage_date", "usage_date"), 1).cast(_TS).alias("ChargePeriodEnd"),
+        F.col("effective_cost").cast(MONEY).alias("ContractedCost"),
+        F.col("effective_cost").cast(MONEY).alias("EffectiveCost"),
+        F.lit(PROVIDER).alias("InvoiceIssuerName"),
+        F.col("list_cost").cast(MONEY).alias("ListCost"),
+        quantity.alias("PricingQuantity"),
+        unit.alias("PricingUnit"),
+        F.lit(PROVIDER).alias("ProviderName"),
+        F.lit(PROVIDER).alias("PublisherName"),
+        service_category(F.col("billing_origin_product")).alias("ServiceCategory"),
+        F.col("billing_origin_product").alias("ServiceName"),
+        F.lit("Usage-Based").alias("ChargeFrequency"),
+        F.lit(None).cast("string").alias("InvoiceId"),
+        service_subcategory(F.col("billing_origin_product")).alias("ServiceSubcategory"),
+        quantity.alias("ConsumedQuantity"),
+        unit.alias("ConsumedUnit"),
+        F.col("workload_id").alias("ResourceId"),
+        F.col("workload_name").alias("ResourceName"),
+        F.col("workload_type").alias("ResourceType"),
+        F.col("sku_name").alias("SkuId"),
+        F.col("workspace_id").alias("SubAccountId"),
+        F.coalesce("_workspace_name", "workspace_id").alias("SubAccountName"),
+        F.lit("Workspace").alias("SubAccountType"),
+        F.concat(
+            F.lit("{"), unit_tag, F.lit(","), _json_entry("workload_type", F.col("workload_type")), F.lit("}")
+        ).alias("Tags"),
+        F.col("pool_id").alias("AllocatedMethodId"),
+        details.alias("AllocatedMethodDetails"),
+        F.when(is_allocated, F.col("business_unit")).alias("AllocatedResourceId"),
+        F.when(is_allocated, unit_name).alias("AllocatedResourceName"),
+        F.when(is_allocated, F.concat(F.lit("{"), unit_tag, F.lit("}"))).alias("AllocatedTags"),
+        F.col("business_unit").alias("x_BusinessUnit"),
+        F.col("cost_kind").alias("x_CostKind"),
+        F.col("pool_id").alias("x_PoolId"),
+        F.lit(run_id).alias("x_RunId"),
+    )

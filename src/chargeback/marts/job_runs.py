@@ -1,0 +1,180 @@
+"""Cost per job run: billed usage summed by `job_run_id`, with the run's outcome, name and owner.
+
+Grain of `job_run_costs`: one job run (`workspace_id`, `job_run_id`; run ids, like job ids, are unique within a
+workspace). The cost is the sum of the usage lines that carry the run's id (classic job compute and serverless jobs:
+tasks on SQL warehouses or all-purpose clusters bill those, not the run). The spec's safer join (§7): sum usage per
+run first, then LEFT JOIN one outcome per run from `system.lakeflow.job_run_timeline`, so no usage row is counted
+twice (a run over an hour has several timeline slices) and runs with no timeline row (other regions, rows not yet
+arrived) still appear, with `result_state` NULL.
+
+From the timeline: the run starts at its first slice and ends with its last; `result_state` is that of the latest
+final slice (`result_state` is set only on a run's final slices; a repair adds another final slice, so a run with
+several final slices was repaired: `attempt_count` counts them). `trigger_type` is the first slice's
+(`ONETIME_RETRY`: the run retries a failed one). A run is waste when its final state is a failure (`FAILED`,
+`ERROR`, `TIMED_OUT`, `CANCELLED`: its cost produced nothing) or it needed a repair (its failed attempts did not).
+
+The job name is the latest `system.lakeflow.jobs` row's, else the run's `run_name` (runs without a jobs row:
+`SUBMIT_RUN`, `WORKFLOW_RUN`), else the job id. The business unit is the one the run's usage lines were attributed to,
+the largest by effective cost when a run's lines went to several (ties: the smallest unit id).
+
+The cost of a run is the cost of the lines given: pass every line of the runs being written (a run can cross
+midnight; runs start at most a day before their last usage in practice) and write rows by `run_date`.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from chargeback.contracts.table_spec import Column as C
+from chargeback.contracts.table_spec import TableSpec
+from chargeback.money import MONEY, money
+from chargeback.steps.workloads import latest
+
+FAILED_STATES = ("FAILED", "ERROR", "TIMED_OUT", "CANCELLED")
+US_PER_DAY = 86_400_000_000
+
+JOB_RUN_COSTS = TableSpec(
+    table="job_run_costs",
+    grain="Gold: cost per job run, one row per run billed (workspace and job run id), with its outcome from "
+    "system.lakeflow.job_run_timeline (NULL when the run has no timeline row) and whether its cost was waste.",
+    primary_key=("workspace_id", "job_run_id"),
+    partition_by=("run_date",),
+    columns=(
+        C("job_run_id", "string", "Job run id (usage_metadata.job_run_id = job_run_timeline.run_id)."),
+        C("workspace_id", "string", "Databricks workspace id."),
+        C("job_id", "string", "Job id (unique within a workspace)."),
+        C("job_name", "string", "Latest name of the job in system.lakeflow.jobs, else the run name, else the job id."),
+        C("run_date", "date", "UTC date the run started."),
+        C("run_start_at", "timestamp", "UTC start of the run's first timeline slice, else of its first usage."),
+        C("run_end_at", "timestamp", "UTC end of the run's last timeline slice, else of its last usage."),
+        C("duration_seconds", "bigint", "run_end_at - run_start_at, in whole seconds."),
+        C("result_state", "string", "Final state (SUCCEEDED, FAILED, ...) of the latest final slice; NULL if none."),
+        C("termination_code", "string", "Termination code of the latest final slice."),
+        C("trigger_type", "string", "How the run was triggered (CRON, ONETIME, ONETIME_RETRY, ...)."),
+        C("run_type", "string", "JOB_RUN, SUBMIT_RUN or WORKFLOW_RUN."),
+        C(
+            "attempt_count",
+            "int",
+            "Final timeline slices: 1, more after repairs, 0 while running; NULL without timeline.",
+        ),
+        C("has_timeline", "boolean", "True when the run has rows in system.lakeflow.job_run_timeline."),
+        C("is_retry", "boolean", "True when the run was triggered to retry a failed run (ONETIME_RETRY)."),
+        C("is_waste", "boolean", "True when the run ended FAILED, ERROR, TIMED_OUT or CANCELLED, or was repaired."),
+        C("business_unit", "string", "Business unit charged: the unit of the run's usage lines (the largest)."),
+        C("usage_line_count", "bigint", "Usage lines summed into the run."),
+        C("list_cost", MONEY, "Cost of the run at list price, in currency_code."),
+        C("effective_cost", MONEY, "Cost of the run after discounts, in currency_code."),
+        C("currency_code", "string", "Chargeback currency (ISO 4217)."),
+        C("run_id", "string", "Id of the pipeline run that wrote the row."),
+    ),
+)
+
+_RUN = ("workspace_id", "job_run_id")
+
+
+def run_outcomes(job_run_timeline: DataFrame) -> DataFrame:
+    """One row per run of the timeline: workspace_id, job_run_id, job_id, run_start_at, run_end_at, result_state,
+    termination_code, trigger_type, run_type, run_name, attempt_count."""
+    timeline = job_run_timeline.withColumnRenamed("run_id", "job_run_id")
+    run = Window.partitionBy(*_RUN)
+    first_slice = F.row_number().over(run.orderBy(F.col("period_start_time").asc(), F.col("period_end_time").asc()))
+    span = (
+        timeline.withColumn("_first", first_slice)
+        .withColumn("run_start_at", F.min("period_start_time").over(run))
+        .withColumn("run_end_at", F.max("period_end_time").over(run))
+        .where(F.col("_first") == 1)
+        .select(*_RUN, "job_id", "run_start_at", "run_end_at", "trigger_type", "run_type", "run_name")
+    )
+    final_order = run.orderBy(
+        F.col("period_end_time").desc(), F.col("period_start_time").desc(), F.col("result_state").asc()
+    )
+    finals = (
+        timeline.where(F.col("result_state").isNotNull())
+        .withColumn("_latest", F.row_number().over(final_order))
+        .withColumn("attempt_count", F.count(F.lit(1)).over(run).cast("int"))
+        .where(F.col("_latest") == 1)
+        .select(*_RUN, "result_state", "termination_code", "attempt_count")
+    )
+    return span.join(finals, list(_RUN), "left")
+
+
+def is_waste(result_state: Column, attempt_count: Column) -> Column:
+    """A failed final state, or a repair (its failed attempts)."""
+    return F.coalesce(result_state.isin(list(FAILED_STATES)) | (attempt_count > 1), F.lit(False))
+
+
+def job_run_costs(usage_lines: DataFrame, job_run_timeline: DataFrame, jobs: DataFrame, run_id: str) -> DataFrame:
+    """`job_run_costs`: usage summed per job run, with outcome, name and unit (module docstring).
+
+    Args:
+        usage_lines: priced, attributed usage lines: workspace_id, job_id, job_run_id, usage_start_time,
+            usage_end_time, list_cost, effective_cost, currency_code, business_unit (lines without job_run_id
+            are ignored).
+        job_run_timeline: `system.lakeflow.job_run_timeline` (workspace_id, job_id, run_id, period_start_time,
+            period_end_time, trigger_type, result_state, run_type, run_name, termination_code).
+        jobs: `system.lakeflow.jobs` (workspace_id, job_id, name, change_time).
+        run_id: the pipeline run writing the rows.
+    """
+    lines = usage_lines.where(F.col("job_run_id").isNotNull())
+    costs = lines.groupBy(*_RUN).agg(
+        F.max("job_id").alias("_line_job_id"),
+        F.min("usage_start_time").alias("_first_usage_at"),
+        F.max("usage_end_time").alias("_last_usage_at"),
+        money(F.sum("list_cost")).alias("list_cost"),
+        money(F.sum("effective_cost")).alias("effective_cost"),
+        F.max("currency_code").alias("currency_code"),
+        F.count(F.lit(1)).cast("bigint").alias("usage_line_count"),
+    )
+    unit_order = Window.partitionBy(*_RUN).orderBy(F.col("_unit_cost").desc(), F.col("business_unit").asc())
+    units = (
+        lines.groupBy(*_RUN, "business_unit")
+        .agg(F.sum("effective_cost").cast(MONEY).alias("_unit_cost"))
+        .withColumn("_rank", F.row_number().over(unit_order))
+        .where(F.col("_rank") == 1)
+        .select(*_RUN, "business_unit")
+    )
+    names = latest(jobs, ["workspace_id", "job_id"]).select(
+        F.col("workspace_id").alias("_name_ws"), F.col("job_id").alias("_name_job"), F.col("name").alias("_job_name")
+    )
+    outcomes = run_outcomes(job_run_timeline).withColumnRenamed("job_id", "_timeline_job_id")
+    joined = (
+        costs.join(units, list(_RUN), "left")
+        .join(outcomes, list(_RUN), "left")
+        .withColumn("job_id", F.coalesce("_line_job_id", "_timeline_job_id"))
+        .join(
+            F.broadcast(names),
+            (F.col("workspace_id") == F.col("_name_ws")) & (F.col("job_id") == F.col("_name_job")),
+            "left",
+        )
+    )
+    has_timeline = F.col("run_start_at").isNotNull()
+    start = F.coalesce("run_start_at", "_first_usage_at")
+    end = F.coalesce("run_end_at", "_last_usage_at")
+    start_us = F.unix_micros(start)
+    return joined.select(
+        "job_run_id",
+        "workspace_id",
+        "job_id",
+        F.coalesce("_job_name", "run_name", "job_id").alias("job_name"),
+        F.date_from_unix_date(((start_us - F.pmod(start_us, F.lit(US_PER_DAY))) / F.lit(US_PER_DAY)).cast("int")).alias(
+            "run_date"
+        ),
+        start.alias("run_start_at"),
+        end.alias("run_end_at"),
+        F.floor((F.unix_micros(end) - start_us) / F.lit(1_000_000)).cast("bigint").alias("duration_seconds"),
+        "result_state",
+        "termination_code",
+        "trigger_type",
+        "run_type",
+        F.when(has_timeline, F.coalesce(F.col("attempt_count"), F.lit(0))).cast("int").alias("attempt_count"),
+        has_timeline.alias("has_timeline"),
+        F.coalesce(F.col("trigger_type") == "ONETIME_RETRY", F.lit(False)).alias("is_retry"),
+        is_waste(F.col("result_state"), F.col("attempt_count")).alias("is_waste"),
+        "business_unit",
+        "usage_line_count",
+        "list_cost",
+        "effective_cost",
+        "currency_code",
+        F.lit(run_id).alias("run_id"),
+    )

@@ -1,0 +1,143 @@
+"""Reading and writing tables: the only place pipeline code touches storage.
+
+`TableStore` creates tables from a `TableSpec` (columns, comments, grain, primary key) and writes with Delta
+`replaceWhere`, one transaction per table; `UnityCatalog` is the store on Databricks, `local.lakehouse` the
+one on a laptop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+from chargeback.contracts.table_spec import Column, TableSpec
+from chargeback.errors import SourceTableError
+from chargeback.names import TableName, quote, sql_string, validate_identifier
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def date_predicate(column: str, start: dt.date, end: dt.date) -> str:
+    """`column BETWEEN start AND end` for a validated column name and real dates (no untrusted text)."""
+    validate_identifier(column, "column")
+    return f"{quote(column)} >= DATE'{start.isoformat()}' AND {quote(column)} <= DATE'{end.isoformat()}'"
+
+
+class TableStore(ABC):
+    """Read and write tables by three-part name."""
+
+    def __init__(self, spark: SparkSession):
+        self.spark = spark
+        self._ensured: set[TableName] = set()
+
+    @abstractmethod
+    def exists(self, name: TableName) -> bool: ...
+
+    @abstractmethod
+    def read(self, name: TableName) -> DataFrame: ...
+
+    def ensure(self, name: TableName, spec: TableSpec) -> None:
+        """Create the table with its comments if it does not exist, else add the columns `spec` has and it lacks.
+
+        A newer release may add columns to a table an earlier one created: existing rows get NULL there.
+        Checked once per table and session.
+        """
+        if name in self._ensured:
+            return
+        if not self.exists(name):
+            self._create(name, spec)
+        else:
+            present = set(self.read(name).columns)
+            missing = tuple(c for c in spec.columns if c.name not in present)
+            if missing:
+                self._add_columns(name, spec, missing)
+        self._ensured.add(name)
+
+    @abstractmethod
+    def _create(self, name: TableName, spec: TableSpec) -> None: ...
+
+    @abstractmethod
+    def _add_columns(self, name: TableName, spec: TableSpec, columns: tuple[Column, ...]) -> None: ...
+
+    @abstractmethod
+    def _overwrite(self, name: TableName, df: DataFrame, replace_where: str | None) -> None: ...
+
+    @abstractmethod
+    def sql(self, query: str) -> DataFrame:
+        """Run SQL in which tables are named by their three-part names."""
+
+    def read_required(self, name: TableName, columns: list[str] | None = None) -> DataFrame:
+        """Read a source table, failing with a one-line reason if it or a needed column is missing."""
+        if not self.exists(name):
+            raise SourceTableError(f"source table {name} does not exist")
+        df = self.read(name)
+        missing = [c for c in columns or [] if c not in df.columns]
+        if missing:
+            raise SourceTableError(f"source table {name} lacks column(s) {', '.join(missing)}")
+        return df
+
+    def write(
+        self,
+        name: TableName,
+        spec: TableSpec,
+        df: DataFrame,
+        window: tuple[str, dt.date, dt.date] | None = None,
+    ) -> None:
+        """Replace the rows of `name` inside `window` (`(date_column, start, end)`) by `df`, or all rows.
+
+        Rows of `df` outside the window are dropped first: Sail, unlike Spark, does not reject them.
+        """
+        self.ensure(name, spec)
+        df = df.select(*spec.column_names)
+        predicate = None
+        if window is not None:
+            predicate = date_predicate(*window)
+            df = df.where(predicate)
+        self._overwrite(name, df, predicate)
+
+    def append(self, name: TableName, spec: TableSpec, df: DataFrame) -> None:
+        """Append rows (run logs): one Delta commit."""
+        self.ensure(name, spec)
+        self._append(name, df.select(*spec.column_names))
+
+    @abstractmethod
+    def _append(self, name: TableName, df: DataFrame) -> None: ...
+
+    def set_current_schema(self, catalog: str, schema: str) -> None:
+        """Make unqualified table names resolve in `catalog.schema` (as dashboard datasets expect)."""
+        self.spark.sql(f"USE CATALOG {quote(validate_identifier(catalog, 'catalog'))}")
+        self.spark.sql(f"USE SCHEMA {quote(validate_identifier(schema, 'schema'))}")
+
+
+class UnityCatalog(TableStore):
+    """Unity Catalog tables on Databricks (inside a job, or through databricks-connect)."""
+
+    def exists(self, name: TableName) -> bool:
+        return bool(self.spark.catalog.tableExists(str(name)))
+
+    def read(self, name: TableName) -> DataFrame:
+        return self.spark.table(name.quoted)
+
+    def _create(self, name: TableName, spec: TableSpec) -> None:
+        clustering = f" CLUSTER BY ({', '.join(quote(c) for c in spec.partition_by)})" if spec.partition_by else ""
+        self.spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {name.quoted} ({spec.ddl_schema()}) USING delta{clustering} "
+            f"COMMENT {sql_string(spec.comment)}"
+        )
+
+    def _add_columns(self, name: TableName, spec: TableSpec, columns: tuple[Column, ...]) -> None:
+        self.spark.sql(f"ALTER TABLE {name.quoted} ADD COLUMNS ({spec.ddl_schema(columns=columns)})")
+
+    def _overwrite(self, name: TableName, df: DataFrame, replace_where: str | None) -> None:
+        writer = df.write.format("delta").mode("overwrite")
+        if replace_where is not None:
+            writer = writer.option("replaceWhere", replace_where)
+        writer.saveAsTable(name.quoted)
+
+    def _append(self, name: TableName, df: DataFrame) -> None:
+        df.write.format("delta").mode("append").saveAsTable(name.quoted)
+
+    def sql(self, query: str) -> DataFrame:
+        return self.spark.sql(query)

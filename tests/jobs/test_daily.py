@@ -1,0 +1,318 @@
+"""End to end on generated data: gold contracts, money conservation per month, idempotence, late data, month close.
+
+Each test works on its own copy of one generated-and-processed lakehouse, in its own embedded engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from chargeback.config import CONFIG_TABLES, Config, load_config
+from chargeback.errors import InputError, ShrinkError
+from chargeback.insights.anomalies import COST_ANOMALIES_DAILY
+from chargeback.insights.budgets import BUDGET_STATUS_MONTHLY
+from chargeback.insights.focus import FOCUS_COSTS
+from chargeback.insights.report import print_budgets_and_anomalies
+from chargeback.jobs.daily import RunParams, run
+from chargeback.local.engine import local_session
+from chargeback.local.lakehouse import LocalLakehouse
+from chargeback.local.synthetic import generate
+from chargeback.marts import cost as gold
+from chargeback.marts.policy_coverage import POLICY_COVERAGE_DAILY
+from chargeback.names import TableName
+from tests.helpers import inject_job_spike
+
+pytestmark = pytest.mark.slow
+
+CONFIG_FILE = Path(__file__).resolve().parents[2] / "config" / "chargeback.yml"
+START = dt.date(2026, 8, 10)
+DAYS = 45
+END = START + dt.timedelta(days=DAYS - 1)  # 2026-09-23
+AS_OF = dt.datetime(2026, 9, 24, 6, tzinfo=dt.UTC)
+ALL_TABLES = (
+    gold.USAGE_COSTS,
+    *gold.GOLD_TABLES,
+    POLICY_COVERAGE_DAILY,
+    FOCUS_COSTS,
+    COST_ANOMALIES_DAILY,
+    BUDGET_STATUS_MONTHLY,
+)
+USAGE = TableName.parse("system.billing.usage")
+
+
+def params(run_id: str, start: dt.date = START, end: dt.date = END) -> RunParams:
+    return RunParams("main", "chargeback", start, end, run_id, AS_OF)
+
+
+@contextmanager
+def lakehouse(root: Path) -> Iterator[LocalLakehouse]:
+    with local_session(["system", "main"]) as spark:
+        yield LocalLakehouse(spark, root)
+
+
+@pytest.fixture(scope="module")
+def config() -> Config:
+    return load_config(CONFIG_FILE)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lakehouse with 45 generated days (August and September) and no run yet."""
+    root = tmp_path_factory.mktemp("generated")
+    with lakehouse(root) as store:
+        generate(store, START, DAYS, seed=11)
+    return root
+
+
+@pytest.fixture(scope="module")
+def baseline(generated: Path, tmp_path_factory: pytest.TempPathFactory, config: Config) -> Path:
+    """The generated lakehouse processed once by a clean run."""
+    root = tmp_path_factory.mktemp("baseline") / "lakehouse"
+    shutil.copytree(generated, root)
+    with lakehouse(root) as store:
+        run(store, config, params("first"))
+    return root
+
+
+@pytest.fixture
+def copy(baseline: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "lakehouse"
+    shutil.copytree(baseline, target)
+    return target
+
+
+def rows(store: LocalLakehouse, spec: gold.TableSpec, *, without_run_id: bool = True) -> list[tuple]:
+    df = store.read(params("x").table(spec))
+    if without_run_id:
+        df = df.drop("run_id", "x_RunId")
+    return sorted((tuple(r) for r in df.collect()), key=repr)  # repr orders rows holding NULLs
+
+
+def priced_records(store: LocalLakehouse) -> DataFrame:
+    """Every usage record priced by its own usage_end_time: no netting, attribution or allocation."""
+    return store.sql(
+        """
+        SELECT u.usage_date, u.record_type, u.ingestion_date,
+               CAST(CAST(u.usage_quantity AS DECIMAL(28, 12))
+                    * CAST(COALESCE(p.pricing.effective_list.default, p.pricing.default) AS DECIMAL(20, 10))
+                    AS DECIMAL(38, 10)) AS list_cost
+        FROM system.billing.usage u
+        JOIN system.billing.list_prices p
+          ON u.sku_name = p.sku_name AND u.cloud = p.cloud AND u.usage_unit = p.usage_unit
+         AND u.usage_end_time >= p.price_start_time
+         AND (p.price_end_time IS NULL OR u.usage_end_time < p.price_end_time)
+        """
+    )
+
+
+def money_by_month(df: DataFrame, day_column: str, amount: str) -> dict[dt.date, Decimal]:
+    grouped = df.groupBy(F.trunc(day_column, "month").alias("m")).agg(F.sum(amount).alias("total"))
+    return {r.m: Decimal(r.total) for r in grouped.collect()}
+
+
+def test_gold_keys_are_unique_and_every_row_has_a_business_unit(baseline: Path) -> None:
+    with lakehouse(baseline) as store:
+        for spec in ALL_TABLES:
+            df = store.read(params("x").table(spec))
+            assert df.count() > 0, spec.table
+            duplicates = df.groupBy(*spec.primary_key).count().where(F.col("count") > 1).count()
+            assert duplicates == 0, f"{spec.table}: {duplicates} duplicate keys on {spec.primary_key}"
+            if "business_unit" in df.columns:
+                assert df.where(F.col("business_unit").isNull()).count() == 0, spec.table
+        for name, spec in CONFIG_TABLES.items():
+            assert store.exists(params("x").table(spec)), name
+
+
+def test_monthly_statement_equals_independently_priced_usage_each_month(baseline: Path) -> None:
+    with lakehouse(baseline) as store:
+        window = F.col("usage_date").between(F.lit(START), F.lit(END))
+        raw = priced_records(store).where(window)
+        expected = money_by_month(raw, "usage_date", "list_cost")
+        statement = store.read(params("x").table(gold.CHARGEBACK_MONTHLY))
+        actual = money_by_month(statement, "billing_month", "list_cost")
+        effective = money_by_month(statement, "billing_month", "effective_cost")
+        daily = money_by_month(store.read(params("x").table(gold.COST_DAILY)), "usage_date", "effective_cost")
+        focus = money_by_month(store.read(params("x").table(FOCUS_COSTS)), "BillingPeriodStart", "BilledCost")
+    assert set(actual) == {dt.date(2026, 8, 1), dt.date(2026, 9, 1)}
+    for month, total in expected.items():
+        assert total > 10_000, "sums in the thousands catch decimal overflow"
+        assert abs(actual[month] - total) <= Decimal("0.01"), month
+        assert effective[month] == daily[month] == focus[month]
+
+
+def test_second_run_of_the_same_window_changes_nothing(copy: Path, config: Config) -> None:
+    with lakehouse(copy) as store:
+        before = {spec.table: rows(store, spec) for spec in ALL_TABLES}
+        summary = run(store, config, params("second"))
+        after = {spec.table: rows(store, spec) for spec in ALL_TABLES}
+        runs = store.read(params("x").table(gold.RECONCILIATION_RUNS)).orderBy("run_at", "run_id").collect()
+    assert summary.is_balanced
+    for table in before:
+        assert after[table] == before[table], table
+    assert [r.run_id for r in runs] == ["first", "second"]
+    assert all(r.is_balanced for r in runs)
+
+
+def _retract(store: LocalLakehouse, day: dt.date, ingested: dt.date, count: int) -> Decimal:
+    """Append RETRACTION records for `count` ORIGINAL records of `day`; return their list cost."""
+    originals = (
+        store.read(USAGE)
+        .where((F.col("usage_date") == F.lit(day)) & (F.col("record_type") == "ORIGINAL"))
+        .where(F.col("billing_origin_product") == "JOBS")
+        .orderBy("record_id")
+        .limit(count)
+    )
+    retractions = originals.withColumn("usage_quantity", -F.col("usage_quantity")).withColumns(
+        {"record_type": F.lit("RETRACTION"), "ingestion_date": F.lit(ingested)}
+    )
+    store.write_raw(USAGE, retractions, mode="append")
+    retracted = priced_records(store).where(
+        (F.col("record_type") == "RETRACTION") & (F.col("ingestion_date") == F.lit(ingested))
+    )
+    cost = retracted.agg(F.sum("list_cost")).collect()[0][0]
+    return Decimal(cost)
+
+
+def test_late_corrections_are_absorbed_by_a_later_run(copy: Path, config: Config) -> None:
+    day = dt.date(2026, 9, 1)
+    with lakehouse(copy) as store:
+        before = money_by_month(store.read(params("x").table(gold.COST_DAILY)), "usage_date", "list_cost")
+        retracted = _retract(store, day, dt.date(2026, 9, 29), 5)
+        summary = run(store, config, params("late", START, END + dt.timedelta(days=5)))
+        after = money_by_month(store.read(params("x").table(gold.COST_DAILY)), "usage_date", "list_cost")
+    assert retracted < 0
+    assert summary.is_balanced
+    # The moved window adds no usage (none was generated after END): only the retraction changes September.
+    assert after[dt.date(2026, 9, 1)] - before[dt.date(2026, 9, 1)] == pytest.approx(retracted, abs=Decimal("0.01"))
+    assert after[dt.date(2026, 8, 1)] == before[dt.date(2026, 8, 1)]
+
+
+def test_an_injected_spike_in_generated_usage_is_flagged(copy: Path, config: Config) -> None:
+    day = dt.date(2026, 9, 15)
+    with lakehouse(copy) as store:
+        target = inject_job_spike(store, day)
+        run(store, config, params("spike"))
+        scored = store.read(params("x").table(COST_ANOMALIES_DAILY))
+        flagged = scored.where(F.col("usage_date") == F.lit(day)).where(F.col("scope_key") == f"job:{target}").collect()
+        job_days = scored.where((F.col("scope_key") == f"job:{target}") & F.col("is_anomaly")).count()
+    assert [r.reason for r in flagged] == ["spike"]
+    assert job_days == 1  # the same job on its ordinary days is not flagged
+
+
+def test_closed_month_never_changes_and_its_corrections_land_in_the_first_open_month(
+    copy: Path, config: Config
+) -> None:
+    closed = dataclasses.replace(config, closed_months=(dt.date(2026, 8, 1),))
+    august = F.col("billing_month") == F.lit(dt.date(2026, 8, 1))
+    with lakehouse(copy) as store:
+        run(store, closed, params("close"))  # closing August re-publishes nothing of it
+        august_daily = sorted(
+            tuple(r) for r in store.read(params("x").table(gold.COST_DAILY)).where(august).drop("run_id").collect()
+        )
+        retracted = _retract(store, dt.date(2026, 8, 20), dt.date(2026, 9, 25), 4)
+        summary = run(store, closed, params("after-close"))
+        daily = store.read(params("x").table(gold.COST_DAILY))
+        august_after = sorted(tuple(r) for r in daily.where(august).drop("run_id").collect())
+        corrections = daily.where(F.col("cost_kind") == "correction").collect()
+        statement = {
+            (r.billing_month, r.business_unit): r
+            for r in store.read(params("x").table(gold.CHARGEBACK_MONTHLY)).collect()
+        }
+    assert summary.is_balanced
+    assert august_after == august_daily
+    assert corrections, "the retraction of a closed day must be booked as a correction"
+    assert {r.usage_date for r in corrections} == {dt.date(2026, 9, 1)}
+    assert {r.original_usage_date for r in corrections} == {dt.date(2026, 8, 20)}
+    assert sum(r.list_cost for r in corrections) == pytest.approx(retracted, abs=Decimal("0.01"))
+    assert all(s.statement_status == "closed" for (m, _), s in statement.items() if m == dt.date(2026, 8, 1))
+    september_corrections = sum(s.correction_cost for (m, _), s in statement.items() if m == dt.date(2026, 9, 1))
+    assert september_corrections == sum(r.effective_cost for r in corrections)
+
+
+def test_a_window_inside_closed_months_is_refused_before_writing(copy: Path, config: Config) -> None:
+    closed = dataclasses.replace(config, closed_months=(dt.date(2026, 8, 1),))
+    with lakehouse(copy) as store:
+        before = rows(store, gold.COST_DAILY, without_run_id=False)
+        with pytest.raises(InputError, match="closed"):
+            run(store, closed, params("refused", START, dt.date(2026, 8, 31)))
+        assert rows(store, gold.COST_DAILY, without_run_id=False) == before
+
+
+def test_a_usage_table_read_as_empty_is_refused_and_nothing_changes(copy: Path, config: Config) -> None:
+    """Issue 15: a lost grant reads as an empty usage table; the run stops with one line before writing anything,
+    and with August closed, even --allow-shrink cannot book August as a negative correction."""
+    closed = dataclasses.replace(config, closed_months=(dt.date(2026, 8, 1),))
+    published = (*ALL_TABLES, gold.RECONCILIATION_RUNS, *CONFIG_TABLES.values())
+    with lakehouse(copy) as store:
+        run(store, closed, params("close"))  # August is closed now; nothing of it changes
+        before = {spec.table: rows(store, spec, without_run_id=False) for spec in published}
+        store.write_raw(USAGE, store.spark.createDataFrame([], store.read(USAGE).schema), mode="overwrite")
+        with pytest.raises(ShrinkError, match="--allow-shrink") as open_months:
+            run(store, config, params("lost-grant", dt.date(2026, 9, 1)))
+        with pytest.raises(ShrinkError, match="closed month 2026-08") as closed_month:
+            run(store, closed, dataclasses.replace(params("lost-grant-closed"), allow_shrink=True))
+        after = {spec.table: rows(store, spec, without_run_id=False) for spec in published}
+    assert "\n" not in str(open_months.value) + str(closed_month.value)
+    assert after == before
+
+
+class Killed(RuntimeError):
+    """The injected failure: the process dies at this point of the run."""
+
+
+@pytest.mark.parametrize("fatal_write", [1, 6, 7, 8, 10, 11, 15])
+def test_a_run_killed_at_any_write_then_rerun_equals_one_clean_run(
+    generated: Path, baseline: Path, tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch, fatal_write: int
+) -> None:
+    """Writes 1-5 are config tables, 6 silver, 7-11 gold (cost_daily, serving, tag and policy coverage,
+    chargeback_monthly), 12-14 focus_costs, cost_anomalies_daily and budget_status_monthly, 15 the run log."""
+    root = tmp_path / "lakehouse"
+    shutil.copytree(generated, root)
+    calls = {"n": 0}
+
+    def dies_at(method):  # type: ignore[no-untyped-def]
+        def write(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] == fatal_write:
+                raise Killed(f"killed at write {fatal_write}")
+            return method(self, *args, **kwargs)
+
+        return write
+
+    with lakehouse(root) as store:
+        with monkeypatch.context() as patched:
+            patched.setattr(LocalLakehouse, "write", dies_at(LocalLakehouse.write))
+            patched.setattr(LocalLakehouse, "append", dies_at(LocalLakehouse.append))
+            with pytest.raises(Killed):
+                run(store, config, params("killed"))
+        summary = run(store, config, params("rerun"))
+        recovered = {spec.table: rows(store, spec) for spec in ALL_TABLES}
+    with lakehouse(baseline) as store:
+        clean = {spec.table: rows(store, spec) for spec in ALL_TABLES}
+    assert summary.is_balanced
+    for table, expected in clean.items():
+        assert recovered[table] == expected, table
+
+
+def test_demo_report_prints_budgets_anomalies_and_alerts(
+    baseline: Path, config: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with lakehouse(baseline) as store:
+        print_budgets_and_anomalies(store, config, params("x"))
+    out = capsys.readouterr().out
+    assert "Budgets September 2026 as of 2026-09-23 (USD)" in out
+    assert (
+        len([line for line in out.splitlines() if line.rstrip().endswith(("ok", "warning", "critical", "over"))]) == 4
+    )
+    assert "Top anomalies 2026-09-10..2026-09-23" in out
+    assert "Alerts this run would send (dry run)" in out
