@@ -24,9 +24,8 @@ from databricks.bundles.alerts import Alert
 from pyspark.sql import functions as F
 
 from chargeback.config import load_config
+from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY
 from chargeback.insights.alerts import anomaly_alert, budget_alerts
-from chargeback.insights.anomalies import COST_ANOMALIES_DAILY
-from chargeback.insights.budgets import BUDGET_STATUS_MONTHLY
 from chargeback.jobs.daily import RunParams
 from tests.helpers import inject_job_spike
 

@@ -23,6 +23,7 @@ from chargeback.config import (
     SharedPool,
     TagValueRule,
     config_frames,
+    in_force,
     load_config,
     normalise,
     parse_config,
@@ -159,6 +160,10 @@ def test_adjacent_validity_periods_do_not_overlap() -> None:
     config = parse_config(FULL, "cfg.yml")
     first, second = config.attribution.budget_policies
     assert first.valid_to == second.valid_from  # valid_to is exclusive
+    day = dt.date(2026, 1, 1)  # the day the policy changes hands: only the second rule is in force
+    assert [in_force(rule, day) for rule in (first, second)] == [False, True]
+    assert in_force(first, first.valid_from) and not in_force(first, first.valid_from - dt.timedelta(days=1))
+    assert in_force(second, dt.date(9999, 12, 31))  # open-ended
 
 
 def test_load_config_and_validate_config_file(tmp_path: Path) -> None:

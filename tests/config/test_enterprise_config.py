@@ -19,8 +19,9 @@ from google.protobuf.message import Message
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from chargeback import config as config_module
-from chargeback.config import UNALLOCATED, Config, load_config, parse_config, validate_config_file
+from chargeback.config import UNALLOCATED, Config, load_config, loading, parse_config, validate_config_file
+from chargeback.contracts import cost_tables
+from chargeback.errors import ConfigError
 from chargeback.jobs.daily import RunParams, build_usage_costs, run
 from chargeback.local.engine import local_session
 from chargeback.local.enterprise_config import (
@@ -34,7 +35,6 @@ from chargeback.local.enterprise_config import (
 )
 from chargeback.local.lakehouse import LocalLakehouse
 from chargeback.local.synthetic import generate
-from chargeback.marts import cost as gold
 from chargeback.steps.allocation import assign_pools
 from chargeback.steps.attribution import attribute
 from tests.helpers import DAY
@@ -114,11 +114,11 @@ def test_libyaml_and_pyyaml_read_a_config_alike(monkeypatch: pytest.MonkeyPatch)
     def read(text: str) -> Config | list[str]:
         try:
             return parse_config(text, "e.yml")
-        except config_module.ConfigError as exc:
+        except ConfigError as exc:
             return [str(p) for p in exc.problems]
 
     fast = [read(good), read(bad)]
-    monkeypatch.setattr(config_module, "_FAST_LOADER", None)
+    monkeypatch.setattr(loading, "_FAST_LOADER", None)
     assert [read(good), read(bad)] == fast
     assert isinstance(fast[0], Config) and isinstance(fast[1], list) and len(fast[1]) >= 4
 
@@ -135,7 +135,7 @@ def test_a_deep_unit_hierarchy_and_its_cycle_are_checked_once() -> None:
         "  - {id: into-loop, name: Into Loop, parent: loop-b}\n"
     )
     text = f"version: 1\ncurrency: USD\nprice_currency: USD\nlookback_days: 30\nbusiness_units:\n{chain}{cycle}"
-    with pytest.raises(config_module.ConfigError) as caught:
+    with pytest.raises(ConfigError) as caught:
         parse_config(text, "deep.yml")
     assert [p.message for p in caught.value.problems] == ["parent cycle: loop-a -> loop-c -> loop-b -> loop-a"]
     assert len(parse_config(f"{text[: text.index('  - {id: loop-a')]}", "deep.yml").business_units) == 5_000
@@ -252,7 +252,7 @@ def test_the_pipeline_runs_the_enterprise_config_end_to_end(store: LocalLakehous
     assert summary.rows_written["business_units"] == len(config.business_units)
 
     expected = {r.usage_line_id: r for r in build_usage_costs(store, load_config(BASE_FILE), params).collect()}
-    actual = {r.usage_line_id: r for r in store.read(params.table(gold.USAGE_COSTS)).collect()}
+    actual = {r.usage_line_id: r for r in store.read(params.table(cost_tables.USAGE_COSTS)).collect()}
     assert actual.keys() == expected.keys()
     value, unit = SYNTHETIC_TAG_VALUE
     hooks = {

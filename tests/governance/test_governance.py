@@ -233,9 +233,10 @@ def test_a_rule_set_changed_since_the_plan_read_is_refused(
     account: FakeAccount, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The etag read with the plan guards the write: a concurrent edit is not silently overwritten."""
-    import chargeback.governance as governance
+    # `run` reads the policies through the name it imported into `commands`: that name is the one to patch.
+    import chargeback.governance.commands as commands
 
-    read = governance.read_policies
+    read = commands.read_policies
 
     def read_then_someone_edits(*args: Any) -> Any:
         policies = read(*args)
@@ -243,7 +244,7 @@ def test_a_rule_set_changed_since_the_plan_read_is_refused(
         account.rule_sets[name] = {**account.rule_sets[name], "etag": "etag-edited-meanwhile"}
         return policies
 
-    monkeypatch.setattr(governance, "read_policies", read_then_someone_edits)
+    monkeypatch.setattr(commands, "read_policies", read_then_someone_edits)
     assert main(["policies", "apply", "--config", str(CONFIG)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [

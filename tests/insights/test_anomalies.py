@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from chargeback.insights.anomalies import COST_ANOMALIES_DAILY, AnomalySettings, cost_anomalies_daily
+from chargeback.contracts.insight_tables import COST_ANOMALIES_DAILY
+from chargeback.insights.anomalies import AnomalySettings, cost_anomalies_daily
 
 FIRST = dt.date(2026, 9, 1)
 LINES = (

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from chargeback.insights.budgets import BUDGET_STATUS_MONTHLY, budget_status_monthly, forecast_remaining, month_end
+from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY
+from chargeback.insights.budgets import budget_status_monthly, forecast_remaining, month_end
 from tests.helpers import config
 
 OCTOBER = dt.date(2026, 10, 1)

@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from chargeback.insights.focus import FOCUS_COSTS, SERVICE_CATEGORIES, focus_costs
+from chargeback.contracts.insight_tables import FOCUS_COSTS
+from chargeback.insights.focus import SERVICE_CATEGORIES, focus_costs
 from chargeback.marts import cost as gold
 from chargeback.steps.allocation import allocate, assign_pools
 from tests.helpers import config

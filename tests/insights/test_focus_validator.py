@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from chargeback.insights.focus import FOCUS_COSTS
+from chargeback.contracts.insight_tables import FOCUS_COSTS
 from tests.jobs.test_daily import baseline, config, generated, lakehouse, params  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow

@@ -18,17 +18,16 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from chargeback.config import CONFIG_TABLES, Config, load_config
+from chargeback.contracts import cost_tables
+from chargeback.contracts.cost_tables import POLICY_COVERAGE_DAILY
+from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY, FOCUS_COSTS
+from chargeback.contracts.table_spec import TableSpec
 from chargeback.errors import InputError, ShrinkError
-from chargeback.insights.anomalies import COST_ANOMALIES_DAILY
-from chargeback.insights.budgets import BUDGET_STATUS_MONTHLY
-from chargeback.insights.focus import FOCUS_COSTS
 from chargeback.insights.report import print_budgets_and_anomalies
 from chargeback.jobs.daily import RunParams, run
 from chargeback.local.engine import local_session
 from chargeback.local.lakehouse import LocalLakehouse
 from chargeback.local.synthetic import generate
-from chargeback.marts import cost as gold
-from chargeback.marts.policy_coverage import POLICY_COVERAGE_DAILY
 from chargeback.names import TableName
 from tests.helpers import inject_job_spike
 
@@ -40,8 +39,8 @@ DAYS = 45
 END = START + dt.timedelta(days=DAYS - 1)  # 2026-09-23
 AS_OF = dt.datetime(2026, 9, 24, 6, tzinfo=dt.UTC)
 ALL_TABLES = (
-    gold.USAGE_COSTS,
-    *gold.GOLD_TABLES,
+    cost_tables.USAGE_COSTS,
+    *cost_tables.GOLD_TABLES,
     POLICY_COVERAGE_DAILY,
     FOCUS_COSTS,
     COST_ANOMALIES_DAILY,
@@ -91,7 +90,7 @@ def copy(baseline: Path, tmp_path: Path) -> Path:
     return target
 
 
-def rows(store: LocalLakehouse, spec: gold.TableSpec, *, without_run_id: bool = True) -> list[tuple]:
+def rows(store: LocalLakehouse, spec: TableSpec, *, without_run_id: bool = True) -> list[tuple]:
     df = store.read(params("x").table(spec))
     if without_run_id:
         df = df.drop("run_id", "x_RunId")
@@ -138,10 +137,10 @@ def test_monthly_statement_equals_independently_priced_usage_each_month(baseline
         window = F.col("usage_date").between(F.lit(START), F.lit(END))
         raw = priced_records(store).where(window)
         expected = money_by_month(raw, "usage_date", "list_cost")
-        statement = store.read(params("x").table(gold.CHARGEBACK_MONTHLY))
+        statement = store.read(params("x").table(cost_tables.CHARGEBACK_MONTHLY))
         actual = money_by_month(statement, "billing_month", "list_cost")
         effective = money_by_month(statement, "billing_month", "effective_cost")
-        daily = money_by_month(store.read(params("x").table(gold.COST_DAILY)), "usage_date", "effective_cost")
+        daily = money_by_month(store.read(params("x").table(cost_tables.COST_DAILY)), "usage_date", "effective_cost")
         focus = money_by_month(store.read(params("x").table(FOCUS_COSTS)), "BillingPeriodStart", "BilledCost")
     assert set(actual) == {dt.date(2026, 8, 1), dt.date(2026, 9, 1)}
     for month, total in expected.items():
@@ -155,7 +154,7 @@ def test_second_run_of_the_same_window_changes_nothing(copy: Path, config: Confi
         before = {spec.table: rows(store, spec) for spec in ALL_TABLES}
         summary = run(store, config, params("second"))
         after = {spec.table: rows(store, spec) for spec in ALL_TABLES}
-        runs = store.read(params("x").table(gold.RECONCILIATION_RUNS)).orderBy("run_at", "run_id").collect()
+        runs = store.read(params("x").table(cost_tables.RECONCILIATION_RUNS)).orderBy("run_at", "run_id").collect()
     assert summary.is_balanced
     for table in before:
         assert after[table] == before[table], table
@@ -186,10 +185,10 @@ def _retract(store: LocalLakehouse, day: dt.date, ingested: dt.date, count: int)
 def test_late_corrections_are_absorbed_by_a_later_run(copy: Path, config: Config) -> None:
     day = dt.date(2026, 9, 1)
     with lakehouse(copy) as store:
-        before = money_by_month(store.read(params("x").table(gold.COST_DAILY)), "usage_date", "list_cost")
+        before = money_by_month(store.read(params("x").table(cost_tables.COST_DAILY)), "usage_date", "list_cost")
         retracted = _retract(store, day, dt.date(2026, 9, 29), 5)
         summary = run(store, config, params("late", START, END + dt.timedelta(days=5)))
-        after = money_by_month(store.read(params("x").table(gold.COST_DAILY)), "usage_date", "list_cost")
+        after = money_by_month(store.read(params("x").table(cost_tables.COST_DAILY)), "usage_date", "list_cost")
     assert retracted < 0
     assert summary.is_balanced
     # The moved window adds no usage (none was generated after END): only the retraction changes September.
@@ -217,16 +216,17 @@ def test_closed_month_never_changes_and_its_corrections_land_in_the_first_open_m
     with lakehouse(copy) as store:
         run(store, closed, params("close"))  # closing August re-publishes nothing of it
         august_daily = sorted(
-            tuple(r) for r in store.read(params("x").table(gold.COST_DAILY)).where(august).drop("run_id").collect()
+            tuple(r)
+            for r in store.read(params("x").table(cost_tables.COST_DAILY)).where(august).drop("run_id").collect()
         )
         retracted = _retract(store, dt.date(2026, 8, 20), dt.date(2026, 9, 25), 4)
         summary = run(store, closed, params("after-close"))
-        daily = store.read(params("x").table(gold.COST_DAILY))
+        daily = store.read(params("x").table(cost_tables.COST_DAILY))
         august_after = sorted(tuple(r) for r in daily.where(august).drop("run_id").collect())
         corrections = daily.where(F.col("cost_kind") == "correction").collect()
         statement = {
             (r.billing_month, r.business_unit): r
-            for r in store.read(params("x").table(gold.CHARGEBACK_MONTHLY)).collect()
+            for r in store.read(params("x").table(cost_tables.CHARGEBACK_MONTHLY)).collect()
         }
     assert summary.is_balanced
     assert august_after == august_daily
@@ -242,17 +242,17 @@ def test_closed_month_never_changes_and_its_corrections_land_in_the_first_open_m
 def test_a_window_inside_closed_months_is_refused_before_writing(copy: Path, config: Config) -> None:
     closed = dataclasses.replace(config, closed_months=(dt.date(2026, 8, 1),))
     with lakehouse(copy) as store:
-        before = rows(store, gold.COST_DAILY, without_run_id=False)
+        before = rows(store, cost_tables.COST_DAILY, without_run_id=False)
         with pytest.raises(InputError, match="closed"):
             run(store, closed, params("refused", START, dt.date(2026, 8, 31)))
-        assert rows(store, gold.COST_DAILY, without_run_id=False) == before
+        assert rows(store, cost_tables.COST_DAILY, without_run_id=False) == before
 
 
 def test_a_usage_table_read_as_empty_is_refused_and_nothing_changes(copy: Path, config: Config) -> None:
     """Issue 15: a lost grant reads as an empty usage table; the run stops with one line before writing anything,
     and with August closed, even --allow-shrink cannot book August as a negative correction."""
     closed = dataclasses.replace(config, closed_months=(dt.date(2026, 8, 1),))
-    published = (*ALL_TABLES, gold.RECONCILIATION_RUNS, *CONFIG_TABLES.values())
+    published = (*ALL_TABLES, cost_tables.RECONCILIATION_RUNS, *CONFIG_TABLES.values())
     with lakehouse(copy) as store:
         run(store, closed, params("close"))  # August is closed now; nothing of it changes
         before = {spec.table: rows(store, spec, without_run_id=False) for spec in published}

@@ -23,11 +23,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from chargeback.config import UNALLOCATED
+from chargeback.contracts.cost_tables import COMPUTE_CONSUMPTION_HOURLY
 from chargeback.contracts.system_tables import QUERY_HISTORY
 from chargeback.errors import InputError
 from chargeback.local import synthetic
 from chargeback.marts.consumption import (
-    COMPUTE_CONSUMPTION_HOURLY,
     IdleRule,
     consumption_hourly,
     identity_units,

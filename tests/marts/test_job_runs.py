@@ -13,9 +13,10 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from chargeback.contracts.cost_tables import JOB_RUN_COSTS
 from chargeback.contracts.system_tables import JOB_RUN_TIMELINE, JOBS
 from chargeback.local import synthetic
-from chargeback.marts.job_runs import JOB_RUN_COSTS, job_run_costs
+from chargeback.marts.job_runs import job_run_costs
 from tests.helpers import DAY, struct_value
 
 WS, WS2 = "1111", "2222"

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from chispa import assert_df_equality
 
-from chargeback.marts.policy_coverage import POLICY_COVERAGE_DAILY, policy_coverage_daily
+from chargeback.contracts.cost_tables import POLICY_COVERAGE_DAILY
+from chargeback.marts.policy_coverage import policy_coverage_daily
 from tests.helpers import config
 
 OCT5, SEP30 = dt.date(2026, 10, 5), dt.date(2026, 9, 30)

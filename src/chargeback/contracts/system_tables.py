@@ -30,6 +30,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from chargeback.names import TableName
+
 S = StringType()
 TS = TimestampType()
 BOOL = BooleanType()
@@ -231,18 +233,8 @@ PIPELINES = _struct(
 )
 
 SERVED_ENTITIES = _struct(
-    *_strings(
-        "served_entity_id",
-        "account_id",
-        "workspace_id",
-        "created_by",
-        "endpoint_name",
-        "endpoint_id",
-        "served_entity_name",
-        "entity_type",
-        "entity_name",
-        "entity_version",
-    ),
+    *_strings("served_entity_id", "account_id", "workspace_id", "created_by", "endpoint_name", "endpoint_id"),
+    *_strings("served_entity_name", "entity_type", "entity_name", "entity_version"),
     ("endpoint_config_version", IntegerType()),
     ("task", S),
     ("external_model_config", _struct(("provider", S))),
@@ -369,15 +361,8 @@ QUERY_HISTORY = _struct(
 # --- system.compute -----------------------------------------------------------------------------------------
 
 WAREHOUSES = _struct(
-    *_strings(
-        "warehouse_id",
-        "workspace_id",
-        "account_id",
-        "warehouse_name",
-        "warehouse_type",
-        "warehouse_channel",
-        "warehouse_size",
-    ),
+    *_strings("warehouse_id", "workspace_id", "account_id", "warehouse_name"),
+    *_strings("warehouse_type", "warehouse_channel", "warehouse_size"),
     ("min_clusters", INT),
     ("max_clusters", INT),
     ("auto_stop_minutes", INT),
@@ -478,18 +463,31 @@ PIPELINE_UPDATE_TIMELINE = _struct(
     ("account_id", S),
 )
 
-# Three-part name -> schema of every system table the generator writes and the pipeline may read.
+# The system tables the generator writes and the pipeline may read: their Databricks names, and name -> schema.
+USAGE_TABLE = TableName.parse("system.billing.usage")
+LIST_PRICES_TABLE = TableName.parse("system.billing.list_prices")
+WORKSPACES_TABLE = TableName.parse("system.access.workspaces_latest")
+JOBS_TABLE = TableName.parse("system.lakeflow.jobs")
+PIPELINES_TABLE = TableName.parse("system.lakeflow.pipelines")
+SERVED_ENTITIES_TABLE = TableName.parse("system.serving.served_entities")
+QUERY_HISTORY_TABLE = TableName.parse("system.query.history")
+WAREHOUSES_TABLE = TableName.parse("system.compute.warehouses")
+WAREHOUSE_EVENTS_TABLE = TableName.parse("system.compute.warehouse_events")
+CLUSTERS_TABLE = TableName.parse("system.compute.clusters")
+JOB_RUN_TIMELINE_TABLE = TableName.parse("system.lakeflow.job_run_timeline")
+PIPELINE_UPDATE_TIMELINE_TABLE = TableName.parse("system.lakeflow.pipeline_update_timeline")
+
 SYSTEM_TABLES: dict[str, StructType] = {
-    "system.billing.usage": USAGE,
-    "system.billing.list_prices": LIST_PRICES,
-    "system.access.workspaces_latest": WORKSPACES_LATEST,
-    "system.lakeflow.jobs": JOBS,
-    "system.lakeflow.pipelines": PIPELINES,
-    "system.serving.served_entities": SERVED_ENTITIES,
-    "system.query.history": QUERY_HISTORY,
-    "system.compute.warehouses": WAREHOUSES,
-    "system.compute.warehouse_events": WAREHOUSE_EVENTS,
-    "system.compute.clusters": CLUSTERS,
-    "system.lakeflow.job_run_timeline": JOB_RUN_TIMELINE,
-    "system.lakeflow.pipeline_update_timeline": PIPELINE_UPDATE_TIMELINE,
+    str(USAGE_TABLE): USAGE,
+    str(LIST_PRICES_TABLE): LIST_PRICES,
+    str(WORKSPACES_TABLE): WORKSPACES_LATEST,
+    str(JOBS_TABLE): JOBS,
+    str(PIPELINES_TABLE): PIPELINES,
+    str(SERVED_ENTITIES_TABLE): SERVED_ENTITIES,
+    str(QUERY_HISTORY_TABLE): QUERY_HISTORY,
+    str(WAREHOUSES_TABLE): WAREHOUSES,
+    str(WAREHOUSE_EVENTS_TABLE): WAREHOUSE_EVENTS,
+    str(CLUSTERS_TABLE): CLUSTERS,
+    str(JOB_RUN_TIMELINE_TABLE): JOB_RUN_TIMELINE,
+    str(PIPELINE_UPDATE_TIMELINE_TABLE): PIPELINE_UPDATE_TIMELINE,
 }

@@ -29,13 +29,10 @@ from decimal import Decimal
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from chargeback.contracts.table_spec import Column as C
-from chargeback.contracts.table_spec import TableSpec
+from chargeback.contracts.insight_tables import COST_ANOMALIES_DAILY, SCORE
 from chargeback.money import MONEY, money, times_ratio
 
 UNIT, WORKLOAD = "business_unit", "workload"
-# Up to 10^18: a deviation of 10^12 over the smallest scale, 0.01.
-SCORE = "decimal(24,6)"
 REASONS = ("new workload", "attribution dropped", "spike")
 
 
@@ -46,36 +43,6 @@ class AnomalySettings:
     score_threshold: Decimal = Decimal("3.5")
     floor: Decimal = Decimal(100)
     top_workloads: int = 50
-
-
-COST_ANOMALIES_DAILY = TableSpec(
-    table="cost_anomalies_daily",
-    grain="Gold: daily cost against a trailing robust baseline, per day x business unit and per day x workload "
-    "for the largest workloads.",
-    primary_key=("usage_date", "scope", "scope_key"),
-    partition_by=("usage_date",),
-    columns=(
-        C("usage_date", "date", "UTC date scored."),
-        C("scope", "string", "business_unit or workload."),
-        C("scope_key", "string", "The unit id, or workload_type:workload_id."),
-        C("business_unit", "string", "The unit; for workloads the unit that carried most of its cost."),
-        C("workload_type", "string", "Workload type (workload scope only)."),
-        C("workload_id", "string", "Workload id (workload scope only)."),
-        C("workload_name", "string", "Workload name (workload scope only)."),
-        C("effective_cost", MONEY, "Cost that day, as attributed before shared-cost pools."),
-        C("baseline_median", MONEY, "Median daily cost over the trailing window (zero days included)."),
-        C("baseline_mad", MONEY, "Median absolute deviation from baseline_median over the window."),
-        C("baseline_days", "int", "Days of history in the baseline (at most the window)."),
-        C("score", SCORE, "(cost - median) / max(1.4826 x MAD, 5% of median, 0.01): a robust z-score."),
-        C("tagged_cost", MONEY, "Business units: cost attributed by a business-unit tag that day."),
-        C("baseline_tagged_cost", MONEY, "Business units: median of tagged_cost over the window."),
-        C("is_anomaly", "boolean", "True when reason is set."),
-        C("reason", "string", "spike, new workload or attribution dropped; NULL when normal."),
-        C("floor", MONEY, "Absolute floor applied: smaller deviations never alert."),
-        C("currency_code", "string", "Chargeback currency (ISO 4217)."),
-        C("run_id", "string", "Id of the pipeline run that wrote the row."),
-    ),
-)
 
 
 def _zero() -> Column:

@@ -32,8 +32,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from chargeback.config import Budget, Config
-from chargeback.contracts.table_spec import Column as C
-from chargeback.contracts.table_spec import TableSpec
+from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY
 from chargeback.money import MONEY
 
 HISTORY_DAYS = 56
@@ -42,32 +41,6 @@ _ROUNDS = 3  # alternating fits: three already land within a millionth of an exa
 _PLACES = Decimal("1E-10")
 _RATIO_PLACES = Decimal("1E-6")
 ALL = "*"
-
-BUDGET_STATUS_MONTHLY = TableSpec(
-    table="budget_status_monthly",
-    grain="Gold: one row per month x configured budget (business unit, optionally narrowed to a workspace and a "
-    "product).",
-    primary_key=("billing_month", "business_unit", "workspace_scope", "product_scope"),
-    partition_by=("billing_month",),
-    columns=(
-        C("billing_month", "date", "First day of the month."),
-        C("business_unit", "string", "Business unit the budget belongs to."),
-        C("workspace_scope", "string", "Workspace id the budget is narrowed to; * for all workspaces."),
-        C("product_scope", "string", "billing_origin_product the budget is narrowed to; * for all products."),
-        C("budget_amount", MONEY, "Monthly budget in currency_code."),
-        C("warning_percent", "decimal(9,4)", "Forecast at this percent of the budget is a warning."),
-        C("critical_percent", "decimal(9,4)", "Forecast at this percent of the budget is critical."),
-        C("as_of_date", "date", "Last day of the month counted in actual_to_date."),
-        C("days_elapsed", "int", "Days of the month up to as_of_date."),
-        C("days_in_month", "int", "Days in the month."),
-        C("actual_to_date", MONEY, "Allocated effective cost of the month up to as_of_date (statement basis)."),
-        C("forecast_month_end", MONEY, "Actual to date plus forecast of the remaining days (trend x weekday)."),
-        C("forecast_ratio", "decimal(18,6)", "forecast_month_end / budget_amount."),
-        C("status", "string", "ok, warning, critical (by forecast) or over (actual already at the budget)."),
-        C("currency_code", "string", "Chargeback currency (ISO 4217)."),
-        C("run_id", "string", "Id of the pipeline run that wrote the row."),
-    ),
-)
 
 
 def month_end(month: dt.date) -> dt.date:

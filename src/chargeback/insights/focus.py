@@ -33,14 +33,11 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from chargeback.config import Config
-from chargeback.contracts.table_spec import Column as C
-from chargeback.contracts.table_spec import TableSpec
+from chargeback.contracts.cost_tables import COST_GRAIN
 from chargeback.money import MONEY, QUANTITY, RATIO, ratio_of, times_ratio
-from chargeback.steps.allocation import COST_GRAIN
 
 PROVIDER = "Databricks"
 _TS = "timestamp"
-_JSON = "string"
 
 # FOCUS ServiceCategory -> ServiceSubcategory -> billing_origin_product: each product has one category and one
 # subcategory of that category (FOCUS 1.2 allowed values). Any other product is 'Other' / 'Other (Other)'.
@@ -71,97 +68,6 @@ SERVICE_CATEGORIES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 OTHER_SERVICE = ("Other", "Other (Other)")
 
-FOCUS_COSTS = TableSpec(
-    table="focus_costs",
-    grain="Gold: FOCUS 1.2 cost and usage rows with FOCUS 1.3 split cost allocation, one per cost_daily row.",
-    primary_key=(
-        "x_UsageDate",
-        "x_BusinessUnit",
-        "SubAccountId",
-        "ServiceName",
-        "SkuId",
-        "ResourceType",
-        "ResourceId",
-        "x_CostKind",
-        "x_PoolId",
-        "BillingCurrency",
-        "ChargePeriodStart",
-    ),
-    partition_by=("x_UsageDate",),
-    columns=(
-        # The clustering key first: Delta collects statistics on the first 32 columns only, and liquid clustering
-        # refuses a key without them (DELTA_CLUSTERING_COLUMN_MISSING_STATS). FOCUS sets no column order.
-        C("x_UsageDate", "date", "usage_date of the cost_daily row: the day charged, or a correction's booking day."),
-        # FOCUS 1.2 mandatory columns.
-        C("BilledCost", MONEY, "Cost invoiced to the business unit: effective cost, in BillingCurrency."),
-        C("BillingAccountId", "string", "Databricks account id."),
-        C("BillingAccountName", "string", "Databricks account (its id: the system tables carry no account name)."),
-        C("BillingCurrency", "string", "Chargeback currency (ISO 4217)."),
-        C("BillingPeriodStart", _TS, "Inclusive start (UTC) of the month the charge is billed in."),
-        C("BillingPeriodEnd", _TS, "Exclusive end (UTC) of the month the charge is billed in."),
-        C("ChargeCategory", "string", "Usage (all Databricks charges here are usage)."),
-        C("ChargeClass", "string", "Correction for corrections of a closed month booked later; else NULL."),
-        C("ChargeDescription", "string", "What the charge is: SKU and workload, or the shared pool split."),
-        C("ChargePeriodStart", _TS, "Inclusive start (UTC) of the day charged (for corrections: the day corrected)."),
-        C("ChargePeriodEnd", _TS, "Exclusive end (UTC) of the day charged."),
-        C("ContractedCost", MONEY, "Cost at the negotiated (discounted) rate: the effective cost."),
-        C("EffectiveCost", MONEY, "Cost after discounts, in BillingCurrency."),
-        C("InvoiceIssuerName", "string", "Databricks."),
-        C("ListCost", MONEY, "Cost at list price, in BillingCurrency."),
-        C(
-            "PricingQuantity",
-            QUANTITY,
-            "Usage quantity in PricingUnit; allocated rows carry their share; NULL for corrections.",
-        ),
-        C("PricingUnit", "string", "Unit of PricingQuantity (DBU, DSU, ...)."),
-        C("ProviderName", "string", "Databricks."),
-        C("PublisherName", "string", "Databricks."),
-        C("ServiceCategory", "string", "FOCUS service category of the Databricks product."),
-        C("ServiceName", "string", "Databricks product (billing_origin_product)."),
-        # Recommended and conditional columns the data supports.
-        C("ChargeFrequency", "string", "Usage-Based."),
-        C(
-            "InvoiceId",
-            "string",
-            "Databricks invoice id: NULL, as the system tables link no charge to an invoice (FOCUS: NULL then).",
-        ),
-        C(
-            "ServiceSubcategory",
-            "string",
-            "FOCUS service subcategory of the Databricks product: one per ServiceName, within its ServiceCategory.",
-        ),
-        C(
-            "ConsumedQuantity",
-            QUANTITY,
-            "Usage quantity consumed, in ConsumedUnit (Databricks prices what it measures: = PricingQuantity).",
-        ),
-        C("ConsumedUnit", "string", "Unit of ConsumedQuantity (= PricingUnit)."),
-        C("ResourceId", "string", "Workload id; for allocated rows the shared pool the cost comes from."),
-        C("ResourceName", "string", "Workload name; for allocated rows the pool id."),
-        C("ResourceType", "string", "Workload type (job, pipeline, warehouse, ...); shared_pool for allocated rows."),
-        C("SkuId", "string", "Databricks SKU."),
-        C("SubAccountId", "string", "Databricks workspace id."),
-        C("SubAccountName", "string", "Workspace name, else its id."),
-        C("SubAccountType", "string", "Workspace."),
-        C("Tags", _JSON, "JSON object: the resolved business_unit and the workload_type."),
-        # FOCUS 1.3 split cost allocation.
-        C("AllocatedMethodId", "string", "Shared-cost pool whose rule split the origin charge; NULL for direct cost."),
-        C(
-            "AllocatedMethodDetails",
-            _JSON,
-            'JSON {"Elements":[{"AllocatedRatio":r}],"x_Method":m}: this row\'s share of the origin charge; the '
-            "ratios of one origin sum to exactly 1. NULL for direct cost and corrections.",
-        ),
-        C("AllocatedResourceId", "string", "Business unit the shared cost is allocated to; NULL for direct cost."),
-        C("AllocatedResourceName", "string", "Display name of that business unit."),
-        C("AllocatedTags", _JSON, "JSON object with the receiving business_unit; NULL for direct cost."),
-        # Extensions (and x_UsageDate, first).
-        C("x_BusinessUnit", "string", "Business unit charged; UNALLOCATED when no rule assigned it."),
-        C("x_CostKind", "string", "direct, shared or correction (cost_daily.cost_kind)."),
-        C("x_PoolId", "string", "Shared-cost pool for shared rows and their corrections, else NULL."),
-        C("x_RunId", "string", "Id of the pipeline run that wrote the row."),
-    ),
-)
 
 _ORIGIN = ("usage_date", "pool_id", "workspace_id", "billing_origin_product", "sku_name", "currency_code")
 _DIRECT_KEY = tuple(c for c in COST_GRAIN if c not in ("cost_kind", "pool_id"))
@@ -256,7 +162,7 @@ def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str)
     )
     is_correction = F.col("cost_kind") == "correction"
     is_allocated = F.col("pool_id").isNotNull()
-    charged_day = F.coalesce("original_usage_date", "usage_date").cast(_TS)
+    charged_day = F.coalesce("original_usage_date", "usage_date").cast("timestamp")
     unit_name = F.coalesce("_unit_name", "business_unit")
     account_id = F.coalesce("_account_id", "_any_account")
     quantity = (
@@ -295,15 +201,15 @@ def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str)
         account_id.alias("BillingAccountId"),
         account_id.alias("BillingAccountName"),
         F.col("currency_code").alias("BillingCurrency"),
-        F.col("billing_month").cast(_TS).alias("BillingPeriodStart"),
-        F.add_months(F.col("billing_month"), 1).cast(_TS).alias("BillingPeriodEnd"),
+        F.col("billing_month").cast("timestamp").alias("BillingPeriodStart"),
+        F.add_months(F.col("billing_month"), 1).cast("timestamp").alias("BillingPeriodEnd"),
         F.lit("Usage").alias("ChargeCategory"),
         F.when(is_correction, F.lit("Correction")).otherwise(F.lit(None).cast("string")).alias("ChargeClass"),
         F.when(is_correction, F.concat(F.lit("Correction: "), description))
         .otherwise(description)
         .alias("ChargeDescription"),
         charged_day.alias("ChargePeriodStart"),
-        F.date_add(F.coalesce("original_usage_date", "usage_date"), 1).cast(_TS).alias("ChargePeriodEnd"),
+        F.date_add(F.coalesce("original_usage_date", "usage_date"), 1).cast("timestamp").alias("ChargePeriodEnd"),
         F.col("effective_cost").cast(MONEY).alias("ContractedCost"),
         F.col("effective_cost").cast(MONEY).alias("EffectiveCost"),
         F.lit(PROVIDER).alias("InvoiceIssuerName"),

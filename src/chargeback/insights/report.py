@@ -9,11 +9,10 @@ from decimal import Decimal
 from pyspark.sql import functions as F
 
 from chargeback.config import UNALLOCATED, Config
+from chargeback.contracts import cost_tables
+from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY
 from chargeback.insights.alerts import anomaly_alert, budget_alerts, dry_run
-from chargeback.insights.anomalies import COST_ANOMALIES_DAILY
-from chargeback.insights.budgets import BUDGET_STATUS_MONTHLY
 from chargeback.jobs.daily import RunParams
-from chargeback.marts import cost as gold
 from chargeback.storage.store import TableStore
 
 
@@ -32,7 +31,7 @@ def print_demo_report(store: TableStore, config: Config, params: RunParams) -> N
     month = latest_complete_month(params.end_date)
     currency = config.currency
     statement = (
-        store.read(params.table(gold.CHARGEBACK_MONTHLY))
+        store.read(params.table(cost_tables.CHARGEBACK_MONTHLY))
         .where(F.col("billing_month") == F.lit(month))
         .orderBy(F.col("effective_cost").desc(), "business_unit")
         .collect()
@@ -50,7 +49,7 @@ def print_demo_report(store: TableStore, config: Config, params: RunParams) -> N
 
     month_end = (month + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
     coverage = (
-        store.read(params.table(gold.TAG_COVERAGE_DAILY))
+        store.read(params.table(cost_tables.TAG_COVERAGE_DAILY))
         .where((F.col("usage_date") >= F.lit(month)) & (F.col("usage_date") <= F.lit(month_end)))
         .agg(
             F.sum("total_cost").alias("total"),
@@ -69,7 +68,7 @@ def print_demo_report(store: TableStore, config: Config, params: RunParams) -> N
     print(f"Unallocated after shared-cost rules: {left:,.2f} {currency}")
 
     top = (
-        store.read(params.table(gold.COST_DAILY))
+        store.read(params.table(cost_tables.COST_DAILY))
         .where((F.col("billing_month") == F.lit(month)) & (F.col("cost_kind") == "direct"))
         .groupBy("workload_type", "workload_name", "business_unit")
         .agg(F.sum("effective_cost").alias("cost"))

@@ -23,15 +23,18 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from chargeback.config import CONFIG_TABLES, Config, config_frames
+from chargeback.contracts import cost_tables
+from chargeback.contracts.cost_tables import POLICY_COVERAGE_DAILY
+from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY, FOCUS_COSTS
 from chargeback.contracts.system_tables import JOBS, PIPELINES, SERVED_ENTITIES, WORKSPACES_LATEST
 from chargeback.contracts.table_spec import TableSpec
 from chargeback.errors import InputError, ReconciliationError
-from chargeback.insights.anomalies import COST_ANOMALIES_DAILY, AnomalySettings, cost_anomalies_daily
-from chargeback.insights.budgets import BUDGET_STATUS_MONTHLY, budget_status_monthly
-from chargeback.insights.focus import FOCUS_COSTS, focus_costs
+from chargeback.insights.anomalies import AnomalySettings, cost_anomalies_daily
+from chargeback.insights.budgets import budget_status_monthly
+from chargeback.insights.focus import focus_costs
 from chargeback.jobs import tieout
-from chargeback.marts import cost as gold
-from chargeback.marts.policy_coverage import POLICY_COVERAGE_DAILY, policy_coverage_daily
+from chargeback.marts import cost as cost_marts
+from chargeback.marts.policy_coverage import policy_coverage_daily
 from chargeback.names import TableName
 from chargeback.steps.allocation import allocate, assign_pools
 from chargeback.steps.attribution import attribute
@@ -177,7 +180,7 @@ def check_inputs(store: TableStore, config: Config, params: RunParams, summary: 
     tieout.check_records(usage, str(params.sources.usage), start, end)
     facts = source_facts(store, params, summary)
     tieout.check_prices(list_prices, str(params.sources.list_prices), config.price_currency, facts)
-    silver = params.table(gold.USAGE_COSTS)
+    silver = params.table(cost_tables.USAGE_COSTS)
     if store.exists(silver):
         months = _months_of(store.read(silver), "usage_date", params)
         published = {
@@ -258,7 +261,7 @@ def usage_costs(
         priced, enrichment.workspaces, enrichment.jobs, enrichment.pipelines, enrichment.served_entities
     )
     attributed = attribute(identified, config).transform(assign_pools, config.shared_costs)
-    return attributed.withColumn("run_id", F.lit(params.run_id)).select(*gold.USAGE_COSTS.column_names)
+    return attributed.withColumn("run_id", F.lit(params.run_id)).select(*cost_tables.USAGE_COSTS.column_names)
 
 
 def open_start(config: Config, params: RunParams) -> dt.date | None:
@@ -302,9 +305,12 @@ def run_config_step(store: TableStore, config: Config, params: RunParams, summar
 def run_price_attribute_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
     silver = build_usage_costs(store, config, params)
     store.write(
-        params.table(gold.USAGE_COSTS), gold.USAGE_COSTS, silver, ("usage_date", params.start_date, params.end_date)
+        params.table(cost_tables.USAGE_COSTS),
+        cost_tables.USAGE_COSTS,
+        silver,
+        ("usage_date", params.start_date, params.end_date),
     )
-    summary.rows_written["usage_costs"] = _window(store, gold.USAGE_COSTS, params, params.start_date).count()
+    summary.rows_written["usage_costs"] = _window(store, cost_tables.USAGE_COSTS, params, params.start_date).count()
 
 
 def run_allocate_publish_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
@@ -314,11 +320,11 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
     allocated cost equals billed cost day by day, and published cost does not shrink beyond the allowed share.
     """
     first_open = publish_start(config, params)
-    silver = _window(store, gold.USAGE_COSTS, params, params.start_date)
+    silver = _window(store, cost_tables.USAGE_COSTS, params, params.start_date)
     lines = tieout.check_lines(silver, source_facts(store, params, summary), params.start_date, params.end_date)
     costs = allocate(silver, config.shared_costs, config.unit_ids)
-    open_costs = gold.cost_daily(costs.where(F.col("usage_date") >= F.lit(first_open)), params.run_id)
-    daily_name = params.table(gold.COST_DAILY)
+    open_costs = cost_marts.cost_daily(costs.where(F.col("usage_date") >= F.lit(first_open)), params.run_id)
+    daily_name = params.table(cost_tables.COST_DAILY)
     booked = store.spark.createDataFrame([], open_costs.schema)
     new_daily = open_costs
     if first_open > params.start_date and store.exists(daily_name):
@@ -329,7 +335,7 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
             & (F.coalesce("original_usage_date", "usage_date") < F.lit(first_open))
         ).withColumn("usage_date", F.coalesce("original_usage_date", "usage_date"))
         truth = costs.where(F.col("usage_date") < F.lit(first_open))
-        new_daily = open_costs.unionByName(gold.corrections(truth, booked, first_open, params.run_id))
+        new_daily = open_costs.unionByName(cost_marts.corrections(truth, booked, first_open, params.run_id))
 
     billed = sum(lines.cost_by_day.values(), Decimal(0))
     charged = F.coalesce("original_usage_date", "usage_date").alias("day")
@@ -365,18 +371,18 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
         _check_shrink(config, params, source_facts(store, params, summary), in_window, lines.cost_by_day, month_totals)
 
     window = ("usage_date", first_open, params.end_date)
-    store.write(daily_name, gold.COST_DAILY, new_daily, window)
+    store.write(daily_name, cost_tables.COST_DAILY, new_daily, window)
     open_lines = silver.where(F.col("usage_date") >= F.lit(first_open))
     store.write(
-        params.table(gold.SERVING_COSTS_DAILY),
-        gold.SERVING_COSTS_DAILY,
-        gold.serving_costs_daily(open_lines, params.run_id),
+        params.table(cost_tables.SERVING_COSTS_DAILY),
+        cost_tables.SERVING_COSTS_DAILY,
+        cost_marts.serving_costs_daily(open_lines, params.run_id),
         window,
     )
     store.write(
-        params.table(gold.TAG_COVERAGE_DAILY),
-        gold.TAG_COVERAGE_DAILY,
-        gold.tag_coverage_daily(open_lines, config.currency, params.run_id),
+        params.table(cost_tables.TAG_COVERAGE_DAILY),
+        cost_tables.TAG_COVERAGE_DAILY,
+        cost_marts.tag_coverage_daily(open_lines, config.currency, params.run_id),
         window,
     )
     store.write(
@@ -390,10 +396,12 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
         params.table(FOCUS_COSTS),
         FOCUS_COSTS,
         # cost_daily as just written: reading it back is cheaper than allocating again.
-        focus_costs(_window(store, gold.COST_DAILY, params, first_open), silver, config, params.run_id),
+        focus_costs(_window(store, cost_tables.COST_DAILY, params, first_open), silver, config, params.run_id),
         ("x_UsageDate", first_open, params.end_date),
     )
-    history = _window(store, gold.USAGE_COSTS, params, first_open - dt.timedelta(days=AnomalySettings().window_days))
+    history = _window(
+        store, cost_tables.USAGE_COSTS, params, first_open - dt.timedelta(days=AnomalySettings().window_days)
+    )
     store.write(
         params.table(COST_ANOMALIES_DAILY),
         COST_ANOMALIES_DAILY,
@@ -413,7 +421,7 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
     # prunes the history partitions, which a filter on the run id alone would scan.
     written_from = params.start_date.replace(day=1)
     for spec, run_column in (
-        *((spec, "run_id") for spec in gold.GOLD_TABLES),
+        *((spec, "run_id") for spec in cost_tables.GOLD_TABLES),
         (POLICY_COVERAGE_DAILY, "run_id"),
         (FOCUS_COSTS, "x_RunId"),
         (COST_ANOMALIES_DAILY, "run_id"),
@@ -443,9 +451,9 @@ def _publish_statements(store: TableStore, config: Config, params: RunParams, fi
     """
     first_month, last_month = params.start_date.replace(day=1), params.end_date.replace(day=1)
     in_window = (F.col("billing_month") >= F.lit(first_month)) & (F.col("billing_month") <= F.lit(last_month))
-    name = params.table(gold.CHARGEBACK_MONTHLY)
-    statements = gold.chargeback_monthly(
-        store.read(params.table(gold.COST_DAILY)).where(in_window), config, params.run_id
+    name = params.table(cost_tables.CHARGEBACK_MONTHLY)
+    statements = cost_marts.chargeback_monthly(
+        store.read(params.table(cost_tables.COST_DAILY)).where(in_window), config, params.run_id
     )
     if store.exists(name):
         kept = store.read(name).where(
@@ -455,13 +463,13 @@ def _publish_statements(store: TableStore, config: Config, params: RunParams, fi
         )
         statements = statements.join(kept.select("billing_month").distinct(), "billing_month", "left_anti")
         statements = statements.unionByName(kept)
-    store.write(name, gold.CHARGEBACK_MONTHLY, statements, ("billing_month", first_month, last_month))
+    store.write(name, cost_tables.CHARGEBACK_MONTHLY, statements, ("billing_month", first_month, last_month))
 
 
 def reconcile(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
     """Compare billed cost of the window with what gold holds for it; record the run; fail on imbalance."""
-    silver = _window(store, gold.USAGE_COSTS, params, params.start_date)
-    daily = store.read(params.table(gold.COST_DAILY))
+    silver = _window(store, cost_tables.USAGE_COSTS, params, params.start_date)
+    daily = store.read(params.table(cost_tables.COST_DAILY))
     window_days = (F.col("day") >= F.lit(params.start_date)) & (F.col("day") <= F.lit(params.end_date))
     # Closed days count through their original booking plus later corrections naming them.
     allocated_rows = daily.withColumn("day", F.coalesce("original_usage_date", "usage_date")).where(window_days)
@@ -504,7 +512,7 @@ def record_run(store: TableStore, params: RunParams, summary: RunSummary, durati
             summary.duplicate_record_examples,
         )
     ]
-    spec = gold.RECONCILIATION_RUNS
+    spec = cost_tables.RECONCILIATION_RUNS
     schema = ", ".join(f"{c.name} {c.type}" for c in spec.columns)
     store.append(params.table(spec), spec, store.spark.createDataFrame(row, schema))
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
+from chargeback.contracts.cost_tables import CHARGEBACK_MONTHLY, COST_DAILY
 from chargeback.errors import ChargebackError, InputError
-from chargeback.marts.cost import CHARGEBACK_MONTHLY, COST_DAILY
 from chargeback.money import MONEY
 from chargeback.names import TableName
 from chargeback.storage.store import UnityCatalog

@@ -36,8 +36,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from chargeback.config import UNALLOCATED, IdentityRule
-from chargeback.contracts.table_spec import Column as C
-from chargeback.contracts.table_spec import TableSpec
+from chargeback.contracts.cost_tables import TASK_MS
 from chargeback.errors import InputError
 from chargeback.money import MONEY, RATIO, money, ratio_of, share_toward_zero, times_ratio
 
@@ -45,7 +44,6 @@ US_PER_HOUR = 3_600_000_000
 US_PER_DAY = 24 * US_PER_HOUR
 # Statements time out after 48 hours by default (STATEMENT_TIMEOUT): a window's statements start at most that early.
 QUERY_LOOKBACK = dt.timedelta(days=2)
-TASK_MS = "decimal(38,3)"
 _AMOUNT = "decimal(34,10)"  # an hour's cost: |amount| < 10^24 (money.AMOUNT_LIMIT)
 
 IDLE_METHODS = ("spread", "unit", "keep")
@@ -71,42 +69,6 @@ class IdleRule:
         if (self.method == "unit") != (self.business_unit is not None):
             raise InputError("idle rule: a business_unit is required by method 'unit' and allowed only there")
 
-
-COMPUTE_CONSUMPTION_HOURLY = TableSpec(
-    table="compute_consumption_hourly",
-    grain="Gold: how each billed hour of a shared SQL warehouse was split by consumption, one row per hour x "
-    "workspace x warehouse x identity (the statement's executed_by), and for idle hours per their idle rule; "
-    "the rows of an hour sum exactly to its billed cost.",
-    primary_key=("usage_hour", "workspace_id", "warehouse_id", "identity", "is_idle"),
-    partition_by=("usage_date",),
-    columns=(
-        C("usage_hour", "timestamp", "UTC start of the billed hour."),
-        C("usage_date", "date", "UTC date of the billed hour."),
-        C("workspace_id", "string", "Databricks workspace id."),
-        C("warehouse_id", "string", "SQL warehouse id."),
-        C(
-            "identity",
-            "string",
-            "executed_by of the statements (a user name or a service principal's application id); NULL for statements "
-            "with no executed_by and for an idle hour kept or charged to a unit.",
-        ),
-        C("is_idle", "boolean", "True for rows of an hour with no task time, charged by the idle rule."),
-        C(
-            "allocation_basis",
-            "string",
-            "consumption (task time in the hour), idle_spread (the identity's task time that day), idle_unit (the "
-            "idle rule's unit) or idle_kept (idle cost left visible).",
-        ),
-        C("business_unit", "string", "Business unit charged: the identity's unit, else UNALLOCATED."),
-        C("task_duration_ms", TASK_MS, "The identity's statement task time inside the hour, prorated by overlap."),
-        C("query_count", "bigint", "Statements of the identity with task time in the hour."),
-        C("share_of_hour", RATIO, "Share of the hour's cost: task time in the hour (or day, for idle_spread) / all."),
-        C("list_cost", MONEY, "Share of the hour's cost at list price, in currency_code."),
-        C("effective_cost", MONEY, "Share of the hour's cost after discounts, in currency_code."),
-        C("currency_code", "string", "Chargeback currency (ISO 4217)."),
-        C("run_id", "string", "Id of the pipeline run that wrote the row."),
-    ),
-)
 
 _HOUR = ("workspace_id", "warehouse_id", "usage_hour")
 

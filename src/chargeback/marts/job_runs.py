@@ -26,49 +26,12 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from chargeback.contracts.table_spec import Column as C
-from chargeback.contracts.table_spec import TableSpec
 from chargeback.money import MONEY, money
 from chargeback.steps.workloads import latest
 
 FAILED_STATES = ("FAILED", "ERROR", "TIMED_OUT", "CANCELLED")
 US_PER_DAY = 86_400_000_000
 
-JOB_RUN_COSTS = TableSpec(
-    table="job_run_costs",
-    grain="Gold: cost per job run, one row per run billed (workspace and job run id), with its outcome from "
-    "system.lakeflow.job_run_timeline (NULL when the run has no timeline row) and whether its cost was waste.",
-    primary_key=("workspace_id", "job_run_id"),
-    partition_by=("run_date",),
-    columns=(
-        C("job_run_id", "string", "Job run id (usage_metadata.job_run_id = job_run_timeline.run_id)."),
-        C("workspace_id", "string", "Databricks workspace id."),
-        C("job_id", "string", "Job id (unique within a workspace)."),
-        C("job_name", "string", "Latest name of the job in system.lakeflow.jobs, else the run name, else the job id."),
-        C("run_date", "date", "UTC date the run started."),
-        C("run_start_at", "timestamp", "UTC start of the run's first timeline slice, else of its first usage."),
-        C("run_end_at", "timestamp", "UTC end of the run's last timeline slice, else of its last usage."),
-        C("duration_seconds", "bigint", "run_end_at - run_start_at, in whole seconds."),
-        C("result_state", "string", "Final state (SUCCEEDED, FAILED, ...) of the latest final slice; NULL if none."),
-        C("termination_code", "string", "Termination code of the latest final slice."),
-        C("trigger_type", "string", "How the run was triggered (CRON, ONETIME, ONETIME_RETRY, ...)."),
-        C("run_type", "string", "JOB_RUN, SUBMIT_RUN or WORKFLOW_RUN."),
-        C(
-            "attempt_count",
-            "int",
-            "Final timeline slices: 1, more after repairs, 0 while running; NULL without timeline.",
-        ),
-        C("has_timeline", "boolean", "True when the run has rows in system.lakeflow.job_run_timeline."),
-        C("is_retry", "boolean", "True when the run was triggered to retry a failed run (ONETIME_RETRY)."),
-        C("is_waste", "boolean", "True when the run ended FAILED, ERROR, TIMED_OUT or CANCELLED, or was repaired."),
-        C("business_unit", "string", "Business unit charged: the unit of the run's usage lines (the largest)."),
-        C("usage_line_count", "bigint", "Usage lines summed into the run."),
-        C("list_cost", MONEY, "Cost of the run at list price, in currency_code."),
-        C("effective_cost", MONEY, "Cost of the run after discounts, in currency_code."),
-        C("currency_code", "string", "Chargeback currency (ISO 4217)."),
-        C("run_id", "string", "Id of the pipeline run that wrote the row."),
-    ),
-)
 
 _RUN = ("workspace_id", "job_run_id")
 

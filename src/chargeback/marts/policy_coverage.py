@@ -13,48 +13,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from chargeback.config import Config
-from chargeback.contracts.table_spec import Column as C
-from chargeback.contracts.table_spec import TableSpec
+from chargeback.contracts.cost_tables import POLICY_COVERAGE_DAILY
 from chargeback.money import MONEY
 
 POLICY_STATUSES = ("none", "mapped", "tagged", "unknown")
 # Workloads a serverless budget policy can be attached to (SQL warehouses cannot have one).
 POLICY_WORKLOAD_TYPES = ("job", "pipeline", "notebook", "serving_endpoint", "vector_search_endpoint", "app")
-
-POLICY_COVERAGE_DAILY = TableSpec(
-    table="policy_coverage_daily",
-    grain=(
-        "Gold: serverless usage a budget policy can attribute, per day x workspace x identity x policy x policy "
-        "status x business unit."
-    ),
-    primary_key=("usage_date", "workspace_id", "owner_identity", "policy_id", "policy_status", "business_unit"),
-    partition_by=("usage_date",),
-    columns=(
-        C("usage_date", "date", "UTC date of the usage."),
-        C("workspace_id", "string", "Databricks workspace id."),
-        C("workspace_name", "string", "Workspace name from system.access.workspaces_latest, else its id."),
-        C(
-            "owner_identity",
-            "string",
-            "Who ran or owns the usage (run_as, else owned_by, else created_by): the user or service principal "
-            "to assign a policy to; NULL when unknown.",
-        ),
-        C("policy_id", "string", "Budget (usage) policy id on the usage; NULL when it ran under none."),
-        C(
-            "policy_status",
-            "string",
-            "none: no policy id; mapped: the id is in attribution.budget_policies on that day; tagged: the id is "
-            "not in the config but a business-unit tag attributed the usage (as managed policies' tags do); "
-            "unknown: the id is not in the config and no business-unit tag attributed the usage (a deleted or "
-            "unmanaged policy).",
-        ),
-        C("business_unit", "string", "Business unit the usage was attributed to; UNALLOCATED when no rule did."),
-        C("usage_line_count", "bigint", "Netted usage lines."),
-        C("effective_cost", MONEY, "Cost after discounts, in currency_code."),
-        C("currency_code", "string", "Chargeback currency (ISO 4217)."),
-        C("run_id", "string", "Id of the pipeline run that wrote the row."),
-    ),
-)
 
 
 def is_policy_eligible() -> Column:

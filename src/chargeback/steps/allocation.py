@@ -21,20 +21,9 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from chargeback.config import UNALLOCATED, SharedPool
+from chargeback.contracts.cost_tables import COST_GRAIN
 from chargeback.money import MONEY, PERCENT, money, ratio_of, share_toward_zero
 
-COST_GRAIN = (
-    "usage_date",
-    "business_unit",
-    "workspace_id",
-    "billing_origin_product",
-    "sku_name",
-    "workload_type",
-    "workload_id",
-    "cost_kind",
-    "pool_id",
-    "currency_code",
-)
 _GROUP = ("pool_id", "usage_date", "workspace_id", "billing_origin_product", "sku_name", "currency_code")
 _ANY_PRODUCT = "*"
 WEIGHT = "decimal(20,6)"
