@@ -20,13 +20,10 @@ import pytest
 from chargeback import config as config_module
 from chargeback import dashboard
 from chargeback.cli import build_parser, main
+from chargeback.contracts import cost_tables, insight_tables
 from chargeback.contracts.table_spec import TableSpec
 from chargeback.dashboard import Selection
 from chargeback.errors import InputError
-from chargeback.insights.anomalies import COST_ANOMALIES_DAILY
-from chargeback.insights.budgets import BUDGET_STATUS_MONTHLY
-from chargeback.marts import cost as gold
-from chargeback.marts.policy_coverage import POLICY_COVERAGE_DAILY
 from tests.helpers import inject_job_spike
 
 pytestmark = pytest.mark.slow
@@ -113,9 +110,9 @@ def test_pages_and_grid(doc):
 
 
 def test_datasets_read_only_published_tables_by_unqualified_name(doc):
-    published = {v.table for v in vars(gold).values() if isinstance(v, TableSpec)}
+    contracts = [*vars(cost_tables).values(), *vars(insight_tables).values()]
+    published = {v.table for v in contracts if isinstance(v, TableSpec)}
     published |= {spec.table for spec in config_module.CONFIG_TABLES.values()}
-    published |= {spec.table for spec in (BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY, POLICY_COVERAGE_DAILY)}
     for ds in doc["datasets"]:
         plain, qualified = dashboard.table_names(dashboard.bind(ds, Selection(AS_OF)))
         assert not qualified, f"{ds['name']}: qualified names {qualified} defeat dataset_catalog/dataset_schema"
