@@ -25,11 +25,10 @@ SEED = 7
 
 @contextmanager
 def _lakehouse(path: str, catalogs: tuple[str, ...] = ("system", "main")) -> Iterator[Any]:
-    from chargeback.local.engine import local_session
-    from chargeback.local.lakehouse import LocalLakehouse
+    from chargeback.local.lakehouse import open_lakehouse
 
-    with local_session(catalogs) as spark:
-        yield LocalLakehouse(spark, Path(path))
+    with open_lakehouse(Path(path), catalogs) as store:
+        yield store
 
 
 def _params(start: dt.date, end: dt.date, run_id: str) -> Any:

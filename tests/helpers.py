@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from chargeback.config import Config, parse_config
 from chargeback.contracts.system_tables import LIST_PRICES, USAGE
+from chargeback.contracts.table_spec import TableSpec
 from chargeback.local.synthetic import USAGE_TABLE
 
 DAY = dt.date(2026, 10, 5)
@@ -133,3 +137,38 @@ def inject_job_spike(store: Any, day: dt.date, factor: int = 20) -> str:
     )
     store.write_raw(USAGE_TABLE, extra, mode="append")
     return str(target)
+
+
+def spec_frame(spark: Any, spec: TableSpec, rows: Iterable[dict[str, Any]]) -> DataFrame:
+    """A DataFrame with exactly `spec`'s columns and types, from dicts of the columns that are set (others NULL)."""
+    names = spec.column_names
+    tuples = []
+    for r in rows:
+        unknown = set(r) - set(names)
+        assert not unknown, f"not columns of {spec.table}: {sorted(unknown)}"
+        tuples.append(tuple(r.get(n) for n in names))
+    return spark.createDataFrame(tuples, spec.ddl_schema(with_comments=False))
+
+
+def _sort_key(row: tuple) -> tuple:
+    return tuple((v is not None, v if v is not None else 0) for v in row)
+
+
+def assert_rows(df: DataFrame, columns: Sequence[str], expected: Iterable[Sequence[Any]]) -> None:
+    """`df`'s `columns` hold exactly the `expected` rows, in any order (values compared with ==, so 2.50 == 2.5);
+    on a mismatch the message lists the missing and unexpected rows and both whole sorted tables."""
+    actual = [tuple(r) for r in df.select(*columns).collect()]
+    wanted = [tuple(r) for r in expected]
+    if Counter(actual) == Counter(wanted):
+        return
+    missing = list((Counter(wanted) - Counter(actual)).elements())
+    unexpected = list((Counter(actual) - Counter(wanted)).elements())
+
+    def table(rows: list[tuple]) -> str:
+        return "\n".join(f"  {r}" for r in sorted(rows, key=_sort_key)) or "  (none)"
+
+    raise AssertionError(
+        f"rows of {list(columns)} differ\nmissing (expected, not produced):\n{table(missing)}\n"
+        f"unexpected (produced, not expected):\n{table(unexpected)}\n"
+        f"actual:\n{table(actual)}\nexpected:\n{table(wanted)}"
+    )

@@ -21,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from chargeback.contracts.system_table_names import LIST_PRICES_TABLE, USAGE_TABLE
+from chargeback.dates import run_window
 from chargeback.errors import ChargebackError, ConfigError, InputError
 
 DEFAULT_LAKEHOUSE = ".lakehouse"
@@ -84,21 +86,21 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="chargeback", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _lakehouse_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lakehouse", type=Path, default=Path(DEFAULT_LAKEHOUSE), help="local lakehouse folder")
 
-    def lakehouse(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--lakehouse", type=Path, default=Path(DEFAULT_LAKEHOUSE), help="local lakehouse folder")
 
-    def target(p: argparse.ArgumentParser, config: bool = True) -> None:
-        p.add_argument("--catalog", type=_output_catalog, default="main", help="catalog of the output tables")
-        p.add_argument("--schema", default="chargeback", help="schema of the output tables (default chargeback)")
-        if config:
-            p.add_argument("--config", type=Path, help="config file (default: the config built into the package)")
+def _target_options(p: argparse.ArgumentParser, config: bool = True) -> None:
+    p.add_argument("--catalog", type=_output_catalog, default="main", help="catalog of the output tables")
+    p.add_argument("--schema", default="chargeback", help="schema of the output tables (default chargeback)")
+    if config:
+        p.add_argument("--config", type=Path, help="config file (default: the config built into the package)")
 
+
+def _local_commands(sub: Any) -> None:
+    """generate, run, sql, validate-config and demo: the commands that work on a local lakehouse."""
     gen = sub.add_parser("generate", help="write synthetic system tables into a local lakehouse")
-    lakehouse(gen)
+    _lakehouse_option(gen)
     first_or_last = gen.add_mutually_exclusive_group()
     first_or_last.add_argument("--start-date", type=_date, help="first usage day")
     first_or_last.add_argument("--end-date", type=_date, help="last usage day (default: yesterday, UTC)")
@@ -107,15 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--scale", type=_positive, default=None, help="ORIGINAL usage rows per day")
 
     run = sub.add_parser("run", help="run the whole pipeline on the local engine")
-    lakehouse(run)
-    target(run)
+    _lakehouse_option(run)
+    _target_options(run)
     run.add_argument("--start-date", type=_date)
     run.add_argument("--end-date", type=_date)
     run.add_argument("--as-of", type=_timestamp, help="the run's clock (UTC); default now")
     run.add_argument("--allow-shrink", action="store_true", help="publish even if published cost shrinks (see README)")
 
     sql = sub.add_parser("sql", help="run SQL over the lakehouse tables by three-part name")
-    lakehouse(sql)
+    _lakehouse_option(sql)
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.add_argument("query")
 
@@ -123,20 +125,23 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path)
 
     demo = sub.add_parser("demo", help="generate 60 days, run the pipeline, print the latest month's statement")
-    lakehouse(demo)
-    target(demo)
+    _lakehouse_option(demo)
+    _target_options(demo)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--as-of", type=_timestamp, help="the demo's clock (UTC); default now")
 
+
+def _databricks_commands(sub: Any) -> None:
+    """job-step (inside a Databricks job), policies and budgets (the account API)."""
     step = sub.add_parser("job-step", help="run one pipeline step inside a Databricks job")
-    target(step)
+    _target_options(step)
     step.add_argument("--step", choices=("all", "config", "price_attribute", "allocate_publish", "reconcile"))
     step.add_argument("--start-date", type=_date)
     step.add_argument("--end-date", type=_date)
     step.add_argument("--lookback-days", type=_positive)
     step.add_argument("--run-id", required=True)
-    step.add_argument("--usage-table", default="system.billing.usage")
-    step.add_argument("--list-prices-table", default="system.billing.list_prices")
+    step.add_argument("--usage-table", default=str(USAGE_TABLE))
+    step.add_argument("--list-prices-table", default=str(LIST_PRICES_TABLE))
     step.add_argument("--allow-shrink", action="store_true", help="publish even if published cost shrinks (see README)")
 
     for resource, what in (("policies", "serverless budget policies"), ("budgets", "account budgets")):
@@ -152,14 +157,24 @@ def build_parser() -> argparse.ArgumentParser:
                 help="replace a budget whose filter differs (create the new one, then delete the old)",
             )
 
+
+def _dashboard_command(sub: Any) -> None:
     dash = sub.add_parser("dashboard", help="preview the Lakeview dashboard on local gold tables as one HTML file")
-    lakehouse(dash)
-    target(dash, config=False)
+    _lakehouse_option(dash)
+    _target_options(dash, config=False)
     dash.add_argument("--out", type=Path, required=True, help="HTML file to write")
     dash.add_argument("--file", type=Path, help="dashboard file (default: the bundle's chargeback.lvdash.json)")
     dash.add_argument("--as-of", type=_timestamp, help="the day relative dates count from (default: after the data)")
     dash.add_argument("--start-date", type=_date, help="date range filter start (default: the dashboard's default)")
     dash.add_argument("--end-date", type=_date, help="date range filter end")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="chargeback", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _local_commands(sub)
+    _databricks_commands(sub)
+    _dashboard_command(sub)
     return parser
 
 
@@ -206,15 +221,15 @@ def _open_lakehouse(path: Path, catalogs: Sequence[str] = (), *, writable: bool 
     A lakehouse to write must be held with `_exclusive` first; one only read (by `chargeback sql` and the
     dashboard preview) must exist, and may be read-only.
     """
-    from chargeback.local.engine import LOCAL_SYSTEM_CATALOG, local_session
-    from chargeback.local.lakehouse import LocalLakehouse, catalogs_in, engine_path
+    from chargeback.local.engine import LOCAL_SYSTEM_CATALOG
+    from chargeback.local.lakehouse import open_lakehouse
 
     if LOCAL_SYSTEM_CATALOG in catalogs:
         raise InputError(f"catalog {LOCAL_SYSTEM_CATALOG!r} is the local name of the system catalog; use another")
     if not writable and not path.is_dir():
         raise InputError(f"lakehouse {path} does not exist or is not a directory")
-    with engine_path(path) as root, local_session({*catalogs_in(root), *catalogs}) as spark:
-        yield LocalLakehouse(spark, root)
+    with open_lakehouse(path, catalogs) as store:
+        yield store
 
 
 @contextmanager
@@ -269,8 +284,7 @@ def _params(
 ) -> Any:
     from chargeback.jobs.daily import RunParams
 
-    end_date = end or (as_of.date() - dt.timedelta(days=1))
-    start_date = start or (end_date - dt.timedelta(days=config.lookback_days - 1))
+    start_date, end_date = run_window(as_of.date(), config.lookback_days, start, end)
     return RunParams(
         catalog=args.catalog,
         schema=args.schema,
@@ -369,8 +383,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from chargeback.insights.report import print_demo_report
 
     as_of = args.as_of or dt.datetime.now(dt.UTC)
-    end = as_of.date() - dt.timedelta(days=1)
-    start = end - dt.timedelta(days=DEMO_DAYS - 1)
+    start, end = run_window(as_of.date(), DEMO_DAYS)
     with _exclusive(args.lakehouse):
         _generate(args, start, DEMO_DAYS, None)
         with _run_local(args, start, end) as (store, config, params, summary):
@@ -388,8 +401,7 @@ def cmd_job_step(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     run_at = dt.datetime.now(dt.UTC)
-    end = args.end_date or (run_at.date() - dt.timedelta(days=1))
-    start = args.start_date or (end - dt.timedelta(days=(args.lookback_days or config.lookback_days) - 1))
+    start, end = run_window(run_at.date(), args.lookback_days or config.lookback_days, args.start_date, args.end_date)
     sources = SourceTables(
         usage=TableName.parse(args.usage_table, "--usage-table"),
         list_prices=TableName.parse(args.list_prices_table, "--list-prices-table"),

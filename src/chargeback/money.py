@@ -18,6 +18,7 @@ rounded half up at 10 decimals, for every input inside the supported range:
 
 Callers keep inputs inside the range (`in_range`): Sail evaluates every branch of a CASE, so an out-of-range value
 must be replaced by a harmless one before it reaches a cast, not only filtered afterwards.
+(engine: decimal-overflow, engine: case-evaluates-every-branch)
 """
 
 from __future__ import annotations

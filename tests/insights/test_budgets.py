@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 
 from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY
-from chargeback.insights.budgets import budget_status_monthly, forecast_remaining, month_end
+from chargeback.dates import month_end
+from chargeback.insights.budgets import budget_status_monthly, forecast_remaining
 from tests.helpers import config
 
 OCTOBER = dt.date(2026, 10, 1)

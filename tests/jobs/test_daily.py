@@ -274,8 +274,9 @@ class Killed(RuntimeError):
 def test_a_run_killed_at_any_write_then_rerun_equals_one_clean_run(
     generated: Path, baseline: Path, tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch, fatal_write: int
 ) -> None:
-    """Writes 1-5 are config tables, 6 silver, 7-11 gold (cost_daily, serving, tag and policy coverage,
-    chargeback_monthly), 12-14 focus_costs, cost_anomalies_daily and budget_status_monthly, 15 the run log."""
+    """Writes 1-5 are config tables, 6 silver, 7-14 gold in the order of `outputs.OUTPUTS` (cost_daily,
+    chargeback_monthly, serving, tag and policy coverage, focus_costs, cost_anomalies_daily, budget_status_monthly),
+    15 the run log."""
     root = tmp_path / "lakehouse"
     shutil.copytree(generated, root)
     calls = {"n": 0}

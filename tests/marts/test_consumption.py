@@ -35,7 +35,7 @@ from chargeback.marts.consumption import (
     stage_queries,
     warehouse_lines,
 )
-from tests.helpers import DAY, config, struct_value
+from tests.helpers import DAY, assert_rows, config, struct_value
 
 WS, WH = "1111", "wh-shared"
 LINES = (
@@ -196,8 +196,19 @@ def test_a_days_split_does_not_depend_on_the_window_it_is_computed_in(spark):
     one_day = split(spark, IdleRule("spread"), day_lines, day_queries)
     two_days = split(spark, IdleRule("spread"), [*day_lines, *later[:2]], [*QUERY_ROWS, *later[2:]])
     assert_df_equality(one_day, two_days.where(F.col("usage_date") == DAY), ignore_row_order=True)
-    # The next day: hour 9 is bob's; idle hour 10 spreads over bob and dave (his statement counts on both days).
-    assert two_days.where(F.col("usage_date") == next_day).count() == 3
+    # The next day: hour 9 is bob's; idle hour 10 spreads over bob (4000 ms that day) and dave (600 ms: his
+    # statement counts on both days).
+    assert_rows(
+        two_days.where(F.col("usage_date") == next_day),
+        ["usage_hour", "identity", "allocation_basis", "task_duration_ms", "share_of_hour", "effective_cost"],
+        [
+            (at(9, day=next_day), "bob@x.io", "consumption", Decimal(4000), Decimal(1), Decimal(7)),
+            (at(10, day=next_day), "bob@x.io", "idle_spread", Decimal(0), Decimal("0.869565217391"),
+             Decimal("2.6086956522")),
+            (at(10, day=next_day), "dave@x.io", "idle_spread", Decimal(0), Decimal("0.130434782609"),
+             Decimal("0.3913043478")),
+        ],
+    )  # fmt: skip
 
 
 def test_stage_queries_keeps_warehouse_statements_with_null_task_time_as_zero(spark):
@@ -230,8 +241,8 @@ def test_stage_queries_keeps_warehouse_statements_with_null_task_time_as_zero(sp
     )
     assert_df_equality(stage_queries(history), expected, ignore_row_order=True, ignore_nullable=True)
     window = query_window(history, DAY + dt.timedelta(days=2), DAY + dt.timedelta(days=3))
-    assert window.count() == 3  # two days of look-back reach the statements of DAY
-    assert query_window(history, DAY + dt.timedelta(days=3), DAY + dt.timedelta(days=3)).count() == 0
+    assert_rows(window, ["statement_id"], [("w1",), ("w2",), ("s1",)])  # two days of look-back reach DAY's
+    assert_rows(query_window(history, DAY + dt.timedelta(days=3), DAY + dt.timedelta(days=3)), ["statement_id"], [])
 
 
 def test_warehouse_lines_take_sql_warehouse_lines_of_silver(spark):
@@ -388,13 +399,14 @@ def test_the_generated_shared_warehouse_splits_exactly_and_as_plain_python_does(
     statements = spark.createDataFrame(statements.collect(), statements.schema)
     rows = consumption_hourly(lines, statements, IdleRule("keep"), None, "g").collect()
 
-    hourly: dict[dt.datetime, Decimal] = defaultdict(Decimal)
-    for r in lines.collect():
-        hourly[r.usage_start_time] += r.effective_cost
-    split_hourly: dict[dt.datetime, Decimal] = defaultdict(Decimal)
-    for r in rows:
-        split_hourly[r.usage_hour] += r.effective_cost
-    assert split_hourly == hourly and len(hourly) > 20  # every billed hour, exactly
+    hourly = lines.groupBy(F.col("usage_start_time").alias("hour")).agg(F.sum("effective_cost").alias("cost"))
+    split_hourly = (
+        consumption_hourly(lines, statements, IdleRule("keep"), None, "g")
+        .groupBy(F.col("usage_hour").alias("hour"))
+        .agg(F.sum("effective_cost").alias("cost"))
+    )
+    assert_rows(split_hourly, ["hour", "cost"], hourly.collect())  # every billed hour, exactly
+    assert hourly.count() > 20
     assert any(r.is_idle for r in rows) and sum(not r.is_idle for r in rows) > 50
 
     reference = reference_split(lines.collect(), statements.collect())

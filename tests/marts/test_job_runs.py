@@ -17,7 +17,7 @@ from chargeback.contracts.cost_tables import JOB_RUN_COSTS
 from chargeback.contracts.system_tables import JOB_RUN_TIMELINE, JOBS
 from chargeback.local import synthetic
 from chargeback.marts.job_runs import job_run_costs
-from tests.helpers import DAY, struct_value
+from tests.helpers import DAY, assert_rows, struct_value
 
 WS, WS2 = "1111", "2222"
 LINES = (
@@ -186,23 +186,32 @@ def test_every_billed_run_of_the_generated_account_gets_its_outcome(sail_spark, 
         F.lit("USD").alias("currency_code"),
         F.lit("data-eng").alias("business_unit"),
     )
-    rows = job_run_costs(
-        lines, store.read(synthetic.JOB_RUN_TIMELINE_TABLE), store.read(synthetic.JOBS_TABLE), "g"
-    ).collect()
-    billed = lines.where(F.col("job_run_id").isNotNull()).agg(F.sum("effective_cost"), F.countDistinct("job_run_id"))
-    total, runs = billed.collect()[0]
+    computed = job_run_costs(lines, store.read(synthetic.JOB_RUN_TIMELINE_TABLE), store.read(synthetic.JOBS_TABLE), "g")
+    rows = computed.collect()
+    runs = sail_spark.createDataFrame(rows, computed.schema)  # computed once
+    # One row per billed run (workspace and run id) holding exactly the cost and the count of its lines.
+    billed = (
+        lines.where(F.col("job_run_id").isNotNull())
+        .groupBy("workspace_id", "job_run_id")
+        .agg(F.count(F.lit(1)).alias("usage_line_count"), F.sum("effective_cost").alias("effective_cost"))
+    )
+    assert_rows(runs, billed.columns, billed.collect())
+    total, count = billed.agg(F.sum("effective_cost"), F.count(F.lit(1))).collect()[0]
     assert sum(r.effective_cost for r in rows) == total
-    assert len(rows) == len({(r.workspace_id, r.job_run_id) for r in rows}) == runs
+    assert len(rows) == len({(r.workspace_id, r.job_run_id) for r in rows}) == count
 
-    other_region = {w.workspace_id for w in synthetic.OTHER_REGION_WORKSPACES}
-    assert all(r.has_timeline == (r.workspace_id not in other_region) for r in rows)
+    other_region = [w.workspace_id for w in synthetic.OTHER_REGION_WORKSPACES]
+    timeline_mismatch = runs.where(~F.col("has_timeline").eqNullSafe(~F.col("workspace_id").isin(other_region)))
+    assert_rows(timeline_mismatch, ["workspace_id", "job_run_id", "has_timeline"], [])
     assert any(not r.has_timeline and r.result_state is None and r.attempt_count is None for r in rows)
     states = Counter(r.result_state for r in rows if r.has_timeline)
     assert states["SUCCEEDED"] > states["FAILED"] > 0 and None not in states
     assert any(r.attempt_count == 2 and r.is_waste for r in rows), "a repaired run"
     assert any(r.is_retry for r in rows), "a new run retrying a failed one"
-    assert all(r.is_waste == (r.result_state in ("FAILED", "ERROR", "TIMED_OUT", "CANCELLED") or r.attempt_count == 2)
-               for r in rows if r.has_timeline)  # fmt: skip
+    failed = F.col("result_state").isin("FAILED", "ERROR", "TIMED_OUT", "CANCELLED")
+    waste = F.coalesce(failed, F.lit(False)) | F.coalesce(F.col("attempt_count") == 2, F.lit(False))
+    wrong_waste = runs.where(F.col("has_timeline") & ~F.col("is_waste").eqNullSafe(waste))
+    assert_rows(wrong_waste, ["job_run_id", "result_state", "attempt_count", "is_waste"], [])
     renamed = {r.job_name for r in rows if r.job_id == synthetic.JOB_INGEST_CLICKSTREAM}
     assert renamed == {"ingest_clickstream_v2"}  # the latest name, for runs before the rename too
     for r in rows:

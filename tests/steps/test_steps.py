@@ -14,7 +14,7 @@ from chargeback.steps.allocation import allocate, assign_pools
 from chargeback.steps.attribution import attribute
 from chargeback.steps.pricing import apply_discounts_and_fx, price_intervals, price_usage
 from chargeback.steps.usage import net_usage, stage_usage
-from tests.helpers import DAY, config, price_row, usage_row
+from tests.helpers import DAY, assert_rows, config, price_row, usage_row
 
 pytestmark = pytest.mark.transform
 
@@ -301,7 +301,19 @@ def test_negative_pool_allocations_keep_the_pool_sign(spark):
     lines = spark.createDataFrame([cost_line("UNALLOCATED", "NETWORKING", "-0.0000000002")], ALLOC_SCHEMA).transform(
         assign_pools, cfg.shared_costs
     )
-    rows = allocate(lines, cfg.shared_costs, cfg.unit_ids).collect()
+    allocated = allocate(lines, cfg.shared_costs, cfg.unit_ids)
+    # A quarter of the credit truncates to zero; the residual goes to the first unit (all weights tie).
+    assert_rows(
+        allocated,
+        ["business_unit", "cost_kind", "pool_id", "list_cost", "effective_cost"],
+        [
+            ("data-eng", "shared", "net", Decimal("-0.0000000002"), Decimal("-0.0000000002")),
+            ("finance", "shared", "net", Decimal(0), Decimal(0)),
+            ("marketing", "shared", "net", Decimal(0), Decimal(0)),
+            ("platform", "shared", "net", Decimal(0), Decimal(0)),
+        ],
+    )
+    rows = allocated.collect()
     assert sum(r.effective_cost for r in rows) == Decimal("-0.0000000002")
     assert all(r.effective_cost <= 0 for r in rows)
 

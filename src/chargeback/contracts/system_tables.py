@@ -30,7 +30,20 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from chargeback.names import TableName
+from chargeback.contracts.system_table_names import (
+    CLUSTERS_TABLE,
+    JOB_RUN_TIMELINE_TABLE,
+    JOBS_TABLE,
+    LIST_PRICES_TABLE,
+    PIPELINE_UPDATE_TIMELINE_TABLE,
+    PIPELINES_TABLE,
+    QUERY_HISTORY_TABLE,
+    SERVED_ENTITIES_TABLE,
+    USAGE_TABLE,
+    WAREHOUSE_EVENTS_TABLE,
+    WAREHOUSES_TABLE,
+    WORKSPACES_TABLE,
+)
 
 S = StringType()
 TS = TimestampType()
@@ -463,19 +476,6 @@ PIPELINE_UPDATE_TIMELINE = _struct(
     ("account_id", S),
 )
 
-# The system tables the generator writes and the pipeline may read: their Databricks names, and name -> schema.
-USAGE_TABLE = TableName.parse("system.billing.usage")
-LIST_PRICES_TABLE = TableName.parse("system.billing.list_prices")
-WORKSPACES_TABLE = TableName.parse("system.access.workspaces_latest")
-JOBS_TABLE = TableName.parse("system.lakeflow.jobs")
-PIPELINES_TABLE = TableName.parse("system.lakeflow.pipelines")
-SERVED_ENTITIES_TABLE = TableName.parse("system.serving.served_entities")
-QUERY_HISTORY_TABLE = TableName.parse("system.query.history")
-WAREHOUSES_TABLE = TableName.parse("system.compute.warehouses")
-WAREHOUSE_EVENTS_TABLE = TableName.parse("system.compute.warehouse_events")
-CLUSTERS_TABLE = TableName.parse("system.compute.clusters")
-JOB_RUN_TIMELINE_TABLE = TableName.parse("system.lakeflow.job_run_timeline")
-PIPELINE_UPDATE_TIMELINE_TABLE = TableName.parse("system.lakeflow.pipeline_update_timeline")
 
 SYSTEM_TABLES: dict[str, StructType] = {
     str(USAGE_TABLE): USAGE,

@@ -27,6 +27,7 @@ from chargeback.dashboard.lint import (
     widgets,
 )
 from chargeback.dashboard.render import render_html
+from chargeback.dates import month_end
 from chargeback.errors import InputError
 from chargeback.names import TableName, validate_identifier
 
@@ -58,8 +59,8 @@ def resolve_date(value: str, now: dt.date) -> dt.date:
         else:
             months = day.year * 12 + day.month - 1 + n * (12 if unit == "y" else 1)
             year, month = divmod(months, 12)
-            last = (dt.date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1) - dt.timedelta(days=1)).day
-            day = dt.date(year, month + 1, min(day.day, last))
+            first = dt.date(year, month + 1, 1)
+            day = first.replace(day=min(day.day, month_end(first).day))
     if round_to == "w":
         day -= dt.timedelta(days=day.weekday())
     elif round_to == "M":

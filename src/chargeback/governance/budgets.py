@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TypeVar
 
-from chargeback.config import MANAGED_BUDGET_PREFIX, Budget, Config, account_budget_name
+from chargeback.config import MANAGED_BUDGET_PREFIX, Budget, Config, account_budget_name, in_force
 from chargeback.governance.plan import BudgetPlan, BudgetStep
 from chargeback.governance.state import (
     BUDGET_CURRENCY,
@@ -31,10 +31,6 @@ def budget_display_name(budget: Budget) -> str:
     return account_budget_name(budget.business_unit, budget.workspace_id)
 
 
-def in_force(budget: Budget, day: dt.date) -> bool:
-    return budget.valid_from <= day and (budget.valid_to is None or day < budget.valid_to)
-
-
 def usd_amount(config: Config, amount: Decimal, day: dt.date) -> Decimal:
     """`amount` (in the chargeback currency) in US dollars, with the configured rate in force on `day`."""
     if config.currency == BUDGET_CURRENCY:
@@ -45,7 +41,7 @@ def usd_amount(config: Config, amount: Decimal, day: dt.date) -> Decimal:
         )
     for rate in config.fx_rates:
         pair = (rate.from_currency, rate.to_currency) == (config.price_currency, config.currency)
-        if pair and rate.valid_from <= day and (rate.valid_to is None or day < rate.valid_to):
+        if pair and in_force(rate, day):
             return amount / rate.rate
     raise GovernanceError(f"no {BUDGET_CURRENCY}->{config.currency} rate in fx_rates is in force on {day}")
 

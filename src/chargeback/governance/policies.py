@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from chargeback.config import Config, ServerlessPolicy
+from chargeback.config import Config, ServerlessPolicy, in_force
 from chargeback.governance.account import call, rule_set_name, with_rule_set
 from chargeback.governance.plan import PolicyPlan, PolicyStep
 from chargeback.governance.state import ROLES, ExistingPolicy, Grant
@@ -65,10 +65,7 @@ def plan_policies(config: Config, existing: Iterable[ExistingPolicy], day: dt.da
             f"attribution.budget_policies maps policy {policy.name} ({have.policy_id}) to {rule.business_unit}, but "
             f"its tag attributes its usage to {policy.business_unit} (tags take precedence)"
             for rule in config.attribution.budget_policies
-            if rule.policy_id == have.policy_id
-            and rule.business_unit != policy.business_unit
-            and rule.valid_from <= day
-            and (rule.valid_to is None or day < rule.valid_to)
+            if rule.policy_id == have.policy_id and rule.business_unit != policy.business_unit and in_force(rule, day)
         ]
     unmanaged = tuple(sorted((p for p in by_name.values() if p.name not in declared), key=lambda p: p.name))
     return PolicyPlan(tuple(steps), tuple(unchanged), unmanaged, tuple(warnings))

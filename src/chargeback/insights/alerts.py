@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chargeback.config import Config
+from chargeback.config import Config, in_force
 from chargeback.insights.budgets import ALL
 
 ALERT_STATUSES = ("critical", "over")
@@ -31,8 +31,7 @@ def _recipients(config: Config, row: Any, default: tuple[str, ...]) -> tuple[str
             budget.business_unit == row.business_unit
             and (budget.workspace_id or ALL) == row.workspace_scope
             and (budget.billing_origin_product or ALL) == row.product_scope
-            and budget.valid_from <= row.billing_month
-            and (budget.valid_to is None or row.billing_month < budget.valid_to)
+            and in_force(budget, row.billing_month)
             and budget.recipients
         ):
             return budget.recipients

@@ -153,6 +153,88 @@ def _score(cost: Column, median: Column, mad: Column) -> Column:
     return ((cost - median).cast("decimal(30,10)") / scale.cast("decimal(24,10)")).cast(SCORE)
 
 
+def _unit_rows(
+    lines: DataFrame, settings: AnomalySettings, first: dt.date, last: dt.date, scored_days: tuple[dt.date, dt.date]
+) -> DataFrame:
+    """Business-unit rows: cost and tagged cost against their baselines, `_dropped` when attribution dropped."""
+    floor = F.lit(settings.floor).cast(MONEY)
+    units = _zero_filled(
+        _materialised(_unit_series(lines)), ["business_unit"], ["effective_cost", "tagged_cost"], first, last
+    )
+    unit_base = trailing_baseline(units, ["business_unit"], "effective_cost", settings.window_days, scored_days).join(
+        trailing_baseline(units, ["business_unit"], "tagged_cost", settings.window_days, scored_days).select(
+            "business_unit", "usage_date", "tagged_cost_median"
+        ),
+        ["business_unit", "usage_date"],
+    )
+    account = _account_untagged(lines, settings, first, last, scored_days)
+    lost = F.col("tagged_cost_median") - F.col("tagged_cost")
+    dropped = (
+        (F.col("tagged_cost_median") >= floor)
+        & (F.col("tagged_cost") < times_ratio(F.col("tagged_cost_median"), F.lit(Decimal("0.5"))))
+        & (F.col("untagged") - F.col("untagged_median") >= times_ratio(lost, F.lit(Decimal("0.5"))))
+    )
+    return unit_base.join(account, "usage_date", "left").select(
+        "usage_date",
+        F.lit(UNIT).alias("scope"),
+        F.col("business_unit").alias("scope_key"),
+        "business_unit",
+        *(F.lit(None).cast("string").alias(c) for c in ("workload_type", "workload_id", "workload_name")),
+        *_baseline_columns(),
+        "tagged_cost",
+        F.col("tagged_cost_median").alias("baseline_tagged_cost"),
+        F.when(dropped, F.lit("attribution dropped")).alias("_dropped"),
+    )
+
+
+def _account_untagged(
+    lines: DataFrame, settings: AnomalySettings, first: dt.date, last: dt.date, scored_days: tuple[dt.date, dt.date]
+) -> DataFrame:
+    """The account's daily cost not attributed by a tag (`untagged`) and its baseline median (`untagged_median`)."""
+    untagged = _materialised(
+        lines.groupBy("usage_date").agg(
+            money(
+                F.sum(F.when(F.col("attribution_method") != "tag", F.col("effective_cost")).otherwise(_zero()))
+            ).alias("untagged")
+        )
+    )
+    return trailing_baseline(
+        _zero_filled(untagged.withColumn("_all", F.lit(1)), ["_all"], ["untagged"], first, last),
+        ["_all"],
+        "untagged",
+        settings.window_days,
+        scored_days,
+    ).select("usage_date", "untagged", "untagged_median")
+
+
+def _workload_rows(
+    lines: DataFrame, settings: AnomalySettings, first: dt.date, last: dt.date, scored_days: tuple[dt.date, dt.date]
+) -> DataFrame:
+    """Rows of the largest workloads: cost against its baseline, with the workload's name and main unit."""
+    series, largest = _workload_series(lines, settings.top_workloads)
+    keys = ["workload_type", "workload_id"]
+    workloads = trailing_baseline(
+        _zero_filled(series, keys, ["effective_cost"], first, last),
+        keys,
+        "effective_cost",
+        settings.window_days,
+        scored_days,
+    )
+    return workloads.join(largest, keys).select(
+        "usage_date",
+        F.lit(WORKLOAD).alias("scope"),
+        F.concat_ws(":", "workload_type", "workload_id").alias("scope_key"),
+        "business_unit",
+        "workload_type",
+        "workload_id",
+        "workload_name",
+        *_baseline_columns(),
+        F.lit(None).cast(MONEY).alias("tagged_cost"),
+        F.lit(None).cast(MONEY).alias("baseline_tagged_cost"),
+        F.lit(None).cast("string").alias("_dropped"),
+    )
+
+
 def cost_anomalies_daily(
     lines: DataFrame,
     start: dt.date,
@@ -172,69 +254,8 @@ def cost_anomalies_daily(
     scored_from = max(start, first + dt.timedelta(days=settings.min_history_days))
 
     scored_days = (scored_from, last)
-    units = _zero_filled(
-        _materialised(_unit_series(lines)), ["business_unit"], ["effective_cost", "tagged_cost"], first, last
-    )
-    unit_base = trailing_baseline(units, ["business_unit"], "effective_cost", settings.window_days, scored_days).join(
-        trailing_baseline(units, ["business_unit"], "tagged_cost", settings.window_days, scored_days).select(
-            "business_unit", "usage_date", "tagged_cost_median"
-        ),
-        ["business_unit", "usage_date"],
-    )
-    untagged = _materialised(
-        lines.groupBy("usage_date").agg(
-            money(
-                F.sum(F.when(F.col("attribution_method") != "tag", F.col("effective_cost")).otherwise(_zero()))
-            ).alias("untagged")
-        )
-    )
-    account = trailing_baseline(
-        _zero_filled(untagged.withColumn("_all", F.lit(1)), ["_all"], ["untagged"], first, last),
-        ["_all"],
-        "untagged",
-        settings.window_days,
-        scored_days,
-    ).select("usage_date", "untagged", "untagged_median")
-    lost = F.col("tagged_cost_median") - F.col("tagged_cost")
-    dropped = (
-        (F.col("tagged_cost_median") >= floor)
-        & (F.col("tagged_cost") < times_ratio(F.col("tagged_cost_median"), F.lit(Decimal("0.5"))))
-        & (F.col("untagged") - F.col("untagged_median") >= times_ratio(lost, F.lit(Decimal("0.5"))))
-    )
-    unit_rows = unit_base.join(account, "usage_date", "left").select(
-        "usage_date",
-        F.lit(UNIT).alias("scope"),
-        F.col("business_unit").alias("scope_key"),
-        "business_unit",
-        *(F.lit(None).cast("string").alias(c) for c in ("workload_type", "workload_id", "workload_name")),
-        *_baseline_columns(),
-        "tagged_cost",
-        F.col("tagged_cost_median").alias("baseline_tagged_cost"),
-        F.when(dropped, F.lit("attribution dropped")).alias("_dropped"),
-    )
-
-    series, largest = _workload_series(lines, settings.top_workloads)
-    keys = ["workload_type", "workload_id"]
-    workloads = trailing_baseline(
-        _zero_filled(series, keys, ["effective_cost"], first, last),
-        keys,
-        "effective_cost",
-        settings.window_days,
-        scored_days,
-    )
-    workload_rows = workloads.join(largest, keys).select(
-        "usage_date",
-        F.lit(WORKLOAD).alias("scope"),
-        F.concat_ws(":", "workload_type", "workload_id").alias("scope_key"),
-        "business_unit",
-        "workload_type",
-        "workload_id",
-        "workload_name",
-        *_baseline_columns(),
-        F.lit(None).cast(MONEY).alias("tagged_cost"),
-        F.lit(None).cast(MONEY).alias("baseline_tagged_cost"),
-        F.lit(None).cast("string").alias("_dropped"),
-    )
+    unit_rows = _unit_rows(lines, settings, first, last, scored_days)
+    workload_rows = _workload_rows(lines, settings, first, last, scored_days)
 
     cost, median = F.col("effective_cost"), F.col("baseline_median")
     score = _score(cost, median, F.col("baseline_mad"))

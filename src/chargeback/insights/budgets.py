@@ -31,8 +31,9 @@ from decimal import Decimal
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from chargeback.config import Budget, Config
+from chargeback.config import Budget, Config, in_force
 from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY
+from chargeback.dates import month_end
 from chargeback.money import MONEY
 
 HISTORY_DAYS = 56
@@ -41,10 +42,6 @@ _ROUNDS = 3  # alternating fits: three already land within a millionth of an exa
 _PLACES = Decimal("1E-10")
 _RATIO_PLACES = Decimal("1E-6")
 ALL = "*"
-
-
-def month_end(month: dt.date) -> dt.date:
-    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
 
 
 def _is_weekend(day: dt.date) -> bool:
@@ -96,10 +93,6 @@ def status(budget: Budget, actual: Decimal, forecast: Decimal) -> str:
     return "ok"
 
 
-def _in_force(budget: Budget, month: dt.date) -> bool:
-    return budget.valid_from <= month and (budget.valid_to is None or month < budget.valid_to)
-
-
 def budget_status_monthly(
     daily: DataFrame, config: Config, months: Sequence[dt.date], as_of: dt.date, run_id: str
 ) -> DataFrame:
@@ -107,7 +100,7 @@ def budget_status_monthly(
     the 8 weeks before the as-of day."""
     spark = daily.sparkSession
     schema = BUDGET_STATUS_MONTHLY.ddl_schema(with_comments=False)
-    wanted = [(m, b) for m in months if m <= as_of for b in config.budgets if _in_force(b, m)]
+    wanted = [(m, b) for m in months if m <= as_of for b in config.budgets if in_force(b, m)]
     if not wanted:
         return spark.createDataFrame([], schema)
     units = sorted({b.business_unit for _, b in wanted})

@@ -20,8 +20,8 @@ is the first column (Delta keeps statistics on the first 32 only).
 
 All costs are in the chargeback currency: `BilledCost` = `EffectiveCost` = `ContractedCost` = effective cost
 (configured discounts are negotiated rates; there is no amortisation), `ListCost` = list cost. JSON columns
-(`Tags`, `AllocatedTags`, `AllocatedMethodDetails`) are strings: the local engine cannot rewrite date ranges
-of tables with map columns. `Tags` carry the resolved `business_unit` (and the workload type). Columns
+(`Tags`, `AllocatedTags`, `AllocatedMethodDetails`) are strings (engine: map-columns-in-date-range-overwrite).
+`Tags` carry the resolved `business_unit` (and the workload type). Columns
 prefixed `x_` are this product's extensions.
 """
 
@@ -99,8 +99,8 @@ def allocation_ratios(shared: DataFrame) -> DataFrame:
     origin = Window.partitionBy(*_ORIGIN)
     owner_first = Window.partitionBy(*_ORIGIN).orderBy(F.col("_raw").desc(), F.col("business_unit"))
     # ratio_of divides at 6 decimals: an origin that rounds to zero there is split evenly. The divisor is made
-    # non-zero first (Sail evaluates both branches of a CASE), by magnitude: on Sail a DECIMAL(38,10) of
-    # -0.0000000003 cast to DECIMAL(20,6) shows 0.000000 yet compares unequal to 0.
+    # non-zero first (engine: case-evaluates-every-branch), by magnitude, not by equality with zero
+    # (engine: tiny-decimal-compare).
     significant = F.abs(F.col("_origin")) >= F.lit(Decimal("0.0000005"))
     raw = F.when(significant, ratio_of(F.col("effective_cost"), F.col("_divisor"))).otherwise(
         ratio_of(F.lit(1), F.col("_n"))
@@ -122,11 +122,9 @@ def allocation_ratios(shared: DataFrame) -> DataFrame:
     )
 
 
-def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str) -> DataFrame:
-    """FOCUS rows from `cost_daily` rows, with quantities, account and workspace names from `usage_costs` lines.
-
-    `lines` must cover the days of `daily` (its corrections excepted, which carry no quantity).
-    """
+def _focus_input(daily: DataFrame, lines: DataFrame, config: Config) -> DataFrame:
+    """`cost_daily` rows (shared ones with their allocation `ratio`) joined to their quantities, unit names, pool
+    methods, workspace names and account."""
     spark = daily.sparkSession
     units = spark.createDataFrame(
         [(u.id, u.name) for u in config.business_units], "business_unit string, _unit_name string"
@@ -149,7 +147,7 @@ def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str)
         .withColumn("cost_kind", F.lit("shared"))
     )
     shared = allocation_ratios(daily.where(F.col("cost_kind") == "shared"))
-    rows = (
+    return (
         daily.where(F.col("cost_kind") != "shared")
         .withColumn("ratio", F.lit(None).cast(RATIO))
         .unionByName(shared)
@@ -160,42 +158,44 @@ def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str)
         .join(workspaces, "workspace_id", "left")
         .crossJoin(account)
     )
-    is_correction = F.col("cost_kind") == "correction"
-    is_allocated = F.col("pool_id").isNotNull()
-    charged_day = F.coalesce("original_usage_date", "usage_date").cast("timestamp")
-    unit_name = F.coalesce("_unit_name", "business_unit")
-    account_id = F.coalesce("_account_id", "_any_account")
-    quantity = (
-        F.when(is_correction, F.lit(None).cast(QUANTITY))
-        .when(is_allocated, times_ratio(F.col("_pool_q"), F.col("ratio")).cast(QUANTITY))
-        .otherwise(F.col("_direct_q"))
-    )
-    unit = F.coalesce("_pool_unit", "_direct_unit")
-    description = F.when(
-        is_allocated,
+
+
+def _is_correction() -> Column:
+    return F.col("cost_kind") == "correction"
+
+
+def _is_allocated() -> Column:
+    return F.col("pool_id").isNotNull()
+
+
+def _unit_name() -> Column:
+    return F.coalesce("_unit_name", "business_unit")
+
+
+def _charge_description() -> Column:
+    """The charge without its correction prefix: the pool share and its unit, or the SKU and workload."""
+    return F.when(
+        _is_allocated(),
         F.concat(
             F.lit("Share of shared-cost pool "),
             F.col("pool_id"),
             F.lit(" ("),
             F.col("sku_name"),
             F.lit(") allocated to "),
-            unit_name,
+            _unit_name(),
         ),
     ).otherwise(
         F.concat(F.col("sku_name"), F.lit(" usage of "), F.col("workload_type"), F.lit(" "), F.col("workload_name"))
     )
-    details = F.when(
-        is_allocated & ~is_correction,
-        F.concat(
-            F.lit('{"Elements":[{"AllocatedRatio":'),
-            F.col("ratio").cast("string"),
-            F.lit("}],"),
-            _json_entry("x_Method", F.col("_method")),
-            F.lit("}"),
-        ),
-    )
-    unit_tag = _json_entry("business_unit", F.col("business_unit"))
-    return rows.select(
+
+
+def _billing_columns() -> list[Column]:
+    """`x_UsageDate` to `ListCost`: the account, billing and charge periods, the charge and its costs."""
+    is_correction = _is_correction()
+    description = _charge_description()
+    charged_day = F.coalesce("original_usage_date", "usage_date").cast("timestamp")
+    account_id = F.coalesce("_account_id", "_any_account")
+    return [
         F.col("usage_date").alias("x_UsageDate"),
         F.col("effective_cost").cast(MONEY).alias("BilledCost"),
         account_id.alias("BillingAccountId"),
@@ -214,6 +214,19 @@ def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str)
         F.col("effective_cost").cast(MONEY).alias("EffectiveCost"),
         F.lit(PROVIDER).alias("InvoiceIssuerName"),
         F.col("list_cost").cast(MONEY).alias("ListCost"),
+    ]
+
+
+def _service_columns() -> list[Column]:
+    """`PricingQuantity` to `ConsumedUnit`: quantities (an allocated row's share of its pool's), the provider and
+    the service."""
+    quantity = (
+        F.when(_is_correction(), F.lit(None).cast(QUANTITY))
+        .when(_is_allocated(), times_ratio(F.col("_pool_q"), F.col("ratio")).cast(QUANTITY))
+        .otherwise(F.col("_direct_q"))
+    )
+    unit = F.coalesce("_pool_unit", "_direct_unit")
+    return [
         quantity.alias("PricingQuantity"),
         unit.alias("PricingUnit"),
         F.lit(PROVIDER).alias("ProviderName"),
@@ -225,6 +238,24 @@ def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str)
         service_subcategory(F.col("billing_origin_product")).alias("ServiceSubcategory"),
         quantity.alias("ConsumedQuantity"),
         unit.alias("ConsumedUnit"),
+    ]
+
+
+def _resource_columns(run_id: str) -> list[Column]:
+    """`ResourceId` to `x_RunId`: the workload, the workspace, tags, the split allocation and the extensions."""
+    is_allocated = _is_allocated()
+    details = F.when(
+        is_allocated & ~_is_correction(),
+        F.concat(
+            F.lit('{"Elements":[{"AllocatedRatio":'),
+            F.col("ratio").cast("string"),
+            F.lit("}],"),
+            _json_entry("x_Method", F.col("_method")),
+            F.lit("}"),
+        ),
+    )
+    unit_tag = _json_entry("business_unit", F.col("business_unit"))
+    return [
         F.col("workload_id").alias("ResourceId"),
         F.col("workload_name").alias("ResourceName"),
         F.col("workload_type").alias("ResourceType"),
@@ -238,10 +269,19 @@ def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str)
         F.col("pool_id").alias("AllocatedMethodId"),
         details.alias("AllocatedMethodDetails"),
         F.when(is_allocated, F.col("business_unit")).alias("AllocatedResourceId"),
-        F.when(is_allocated, unit_name).alias("AllocatedResourceName"),
+        F.when(is_allocated, _unit_name()).alias("AllocatedResourceName"),
         F.when(is_allocated, F.concat(F.lit("{"), unit_tag, F.lit("}"))).alias("AllocatedTags"),
         F.col("business_unit").alias("x_BusinessUnit"),
         F.col("cost_kind").alias("x_CostKind"),
         F.col("pool_id").alias("x_PoolId"),
         F.lit(run_id).alias("x_RunId"),
-    )
+    ]
+
+
+def focus_costs(daily: DataFrame, lines: DataFrame, config: Config, run_id: str) -> DataFrame:
+    """FOCUS rows from `cost_daily` rows, with quantities, account and workspace names from `usage_costs` lines.
+
+    `lines` must cover the days of `daily` (its corrections excepted, which carry no quantity).
+    """
+    rows = _focus_input(daily, lines, config)
+    return rows.select(*_billing_columns(), *_service_columns(), *_resource_columns(run_id))

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from chargeback.config import UNALLOCATED, Config
 from chargeback.contracts import cost_tables
 from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY
+from chargeback.dates import month_end
 from chargeback.insights.alerts import anomaly_alert, budget_alerts, dry_run
 from chargeback.jobs.daily import RunParams
 from chargeback.storage.store import TableStore
@@ -47,10 +48,10 @@ def print_demo_report(store: TableStore, config: Config, params: RunParams) -> N
     total = sum((r.effective_cost for r in statement), Decimal(0))
     print(f"  {'total':<28}{'':>42}{_fmt(total)}")
 
-    month_end = (month + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    last_day = month_end(month)
     coverage = (
         store.read(params.table(cost_tables.TAG_COVERAGE_DAILY))
-        .where((F.col("usage_date") >= F.lit(month)) & (F.col("usage_date") <= F.lit(month_end)))
+        .where((F.col("usage_date") >= F.lit(month)) & (F.col("usage_date") <= F.lit(last_day)))
         .agg(
             F.sum("total_cost").alias("total"),
             F.sum("tagged_cost").alias("tagged"),

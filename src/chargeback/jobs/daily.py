@@ -5,8 +5,9 @@ Steps (each also a task of the Databricks job): `config` -> `price_attribute` (s
 
 Before the first step of a run writes anything, `check_inputs` reads and checks everything the run needs (source
 columns, FX coverage of the window, usage records, list prices in force, and that the source has not lost published
-usage). Before any gold write, the gate (`tieout`) ties the lines to publish out with the raw usage records and
-allocated cost out with billed cost, day by day, and refuses to shrink published cost beyond the allowed share.
+usage). Before any gold write, the gate (`check_gate`, with `tieout`) ties the lines to publish out with the raw
+usage records and allocated cost out with billed cost, day by day, and refuses to shrink published cost beyond the
+allowed share; then `outputs.publish` writes the gold tables, each declared once in `outputs.OUTPUTS`.
 """
 
 from __future__ import annotations
@@ -14,27 +15,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, GroupedData
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from chargeback.config import CONFIG_TABLES, Config, config_frames
 from chargeback.contracts import cost_tables
-from chargeback.contracts.cost_tables import POLICY_COVERAGE_DAILY
-from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY, FOCUS_COSTS
 from chargeback.contracts.system_tables import JOBS, PIPELINES, SERVED_ENTITIES, WORKSPACES_LATEST
 from chargeback.contracts.table_spec import TableSpec
+from chargeback.dates import month_end, next_month
 from chargeback.errors import InputError, ReconciliationError
-from chargeback.insights.anomalies import AnomalySettings, cost_anomalies_daily
-from chargeback.insights.budgets import budget_status_monthly
-from chargeback.insights.focus import focus_costs
-from chargeback.jobs import tieout
+from chargeback.jobs import outputs, shrink, tieout
+from chargeback.jobs.params import TOLERANCE, RunParams, RunSummary
+from chargeback.jobs.params import SourceTables as SourceTables
 from chargeback.marts import cost as cost_marts
-from chargeback.marts.policy_coverage import policy_coverage_daily
 from chargeback.names import TableName
 from chargeback.steps.allocation import allocate, assign_pools
 from chargeback.steps.attribution import attribute
@@ -43,96 +41,7 @@ from chargeback.steps.usage import net_usage, stage_usage, usage_window
 from chargeback.steps.workloads import identify_workloads
 from chargeback.storage.store import TableStore
 
-TOLERANCE = Decimal("0.01")
 STEPS = ("config", "price_attribute", "allocate_publish", "reconcile")
-
-
-@dataclass(frozen=True)
-class SourceTables:
-    """Where the system tables are read from (copies of them work too)."""
-
-    usage: TableName = TableName("system", "billing", "usage")
-    list_prices: TableName = TableName("system", "billing", "list_prices")
-    workspaces: TableName = TableName("system", "access", "workspaces_latest")
-    jobs: TableName = TableName("system", "lakeflow", "jobs")
-    pipelines: TableName = TableName("system", "lakeflow", "pipelines")
-    served_entities: TableName = TableName("system", "serving", "served_entities")
-
-
-@dataclass(frozen=True)
-class RunParams:
-    """Everything a run depends on besides config and data, parsed once at the edge."""
-
-    catalog: str
-    schema: str
-    start_date: dt.date
-    end_date: dt.date
-    run_id: str
-    run_at: dt.datetime
-    sources: SourceTables = field(default_factory=SourceTables)
-    # Publish even when the run removes more than the config's max_shrink_percent of a day's or month's cost.
-    allow_shrink: bool = False
-
-    def __post_init__(self) -> None:
-        if self.end_date < self.start_date:
-            raise InputError(f"--end-date {self.end_date} is before --start-date {self.start_date}")
-        TableName(self.catalog, self.schema, "x")  # validates both identifiers
-
-    def table(self, spec: TableSpec | str) -> TableName:
-        return TableName(self.catalog, self.schema, spec if isinstance(spec, str) else spec.table)
-
-
-@dataclass
-class RunSummary:
-    """What a run did, for stdout and `reconciliation_runs`."""
-
-    run_id: str
-    start_date: dt.date
-    end_date: dt.date
-    currency: str
-    rows_written: dict[str, int] = field(default_factory=dict)
-    step_seconds: dict[str, float] = field(default_factory=dict)
-    billed_cost: Decimal = Decimal(0)
-    allocated_cost: Decimal = Decimal(0)
-    usage_line_count: int = 0
-    unpriced_line_count: int = 0
-    unpriced_skus: str = ""
-    duplicate_record_count: int = 0
-    conflicting_record_count: int = 0
-    duplicate_record_examples: str = ""
-    # What the raw usage of the window nets to, read once per process (`source_facts`).
-    source: tieout.SourceFacts | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def difference(self) -> Decimal:
-        return self.billed_cost - self.allocated_cost
-
-    @property
-    def is_balanced(self) -> bool:
-        return abs(self.difference) <= TOLERANCE
-
-    def as_json(self) -> str:
-        """One machine-readable line for job logs; amounts as exact decimal strings."""
-        return json.dumps(
-            {
-                "run_id": self.run_id,
-                "window": [self.start_date.isoformat(), self.end_date.isoformat()],
-                "currency": self.currency,
-                "billed_cost": str(self.billed_cost),
-                "allocated_cost": str(self.allocated_cost),
-                "difference": str(self.difference),
-                "is_balanced": self.is_balanced,
-                "usage_line_count": self.usage_line_count,
-                "unpriced_line_count": self.unpriced_line_count,
-                "unpriced_skus": self.unpriced_skus,
-                "duplicate_record_count": self.duplicate_record_count,
-                "conflicting_record_count": self.conflicting_record_count,
-                "duplicate_record_examples": self.duplicate_record_examples,
-                "rows_written": self.rows_written,
-                "step_seconds": self.step_seconds,
-            },
-            sort_keys=True,
-        )
 
 
 def _optional(store: TableStore, name: TableName, schema: StructType) -> DataFrame:
@@ -189,17 +98,22 @@ def check_inputs(store: TableStore, config: Config, params: RunParams, summary: 
             .agg(F.sum("usage_quantity").alias("q"), F.sum("effective_cost").alias("cost"))
             .collect()
         }
-        before, after = tieout.estimate_recomputed(published, facts, start, end)
-        month_totals: dict[dt.date, Decimal] = {}
-        for key, (_, cost) in published.items():
-            month_totals[key[0].replace(day=1)] = month_totals.get(key[0].replace(day=1), Decimal(0)) + cost
+        before, after = shrink.estimate_recomputed(published, facts, start, end)
+        month_totals = _by_month((key[0], cost) for key, (_, cost) in published.items())
         _check_shrink(config, params, facts, before, after, month_totals)
+
+
+def _by_month(cost_by_day: Iterable[tuple[dt.date, Decimal]]) -> dict[dt.date, Decimal]:
+    """Cost per month (its first day) of (day, cost) pairs."""
+    totals: dict[dt.date, Decimal] = {}
+    for day, cost in cost_by_day:
+        totals[day.replace(day=1)] = totals.get(day.replace(day=1), Decimal(0)) + cost
+    return totals
 
 
 def _months_of(df: DataFrame, day: str, params: RunParams) -> DataFrame:
     """Rows of `df` whose `day` falls in a month the window touches."""
-    last = (params.end_date.replace(day=1) + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
-    return df.where(F.col(day).between(F.lit(params.start_date.replace(day=1)), F.lit(last)))
+    return df.where(F.col(day).between(F.lit(params.start_date.replace(day=1)), F.lit(month_end(params.end_date))))
 
 
 def _check_shrink(
@@ -210,7 +124,7 @@ def _check_shrink(
     after: dict[dt.date, Decimal],
     month_totals: dict[dt.date, Decimal],
 ) -> None:
-    tieout.check_shrink(
+    shrink.check_shrink(
         before,
         after,
         month_totals,
@@ -277,7 +191,7 @@ def open_start(config: Config, params: RunParams) -> dt.date | None:
             first_open = day
         elif first_open is not None and is_closed:
             raise InputError(f"closed month {month:%Y-%m} follows an open month in the window; close months in order")
-        day = (month + dt.timedelta(days=32)).replace(day=1)
+        day = next_month(month)
     return first_open if first_open is None else max(first_open, params.start_date)
 
 
@@ -290,9 +204,7 @@ def publish_start(config: Config, params: RunParams) -> dt.date:
 
 
 def _window(store: TableStore, spec: TableSpec, params: RunParams, start: dt.date) -> DataFrame:
-    return store.read(params.table(spec)).where(
-        (F.col("usage_date") >= F.lit(start)) & (F.col("usage_date") <= F.lit(params.end_date))
-    )
+    return outputs.days(store.read(params.table(spec)), start, params.end_date)
 
 
 def run_config_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
@@ -316,154 +228,96 @@ def run_price_attribute_step(store: TableStore, config: Config, params: RunParam
 def run_allocate_publish_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
     """Allocate and write gold for the open days of the window; book closed days' changes as corrections.
 
-    The gate runs before anything is written: the silver lines tie out with the raw usage records (`tieout`),
-    allocated cost equals billed cost day by day, and published cost does not shrink beyond the allowed share.
+    Nothing is written before the gate has passed (`check_gate`); then every table of `outputs.OUTPUTS`, in order.
     """
     first_open = publish_start(config, params)
     silver = _window(store, cost_tables.USAGE_COSTS, params, params.start_date)
-    lines = tieout.check_lines(silver, source_facts(store, params, summary), params.start_date, params.end_date)
     costs = allocate(silver, config.shared_costs, config.unit_ids)
+    daily, booked = book_corrections(store, costs, params, first_open)
+    check_gate(store, config, params, summary, silver, daily.unionByName(booked))
+    outputs.publish(outputs.Inputs(store, config, params, first_open, silver, daily), summary)
+
+
+def book_corrections(
+    store: TableStore, costs: DataFrame, params: RunParams, first_open: dt.date
+) -> tuple[DataFrame, DataFrame]:
+    """The cost_daily rows to write, and what the closed days of the window booked before (at their own day).
+
+    The rows to write are the allocated costs of the open days plus, when the window starts in closed months,
+    corrections booked on `first_open` for the difference between the closed days' allocation now and their
+    bookings so far (original rows plus earlier corrections).
+    """
     open_costs = cost_marts.cost_daily(costs.where(F.col("usage_date") >= F.lit(first_open)), params.run_id)
     daily_name = params.table(cost_tables.COST_DAILY)
     booked = store.spark.createDataFrame([], open_costs.schema)
-    new_daily = open_costs
-    if first_open > params.start_date and store.exists(daily_name):
-        existing = store.read(daily_name)
-        booked = existing.where(
+    if first_open <= params.start_date or not store.exists(daily_name):
+        return open_costs, booked
+    booking_day = F.coalesce("original_usage_date", "usage_date")
+    booked = (
+        store.read(daily_name)
+        .where(
             (F.col("usage_date") < F.lit(first_open))
-            & (F.coalesce("original_usage_date", "usage_date") >= F.lit(params.start_date))
-            & (F.coalesce("original_usage_date", "usage_date") < F.lit(first_open))
-        ).withColumn("usage_date", F.coalesce("original_usage_date", "usage_date"))
-        truth = costs.where(F.col("usage_date") < F.lit(first_open))
-        new_daily = open_costs.unionByName(cost_marts.corrections(truth, booked, first_open, params.run_id))
-
-    billed = sum(lines.cost_by_day.values(), Decimal(0))
-    charged = F.coalesce("original_usage_date", "usage_date").alias("day")
-    allocated_by_day = {
-        r.day: Decimal(r.cost or 0)
-        for r in new_daily.unionByName(booked).groupBy(charged).agg(F.sum("effective_cost").alias("cost")).collect()
-    }
-    allocated = sum(allocated_by_day.values(), Decimal(0))
-    if abs(billed - allocated) > TOLERANCE:
-        raise ReconciliationError(
-            f"allocated {allocated} != billed {billed} {config.currency} for {params.start_date}..{params.end_date} "
-            f"(difference {billed - allocated}); nothing was written"
+            & (booking_day >= F.lit(params.start_date))
+            & (booking_day < F.lit(first_open))
         )
-    tieout.check_allocated(lines.cost_by_day, allocated_by_day, config.currency, TOLERANCE)
-    if store.exists(daily_name):
-        # Published cost per charged day of the months the window touches (later corrections included).
-        published = (
-            store.read(daily_name)
-            .where(F.col("usage_date") >= F.lit(params.start_date.replace(day=1)))
-            .select(charged, "effective_cost")
-        )
-        by_day = {
-            r.day: Decimal(r.cost or 0)
-            for r in _months_of(published, "day", params)
-            .groupBy("day")
-            .agg(F.sum("effective_cost").alias("cost"))
-            .collect()
-        }
-        month_totals: dict[dt.date, Decimal] = {}
-        for day, cost in by_day.items():
-            month_totals[day.replace(day=1)] = month_totals.get(day.replace(day=1), Decimal(0)) + cost
-        in_window = {d: c for d, c in by_day.items() if params.start_date <= d <= params.end_date}
-        _check_shrink(config, params, source_facts(store, params, summary), in_window, lines.cost_by_day, month_totals)
-
-    window = ("usage_date", first_open, params.end_date)
-    store.write(daily_name, cost_tables.COST_DAILY, new_daily, window)
-    open_lines = silver.where(F.col("usage_date") >= F.lit(first_open))
-    store.write(
-        params.table(cost_tables.SERVING_COSTS_DAILY),
-        cost_tables.SERVING_COSTS_DAILY,
-        cost_marts.serving_costs_daily(open_lines, params.run_id),
-        window,
+        .withColumn("usage_date", booking_day)
     )
-    store.write(
-        params.table(cost_tables.TAG_COVERAGE_DAILY),
-        cost_tables.TAG_COVERAGE_DAILY,
-        cost_marts.tag_coverage_daily(open_lines, config.currency, params.run_id),
-        window,
-    )
-    store.write(
-        params.table(POLICY_COVERAGE_DAILY),
-        POLICY_COVERAGE_DAILY,
-        policy_coverage_daily(open_lines, config, params.run_id),
-        window,
-    )
-    _publish_statements(store, config, params, first_open)
-    store.write(
-        params.table(FOCUS_COSTS),
-        FOCUS_COSTS,
-        # cost_daily as just written: reading it back is cheaper than allocating again.
-        focus_costs(_window(store, cost_tables.COST_DAILY, params, first_open), silver, config, params.run_id),
-        ("x_UsageDate", first_open, params.end_date),
-    )
-    history = _window(
-        store, cost_tables.USAGE_COSTS, params, first_open - dt.timedelta(days=AnomalySettings().window_days)
-    )
-    store.write(
-        params.table(COST_ANOMALIES_DAILY),
-        COST_ANOMALIES_DAILY,
-        cost_anomalies_daily(history, first_open, params.end_date, config.currency, params.run_id),
-        window,
-    )
-    months = ("billing_month", first_open.replace(day=1), params.end_date.replace(day=1))
-    store.write(
-        params.table(BUDGET_STATUS_MONTHLY),
-        BUDGET_STATUS_MONTHLY,
-        budget_status_monthly(
-            store.read(daily_name), config, _month_starts(*months[1:]), params.end_date, params.run_id
-        ),
-        months,
-    )
-    # Every row this run wrote lies between the first month of the window and its end: the date predicate
-    # prunes the history partitions, which a filter on the run id alone would scan.
-    written_from = params.start_date.replace(day=1)
-    for spec, run_column in (
-        *((spec, "run_id") for spec in cost_tables.GOLD_TABLES),
-        (POLICY_COVERAGE_DAILY, "run_id"),
-        (FOCUS_COSTS, "x_RunId"),
-        (COST_ANOMALIES_DAILY, "run_id"),
-        (BUDGET_STATUS_MONTHLY, "run_id"),
-    ):
-        (date_column,) = spec.partition_by
-        summary.rows_written[spec.table] = (
-            store.read(params.table(spec))
-            .where(F.col(date_column).between(F.lit(written_from), F.lit(params.end_date)))
-            .where(F.col(run_column) == params.run_id)
-            .count()
-        )
+    truth = costs.where(F.col("usage_date") < F.lit(first_open))
+    return open_costs.unionByName(cost_marts.corrections(truth, booked, first_open, params.run_id)), booked
 
 
-def _month_starts(first: dt.date, last: dt.date) -> list[dt.date]:
-    months = [first]
-    while months[-1] < last:
-        months.append((months[-1] + dt.timedelta(days=32)).replace(day=1))
-    return months
+def check_gate(
+    store: TableStore, config: Config, params: RunParams, summary: RunSummary, silver: DataFrame, allocated: DataFrame
+) -> None:
+    """The gate before any gold write; raises (one line, nothing written) unless all of these hold.
 
-
-def _publish_statements(store: TableStore, config: Config, params: RunParams, first_open: dt.date) -> None:
-    """Rewrite the monthly statements of the window's months from `cost_daily`.
-
-    Statements of closed months keep their rows once they read `closed`; one still `open` is rewritten
-    once more, with the same amounts (its days are never rewritten), to record that it is now closed.
+    The silver lines tie out with the raw usage records (`tieout.check_lines`); `allocated` (the cost_daily rows
+    to write plus the closed days' bookings) equals billed cost in total and day by day; published cost does not
+    shrink beyond the allowed share.
     """
-    first_month, last_month = params.start_date.replace(day=1), params.end_date.replace(day=1)
-    in_window = (F.col("billing_month") >= F.lit(first_month)) & (F.col("billing_month") <= F.lit(last_month))
-    name = params.table(cost_tables.CHARGEBACK_MONTHLY)
-    statements = cost_marts.chargeback_monthly(
-        store.read(params.table(cost_tables.COST_DAILY)).where(in_window), config, params.run_id
-    )
-    if store.exists(name):
-        kept = store.read(name).where(
-            in_window
-            & (F.col("statement_status") == "closed")
-            & (F.col("billing_month") < F.lit(first_open.replace(day=1)))
+    facts = source_facts(store, params, summary)
+    billed_by_day = tieout.check_lines(silver, facts, params.start_date, params.end_date).cost_by_day
+    billed = sum(billed_by_day.values(), Decimal(0))
+    allocated_by_day = _cost_per_day(allocated.groupBy(_charged_day()))
+    total = sum(allocated_by_day.values(), Decimal(0))
+    if abs(billed - total) > TOLERANCE:
+        raise ReconciliationError(
+            f"allocated {total} != billed {billed} {config.currency} for {params.start_date}..{params.end_date} "
+            f"(difference {billed - total}); nothing was written"
         )
-        statements = statements.join(kept.select("billing_month").distinct(), "billing_month", "left_anti")
-        statements = statements.unionByName(kept)
-    store.write(name, cost_tables.CHARGEBACK_MONTHLY, statements, ("billing_month", first_month, last_month))
+    tieout.check_allocated(billed_by_day, allocated_by_day, config.currency, TOLERANCE)
+    _check_published_shrink(store, config, params, facts, billed_by_day)
+
+
+def _charged_day() -> Column:
+    """The day a cost_daily row is charged to: a correction's original day, else its own."""
+    return F.coalesce("original_usage_date", "usage_date").alias("day")
+
+
+def _cost_per_day(by_day: GroupedData) -> dict[dt.date, Decimal]:
+    return {r.day: Decimal(r.cost or 0) for r in by_day.agg(F.sum("effective_cost").alias("cost")).collect()}
+
+
+def _check_published_shrink(
+    store: TableStore,
+    config: Config,
+    params: RunParams,
+    facts: tieout.SourceFacts,
+    recomputed: dict[dt.date, Decimal],
+) -> None:
+    """Published cost of the window's days (in `cost_daily`) against what this run would publish for them."""
+    daily_name = params.table(cost_tables.COST_DAILY)
+    if not store.exists(daily_name):
+        return
+    # Published cost per charged day of the months the window touches (later corrections included).
+    published = (
+        store.read(daily_name)
+        .where(F.col("usage_date") >= F.lit(params.start_date.replace(day=1)))
+        .select(_charged_day(), "effective_cost")
+    )
+    by_day = _cost_per_day(_months_of(published, "day", params).groupBy("day"))
+    in_window = {d: c for d, c in by_day.items() if params.start_date <= d <= params.end_date}
+    _check_shrink(config, params, facts, in_window, recomputed, _by_month(by_day.items()))
 
 
 def reconcile(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:

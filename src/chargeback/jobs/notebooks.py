@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from chargeback.contracts.cost_tables import CHARGEBACK_MONTHLY, COST_DAILY
+from chargeback.contracts.system_table_names import LIST_PRICES_TABLE, USAGE_TABLE
 from chargeback.errors import ChargebackError, InputError
 from chargeback.money import MONEY
 from chargeback.names import TableName
@@ -60,8 +61,8 @@ def backfill(
     catalog: str,
     schema: str,
     config: str,
-    usage_table: str = "system.billing.usage",
-    list_prices_table: str = "system.billing.list_prices",
+    usage_table: str = str(USAGE_TABLE),
+    list_prices_table: str = str(LIST_PRICES_TABLE),
 ) -> None:
     """Recompute `start_date`..`end_date` in this session: every step of the backfill job, one after another.
 

@@ -12,22 +12,21 @@ cannot vouch for itself.
   cloud, unit), exactly the quantity the raw records net to (each record once: the copy with the latest
   ingestion_date, then the greatest content hash); every line is priced with a non-NULL cost or unpriced at zero
   cost for want of a list price, with its SKU reported; allocated cost equals billed cost day by day.
-- `check_shrink`: a run never removes more than a small share of a day's or month's published cost unless
-  asked to, and never debits a closed month because source rows went missing.
+- `shrink.check_shrink` (its own module): a run never removes more than a small share of a day's or month's
+  published cost unless asked to, and never debits a closed month because source rows went missing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
+from decimal import Decimal
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, FloatType, MapType, StructType
 
-from chargeback.errors import ReconciliationError, ShrinkError, SourceDataError
+from chargeback.errors import ReconciliationError, SourceDataError
 
 KEY = ("usage_date", "sku_name", "cloud", "usage_unit")
 # What the pipeline reads of each source table; a missing one is a one-line SourceTableError.
@@ -149,9 +148,8 @@ def _fingerprint(frame: DataFrame) -> Column:
     return F.sha2(F.concat_ws(_SEPARATOR, *pieces), 256)
 
 
-def source_facts(usage: DataFrame, start: dt.date, end: dt.date) -> SourceFacts:
-    """Net the raw records of the window per (usage_date, SKU, cloud, unit), each record once."""
-    rows = _window(usage, start, end)
+def _reexported(rows: DataFrame) -> DataFrame:
+    """The records exported more than once: `_record_id`, `_record_type` and `_again` (true)."""
     record = ["record_id", "record_type"]
     again = (
         rows.where(F.col("record_id").isNotNull())
@@ -163,9 +161,15 @@ def source_facts(usage: DataFrame, start: dt.date, end: dt.date) -> SourceFacts:
     # Re-exports are few: their ids are collected and broadcast rather than the records shuffled.
     few = again.limit(_BROADCAST_IDS + 1).collect()
     if len(few) <= _BROADCAST_IDS:
-        again = F.broadcast(usage.sparkSession.createDataFrame(few, again.schema))
+        again = F.broadcast(rows.sparkSession.createDataFrame(few, again.schema))
+    return again
+
+
+def _each_record_once(rows: DataFrame) -> DataFrame:
+    """Every record once: a re-exported one as its newest copy, with `_copied` and `_versions` (contents seen)."""
+    record = ["record_id", "record_type"]
     same_record = (F.col("record_id") == F.col("_record_id")) & F.col("record_type").eqNullSafe(F.col("_record_type"))
-    marked = rows.join(again, same_record, "left").drop("_record_id", "_record_type")
+    marked = rows.join(_reexported(rows), same_record, "left").drop("_record_id", "_record_type")
     needed = [*KEY, "usage_quantity", "usage_end_time", *record]
     copy_of = Window.partitionBy(*record)
     newest = copy_of.orderBy(F.col("ingestion_date").desc_nulls_last(), F.col("_content").desc())
@@ -180,13 +184,18 @@ def source_facts(usage: DataFrame, start: dt.date, end: dt.date) -> SourceFacts:
     once = marked.where(F.col("_again").isNull()).select(
         *needed, F.lit(False).alias("_copied"), F.lit(1).alias("_versions")
     )
+    return once.unionByName(kept)
+
+
+def source_facts(usage: DataFrame, start: dt.date, end: dt.date) -> SourceFacts:
+    """Net the raw records of the window per (usage_date, SKU, cloud, unit), each record once."""
     conflicting = F.col("_versions") > 1
 
     def examples(cond: Column) -> Column:
         return F.slice(F.sort_array(F.collect_set(F.when(cond, F.col("record_id")))), 1, _EXAMPLES)
 
     netted = (
-        once.unionByName(kept)
+        _each_record_once(_window(usage, start, end))
         .groupBy(*KEY)
         .agg(
             F.sum(F.col("usage_quantity").cast("decimal(38,18)")).alias("q"),
@@ -200,6 +209,10 @@ def source_facts(usage: DataFrame, start: dt.date, end: dt.date) -> SourceFacts:
         )
         .collect()
     )
+    return _facts_of(netted)
+
+
+def _facts_of(netted: list[Row]) -> SourceFacts:
     quantities: dict[Key, Decimal] = {}
     records: dict[Key, int] = {}
     spans: dict[tuple[str, str, str], tuple[dt.datetime, dt.datetime]] = {}
@@ -224,7 +237,7 @@ def _unit_price(list_prices: DataFrame) -> Column:
 
     def field_of(*path: str) -> Column:
         dtype, col = list_prices.schema["pricing"].dataType, F.col("pricing")
-        absent = col.isNull()  # each struct on the way: Sail reads a field of a NULL struct as 0
+        absent = col.isNull()  # each struct on the way (engine: null-struct-field)
         for name in path:
             if not isinstance(dtype, StructType) or name not in dtype.fieldNames():
                 return F.lit(None).cast("decimal(38,18)")
@@ -239,14 +252,7 @@ def _interval(start: dt.datetime, end: dt.datetime | None) -> str:
     return f"[{start}, {end if end is not None else 'open'})"
 
 
-def check_prices(list_prices: DataFrame, table: str, price_currency: str, facts: SourceFacts) -> None:
-    """Refuse prices that would lose or double money for a SKU used in the window; one line naming it.
-
-    The rows of a (SKU, cloud, unit) in `price_currency` in force between its first and last usage end time in the
-    window must not disagree (two different prices at once, whatever their starts) nor be NULL; identical rows
-    count once. `price_currency` must have prices at all.
-    """
-    in_currency = list_prices.where(F.col("currency_code") == F.lit(price_currency))
+def _require_currency(list_prices: DataFrame, in_currency: DataFrame, table: str, price_currency: str) -> None:
     if not in_currency.limit(1).collect():
         present = [
             r[0] for r in list_prices.select("currency_code").distinct().orderBy("currency_code").limit(10).collect()
@@ -256,6 +262,17 @@ def check_prices(list_prices: DataFrame, table: str, price_currency: str, facts:
             f"{table} has no price in price_currency {price_currency} (it has {has}); check price_currency in the "
             "config; nothing was written"
         )
+
+
+def check_prices(list_prices: DataFrame, table: str, price_currency: str, facts: SourceFacts) -> None:
+    """Refuse prices that would lose or double money for a SKU used in the window; one line naming it.
+
+    The rows of a (SKU, cloud, unit) in `price_currency` in force between its first and last usage end time in the
+    window must not disagree (two different prices at once, whatever their starts) nor be NULL; identical rows
+    count once. `price_currency` must have prices at all.
+    """
+    in_currency = list_prices.where(F.col("currency_code") == F.lit(price_currency))
+    _require_currency(list_prices, in_currency, table, price_currency)
     if not facts.spans:
         return
     skus = sorted({sku for sku, _, _ in facts.spans})
@@ -267,49 +284,53 @@ def check_prices(list_prices: DataFrame, table: str, price_currency: str, facts:
         .distinct()
         .collect()
     )
-    by_key: dict[tuple[str, str, str], list] = {}
+    by_key: dict[tuple[str, str, str], list[Row]] = {}
     for r in rows:
         by_key.setdefault((r.sku_name, r.cloud, r.usage_unit), []).append(r)
     for key, (first, last) in sorted(facts.spans.items()):
-        name = f"{key[0]} ({key[1]}, {price_currency}, {key[2]})"
-
-        def in_force(
-            start: dt.datetime | None, end: dt.datetime | None, first: dt.datetime = first, last: dt.datetime = last
-        ) -> bool:
-            return start is not None and start <= last and (end is None or end > first)
-
         live = sorted(
-            (r for r in by_key.get(key, []) if in_force(r.price_start_time, r.price_end_time)),
+            (r for r in by_key.get(key, []) if _in_force(r.price_start_time, r.price_end_time, first, last)),
             key=lambda r: (r.price_start_time, r.price_end_time or dt.datetime.max),
         )
-        for r in live:
-            span = _interval(r.price_start_time, r.price_end_time)
-            if r.p is None:
+        _check_prices_in_force(f"{key[0]} ({key[1]}, {price_currency}, {key[2]})", live, first, last, table)
+
+
+def _in_force(start: dt.datetime | None, end: dt.datetime | None, first: dt.datetime, last: dt.datetime) -> bool:
+    """Whether a price of [start, end) is in force at some time of [first, last]."""
+    return start is not None and start <= last and (end is None or end > first)
+
+
+def _check_prices_in_force(name: str, live: list[Row], first: dt.datetime, last: dt.datetime, table: str) -> None:
+    """The prices of `name` in force during the window (by start): each non-NULL and in range, none at odds."""
+    for r in live:
+        span = _interval(r.price_start_time, r.price_end_time)
+        if r.p is None:
+            raise SourceDataError(
+                f"the list price of {name} in force {span} is NULL (pricing.effective_list.default and "
+                f"pricing.default) while the window uses it; fix {table}; nothing was written"
+            )
+        if abs(r.p) >= UNIT_PRICE_LIMIT:
+            raise SourceDataError(
+                f"the list price of {name} in force {span} is {r.p.normalize():f}, outside the supported range "
+                f"(below {UNIT_PRICE_LIMIT:,}); nothing was written"
+            )
+    for i, a in enumerate(live):
+        for b in live[i + 1 :]:
+            overlap_end = min((e for e in (a.price_end_time, b.price_end_time) if e is not None), default=None)
+            overlaps = overlap_end is None or overlap_end > b.price_start_time
+            if overlaps and a.p != b.p and _in_force(b.price_start_time, overlap_end, first, last):
                 raise SourceDataError(
-                    f"the list price of {name} in force {span} is NULL (pricing.effective_list.default and "
-                    f"pricing.default) while the window uses it; fix {table}; nothing was written"
+                    f"{_disagreement(name, a, b)}, in force at once during the window; fix {table}; nothing was written"
                 )
-            if abs(r.p) >= UNIT_PRICE_LIMIT:
-                raise SourceDataError(
-                    f"the list price of {name} in force {span} is {r.p.normalize():f}, outside the supported range "
-                    f"(below {UNIT_PRICE_LIMIT:,}); nothing was written"
-                )
-        for i, a in enumerate(live):
-            for b in live[i + 1 :]:
-                overlap_end = min((e for e in (a.price_end_time, b.price_end_time) if e is not None), default=None)
-                overlaps = overlap_end is None or overlap_end > b.price_start_time
-                if overlaps and a.p != b.p and in_force(b.price_start_time, overlap_end):
-                    what = (
-                        f"two list prices of {name} start at {a.price_start_time}: {a.p.normalize():f} and "
-                        f"{b.p.normalize():f}"
-                        if a.price_start_time == b.price_start_time
-                        else f"list prices of {name} overlap: {_interval(a.price_start_time, a.price_end_time)} at "
-                        f"{a.p.normalize():f} and {_interval(b.price_start_time, b.price_end_time)} at "
-                        f"{b.p.normalize():f}"
-                    )
-                    raise SourceDataError(
-                        f"{what}, in force at once during the window; fix {table}; nothing was written"
-                    )
+
+
+def _disagreement(name: str, a: Row, b: Row) -> str:
+    if a.price_start_time == b.price_start_time:
+        return f"two list prices of {name} start at {a.price_start_time}: {a.p.normalize():f} and {b.p.normalize():f}"
+    return (
+        f"list prices of {name} overlap: {_interval(a.price_start_time, a.price_end_time)} at {a.p.normalize():f} "
+        f"and {_interval(b.price_start_time, b.price_end_time)} at {b.p.normalize():f}"
+    )
 
 
 def check_fx(first_uncovered: dt.date | None, price_currency: str, currency: str, start: dt.date, end: dt.date) -> None:
@@ -330,12 +351,8 @@ class LineTotals:
     cost_by_day: dict[dt.date, Decimal]
 
 
-def check_lines(lines: DataFrame, facts: SourceFacts, start: dt.date, end: dt.date) -> LineTotals:
-    """The silver lines of the window against the source: quantity per key, a cost on every line.
-
-    Raises ReconciliationError (one line) on the first difference: a line dropped, doubled, moved, NULL-costed, or
-    unpriced without a reason the product publishes.
-    """
+def _line_totals(lines: DataFrame, start: dt.date, end: dt.date) -> dict[Key, Row]:
+    """Per (usage_date, SKU, cloud, unit) of the window: quantity, cost, and how many lines break each rule."""
     is_priced = F.col("is_priced")
     null_cost = is_priced.isNull() | F.col("effective_cost").isNull() | F.col("list_cost").isNull()
     unpriced = ~F.coalesce(is_priced, F.lit(True))
@@ -361,44 +378,57 @@ def check_lines(lines: DataFrame, facts: SourceFacts, start: dt.date, end: dt.da
         )
         .collect()
     )
-    got = {(r.usage_date, r.sku_name, r.cloud, r.usage_unit): r for r in rows}
+    return {(r.usage_date, r.sku_name, r.cloud, r.usage_unit): r for r in rows}
 
-    def where(key: Key) -> str:
-        return f"{key[1]} ({key[2]}) on {key[0]}"
 
+def _where(key: Key) -> str:
+    return f"{key[1]} ({key[2]}) on {key[0]}"
+
+
+def check_lines(lines: DataFrame, facts: SourceFacts, start: dt.date, end: dt.date) -> LineTotals:
+    """The silver lines of the window against the source: quantity per key, a cost on every line.
+
+    Raises ReconciliationError (one line) on the first difference: a line dropped, doubled, moved, NULL-costed, or
+    unpriced without a reason the product publishes.
+    """
+    got = _line_totals(lines, start, end)
     for key in sorted(got, key=repr):
-        r = got[key]
-        if r.null_cost:
-            raise ReconciliationError(
-                f"{r.null_cost} usage line(s) of {where(key)} have no cost (NULL); nothing was published"
-            )
-        if r.no_unit_price:
-            raise ReconciliationError(
-                f"{r.no_unit_price} usage line(s) of {where(key)} are priced without a unit price; "
-                "nothing was published"
-            )
-        if r.unpriced_cost:
-            raise ReconciliationError(
-                f"{r.unpriced_cost} unpriced usage line(s) of {where(key)} carry a cost; nothing was published"
-            )
-        if r.bad_reason:
-            raise ReconciliationError(
-                f"{r.bad_reason} usage line(s) of {where(key)} are unpriced ({', '.join(r.reasons)}); "
-                "nothing was published"
-            )
+        _check_line_costs(key, got[key])
     for key in sorted(set(got) | set(facts.quantities), key=repr):
         expected = facts.quantities.get(key, Decimal(0))
         actual = Decimal(got[key].q) if key in got and got[key].q is not None else Decimal(0)
         if actual != expected:
             how = "lost" if abs(actual) < abs(expected) else "added"
             raise ReconciliationError(
-                f"source tie-out: the lines to publish carry {actual.normalize():f} {key[3]} of {where(key)}, the raw "
-                f"usage records {expected.normalize():f} (usage {how} between source and gold); nothing was published"
+                f"source tie-out: the lines to publish carry {actual.normalize():f} {key[3]} of {_where(key)}, the "
+                f"raw usage records {expected.normalize():f} (usage {how} between source and gold); nothing was "
+                "published"
             )
     cost_by_day: dict[dt.date, Decimal] = {}
     for key, r in got.items():
         cost_by_day[key[0]] = cost_by_day.get(key[0], Decimal(0)) + Decimal(r.cost or 0)
     return LineTotals(cost_by_day)
+
+
+def _check_line_costs(key: Key, r: Row) -> None:
+    """Every line of `key` has a cost, a priced one a unit price, an unpriced one no cost and a publishable reason."""
+    if r.null_cost:
+        raise ReconciliationError(
+            f"{r.null_cost} usage line(s) of {_where(key)} have no cost (NULL); nothing was published"
+        )
+    if r.no_unit_price:
+        raise ReconciliationError(
+            f"{r.no_unit_price} usage line(s) of {_where(key)} are priced without a unit price; nothing was published"
+        )
+    if r.unpriced_cost:
+        raise ReconciliationError(
+            f"{r.unpriced_cost} unpriced usage line(s) of {_where(key)} carry a cost; nothing was published"
+        )
+    if r.bad_reason:
+        raise ReconciliationError(
+            f"{r.bad_reason} usage line(s) of {_where(key)} are unpriced ({', '.join(r.reasons)}); "
+            "nothing was published"
+        )
 
 
 def check_allocated(
@@ -411,84 +441,3 @@ def check_allocated(
             raise ReconciliationError(
                 f"allocated {a} != billed {b} {currency} on {day} (difference {b - a}); nothing was published"
             )
-
-
-# --- published cost never silently shrinks -------------------------------------------------------------------
-
-
-def _percent(part: Decimal, whole: Decimal) -> str:
-    return f"{(part * 100 / whole):.1f}%"
-
-
-def check_shrink(
-    published: dict[dt.date, Decimal],
-    recomputed: dict[dt.date, Decimal],
-    month_published: dict[dt.date, Decimal],
-    *,
-    max_share: Decimal,
-    allow: bool,
-    currency: str,
-    is_closed: Callable[[dt.date], bool],
-    source_days: Iterable[dt.date],
-) -> None:
-    """Refuse a run that removes more than `max_share` of a day's or a month's published cost (unless `allow`),
-    or that would debit a closed day for which the source has no usage rows at all (always).
-
-    `published` / `recomputed`: cost per day of the window before and after the run; `month_published`: the whole
-    published cost of each month the window touches.
-    """
-    with localcontext() as ctx:
-        ctx.prec = 60
-        have_source = set(source_days)
-        removed_by_month: dict[dt.date, Decimal] = {}
-        for day in sorted(published):
-            before, after = published[day], recomputed.get(day, Decimal(0))
-            removed = before - after
-            month = day.replace(day=1)
-            removed_by_month[month] = removed_by_month.get(month, Decimal(0)) + removed
-            if is_closed(month) and before != 0 and day not in have_source and removed != 0:
-                raise ShrinkError(
-                    f"the source has no usage rows for {day} of closed month {month:%Y-%m} ({before:,.2f} {currency} "
-                    "published): a closed month is never debited for missing source rows; restore the source or "
-                    "start the window after that month; nothing was written"
-                )
-            if not allow and before > 0 and removed > max(before * max_share, TOLERANCE):
-                raise ShrinkError(
-                    f"this run would remove {_percent(removed, before)} of the published cost of {day} "
-                    f"({before:,.2f} -> {after:,.2f} {currency}), more than the {max_share * 100:g}% allowed "
-                    "(max_shrink_percent); if the source really lost that usage, run again with --allow-shrink; "
-                    "nothing was written"
-                )
-        for month, removed in sorted(removed_by_month.items()):
-            before = month_published.get(month, Decimal(0))
-            if not allow and before > 0 and removed > max(before * max_share, TOLERANCE):
-                raise ShrinkError(
-                    f"this run would remove {_percent(removed, before)} of the published cost of {month:%Y-%m} "
-                    f"({before:,.2f} -> {before - removed:,.2f} {currency}), more than the {max_share * 100:g}% "
-                    "allowed (max_shrink_percent); if the source really lost that usage, run again with "
-                    "--allow-shrink; nothing was written"
-                )
-
-
-def estimate_recomputed(
-    published: dict[Key, tuple[Decimal, Decimal]], facts: SourceFacts, start: dt.date, end: dt.date
-) -> tuple[dict[dt.date, Decimal], dict[dt.date, Decimal]]:
-    """Published cost per day of the window and its estimate from the source as it is now, before any pricing.
-
-    `published`: (quantity, cost) per key from the published silver. A key keeps its published cost per unit, so
-    a source that lost (or gained) usage shows as lost (or gained) cost; usage under keys never published counts
-    as nothing, which can only overstate a shrink.
-    """
-    before: dict[dt.date, Decimal] = {}
-    after: dict[dt.date, Decimal] = {}
-    with localcontext() as ctx:
-        ctx.prec = 60
-        for key, (quantity, cost) in published.items():
-            day = key[0]
-            if not start <= day <= end:
-                continue
-            source = facts.quantities.get(key, Decimal(0))
-            estimate = cost if quantity == 0 else cost * source / quantity
-            before[day] = before.get(day, Decimal(0)) + cost
-            after[day] = after.get(day, Decimal(0)) + estimate
-    return before, after

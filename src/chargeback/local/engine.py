@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 # Sail reserves the catalog name `system` for its own runtime tables, so the lakehouse's `system` catalog
-# (exported or synthetic Databricks system tables) is registered under this name and SQL is rewritten.
+# (exported or synthetic Databricks system tables) is registered under this name and SQL is rewritten
+# (engine: system-catalog-reserved).
 LOCAL_SYSTEM_CATALOG = "local_system"
 # Holds nothing; it only gives Sail a default catalog that no lakehouse folder can shadow.
 _SCRATCH_CATALOG = "sail"

@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -64,7 +64,7 @@ class LocalLakehouse(TableStore):
         # Column comments become Delta field metadata, which trips a DataFusion check in Sail ("Physical input
         # schema should be the same as the one converted from logical input schema", apache/datafusion#12560)
         # when such a column goes through CASE WHEN, a union and an aggregate. Locally only the table comment is
-        # kept; Unity Catalog tables get every column comment.
+        # kept; Unity Catalog tables get every column comment (engine: column-comments).
         self.spark.sql(
             f"CREATE TABLE IF NOT EXISTS {self.engine_name(name)} ({spec.ddl_schema(with_comments=False)}) "
             f"USING delta{partition} "
@@ -111,7 +111,8 @@ class LocalLakehouse(TableStore):
 
 # Sail stores a path as a URL and then writes to the percent-encoded text (`a b` -> `a%20b`, `é` -> `%C3%A9`),
 # so data would land beside the folder the user named. Paths of only these characters are passed as they are;
-# any other root is reached through an ASCII-named link (inside it, every name is a validated identifier).
+# any other root is reached through an ASCII-named link (inside it, every name is a validated identifier;
+# engine: percent-encoded-paths).
 _ENGINE_SAFE_PATH = re.compile(r"[A-Za-z0-9_./+-]+")
 LOCK_FILE = ".chargeback.lock"
 SYNTHETIC_MARKER = ".chargeback-synthetic.json"
@@ -180,6 +181,15 @@ def refuse_foreign_source_tables(root: Path) -> None:
 def mark_synthetic(root: Path, description: dict[str, object]) -> None:
     """Record that the lakehouse's system tables are synthetic (what `refuse_foreign_source_tables` reads)."""
     (root / SYNTHETIC_MARKER).write_text(json.dumps(description, default=str, sort_keys=True))
+
+
+@contextmanager
+def open_lakehouse(path: Path, catalogs: Iterable[str] = ()) -> Iterator[LocalLakehouse]:
+    """Start the embedded engine over the lakehouse folder `path` (its catalogs plus `catalogs`) and yield it."""
+    from chargeback.local.engine import local_session
+
+    with engine_path(path) as root, local_session({*catalogs_in(root), *catalogs}) as spark:
+        yield LocalLakehouse(spark, root)
 
 
 def discover_tables(root: Path) -> list[TableName]:

@@ -151,7 +151,7 @@ def query_hour_slices(queries: DataFrame) -> DataFrame:
     ends_after = F.col("_ends_after")
     first_hour = _floor_to(start, US_PER_HOUR)
     last_hour = F.when(ends_after, _floor_to(end - F.lit(1), US_PER_HOUR)).otherwise(first_hour)
-    # Operands are guarded and kept as columns: Sail evaluates every branch of a CASE (no division by zero in the
+    # Operands are guarded and kept as columns (engine: case-evaluates-every-branch) (no division by zero in the
     # other branch), and the money functions refer to their operands many times (a column, not a copied tree).
     overlap = F.least(end, hour + F.lit(US_PER_HOUR)) - F.greatest(start, hour)
     return (
@@ -218,6 +218,46 @@ def _with_units(rows: DataFrame, units: DataFrame | None) -> DataFrame:
     return joined.withColumn("business_unit", F.coalesce(F.col("business_unit"), F.col("_unit"), F.lit(UNALLOCATED)))
 
 
+def _busy_rows(hours: DataFrame, used: DataFrame) -> DataFrame:
+    """The billed hours with task time split by each identity's task time in the hour."""
+    by_task = [F.col("task_ms").desc(), F.col("identity").asc_nulls_last()]
+    return _split(
+        hours.where(~F.col("is_idle")).join(used.where(F.col("task_ms") > 0), list(_HOUR)),
+        _HOUR,
+        "task_ms",
+        by_task,
+    ).withColumn("allocation_basis", F.lit(CONSUMPTION))
+
+
+def _spread_idle(idle: DataFrame, slices: DataFrame) -> DataFrame:
+    """Idle hours split by the identities' task time that warehouse-day; a day without task time keeps them whole."""
+    day_of_slice = _utc_date(_micros("usage_hour"))
+    daily = (
+        slices.withColumn("usage_date", day_of_slice)
+        .groupBy("workspace_id", "warehouse_id", "usage_date", "identity")
+        .agg(money(F.sum("task_ms")).alias("day_task_ms"))
+        .where(F.col("day_task_ms") > 0)
+    )
+    spread_rows = idle.join(daily, ["workspace_id", "warehouse_id", "usage_date"])
+    spread = _split(
+        spread_rows, _HOUR, "day_task_ms", [F.col("day_task_ms").desc(), F.col("identity").asc_nulls_last()]
+    ).withColumn("allocation_basis", F.lit(IDLE_SPREAD))
+    used_days = daily.select("workspace_id", "warehouse_id", "usage_date").distinct()
+    unspread = idle.join(used_days, ["workspace_id", "warehouse_id", "usage_date"], "left_anti")
+    return spread.unionByName(_whole(unspread, IDLE_KEPT, UNALLOCATED), allowMissingColumns=True)
+
+
+def _idle_rows(hours: DataFrame, slices: DataFrame, idle_rule: IdleRule) -> DataFrame:
+    """The billed hours without task time, charged as `idle_rule` says."""
+    idle = hours.where(F.col("is_idle")).withColumn("task_ms", F.lit(0).cast(MONEY))
+    idle = idle.withColumn("query_count", F.lit(0).cast("bigint"))
+    if idle_rule.method == "spread":
+        return _spread_idle(idle, slices)
+    if idle_rule.method == "unit":
+        return _whole(idle, IDLE_UNIT, idle_rule.business_unit)
+    return _whole(idle, IDLE_KEPT, UNALLOCATED)
+
+
 def consumption_hourly(
     warehouse_usage_lines: DataFrame,
     queries: DataFrame,
@@ -245,35 +285,8 @@ def consumption_hourly(
     hours = hours.join(hour_task, list(_HOUR), "left").withColumn(
         "is_idle", F.coalesce(F.col("hour_task_ms"), F.lit(0)) <= 0
     )
-    by_task = [F.col("task_ms").desc(), F.col("identity").asc_nulls_last()]
-    busy = _split(
-        hours.where(~F.col("is_idle")).join(used.where(F.col("task_ms") > 0), list(_HOUR)),
-        _HOUR,
-        "task_ms",
-        by_task,
-    ).withColumn("allocation_basis", F.lit(CONSUMPTION))
-
-    idle = hours.where(F.col("is_idle")).withColumn("task_ms", F.lit(0).cast(MONEY))
-    idle = idle.withColumn("query_count", F.lit(0).cast("bigint"))
-    if idle_rule.method == "spread":
-        day_of_slice = _utc_date(_micros("usage_hour"))
-        daily = (
-            slices.withColumn("usage_date", day_of_slice)
-            .groupBy("workspace_id", "warehouse_id", "usage_date", "identity")
-            .agg(money(F.sum("task_ms")).alias("day_task_ms"))
-            .where(F.col("day_task_ms") > 0)
-        )
-        spread_rows = idle.join(daily, ["workspace_id", "warehouse_id", "usage_date"])
-        spread = _split(
-            spread_rows, _HOUR, "day_task_ms", [F.col("day_task_ms").desc(), F.col("identity").asc_nulls_last()]
-        ).withColumn("allocation_basis", F.lit(IDLE_SPREAD))
-        used_days = daily.select("workspace_id", "warehouse_id", "usage_date").distinct()
-        unspread = idle.join(used_days, ["workspace_id", "warehouse_id", "usage_date"], "left_anti")
-        idle_rows = spread.unionByName(_whole(unspread, IDLE_KEPT, UNALLOCATED), allowMissingColumns=True)
-    elif idle_rule.method == "unit":
-        idle_rows = _whole(idle, IDLE_UNIT, idle_rule.business_unit)
-    else:
-        idle_rows = _whole(idle, IDLE_KEPT, UNALLOCATED)
+    busy = _busy_rows(hours, used)
+    idle_rows = _idle_rows(hours, slices, idle_rule)
 
     rows = busy.withColumn("business_unit", F.lit(None).cast("string")).unionByName(idle_rows, allowMissingColumns=True)
     return _with_units(rows, identity_units).select(

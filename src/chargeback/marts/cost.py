@@ -54,7 +54,7 @@ def corrections(truth: DataFrame, booked: DataFrame, booking_date: dt.date, run_
             (F.col("effective_cost") * sign).cast(MONEY).alias("effective_cost"),
         )
 
-    # A union of truth and negated bookings, summed per key (a full outer join of the two trips Sail).
+    # A union of truth and negated bookings, summed per key (engine: full-outer-join).
     diff = (
         signed(truth, 1)
         .unionByName(signed(booked, -1))

@@ -67,6 +67,51 @@ def is_waste(result_state: Column, attempt_count: Column) -> Column:
     return F.coalesce(result_state.isin(list(FAILED_STATES)) | (attempt_count > 1), F.lit(False))
 
 
+def _run_costs(lines: DataFrame) -> DataFrame:
+    """The lines summed per run: cost, line count, job id and the span of the usage."""
+    return lines.groupBy(*_RUN).agg(
+        F.max("job_id").alias("_line_job_id"),
+        F.min("usage_start_time").alias("_first_usage_at"),
+        F.max("usage_end_time").alias("_last_usage_at"),
+        money(F.sum("list_cost")).alias("list_cost"),
+        money(F.sum("effective_cost")).alias("effective_cost"),
+        F.max("currency_code").alias("currency_code"),
+        F.count(F.lit(1)).cast("bigint").alias("usage_line_count"),
+    )
+
+
+def _run_units(lines: DataFrame) -> DataFrame:
+    """Each run's business unit: the one with the largest effective cost of its lines (ties: the smallest id)."""
+    unit_order = Window.partitionBy(*_RUN).orderBy(F.col("_unit_cost").desc(), F.col("business_unit").asc())
+    return (
+        lines.groupBy(*_RUN, "business_unit")
+        .agg(F.sum("effective_cost").cast(MONEY).alias("_unit_cost"))
+        .withColumn("_rank", F.row_number().over(unit_order))
+        .where(F.col("_rank") == 1)
+        .select(*_RUN, "business_unit")
+    )
+
+
+def _runs(usage_lines: DataFrame, job_run_timeline: DataFrame, jobs: DataFrame) -> DataFrame:
+    """Per run: its cost, unit, timeline outcome, `job_id` and the job's latest name (`_job_name`)."""
+    lines = usage_lines.where(F.col("job_run_id").isNotNull())
+    names = latest(jobs, ["workspace_id", "job_id"]).select(
+        F.col("workspace_id").alias("_name_ws"), F.col("job_id").alias("_name_job"), F.col("name").alias("_job_name")
+    )
+    outcomes = run_outcomes(job_run_timeline).withColumnRenamed("job_id", "_timeline_job_id")
+    return (
+        _run_costs(lines)
+        .join(_run_units(lines), list(_RUN), "left")
+        .join(outcomes, list(_RUN), "left")
+        .withColumn("job_id", F.coalesce("_line_job_id", "_timeline_job_id"))
+        .join(
+            F.broadcast(names),
+            (F.col("workspace_id") == F.col("_name_ws")) & (F.col("job_id") == F.col("_name_job")),
+            "left",
+        )
+    )
+
+
 def job_run_costs(usage_lines: DataFrame, job_run_timeline: DataFrame, jobs: DataFrame, run_id: str) -> DataFrame:
     """`job_run_costs`: usage summed per job run, with outcome, name and unit (module docstring).
 
@@ -79,38 +124,7 @@ def job_run_costs(usage_lines: DataFrame, job_run_timeline: DataFrame, jobs: Dat
         jobs: `system.lakeflow.jobs` (workspace_id, job_id, name, change_time).
         run_id: the pipeline run writing the rows.
     """
-    lines = usage_lines.where(F.col("job_run_id").isNotNull())
-    costs = lines.groupBy(*_RUN).agg(
-        F.max("job_id").alias("_line_job_id"),
-        F.min("usage_start_time").alias("_first_usage_at"),
-        F.max("usage_end_time").alias("_last_usage_at"),
-        money(F.sum("list_cost")).alias("list_cost"),
-        money(F.sum("effective_cost")).alias("effective_cost"),
-        F.max("currency_code").alias("currency_code"),
-        F.count(F.lit(1)).cast("bigint").alias("usage_line_count"),
-    )
-    unit_order = Window.partitionBy(*_RUN).orderBy(F.col("_unit_cost").desc(), F.col("business_unit").asc())
-    units = (
-        lines.groupBy(*_RUN, "business_unit")
-        .agg(F.sum("effective_cost").cast(MONEY).alias("_unit_cost"))
-        .withColumn("_rank", F.row_number().over(unit_order))
-        .where(F.col("_rank") == 1)
-        .select(*_RUN, "business_unit")
-    )
-    names = latest(jobs, ["workspace_id", "job_id"]).select(
-        F.col("workspace_id").alias("_name_ws"), F.col("job_id").alias("_name_job"), F.col("name").alias("_job_name")
-    )
-    outcomes = run_outcomes(job_run_timeline).withColumnRenamed("job_id", "_timeline_job_id")
-    joined = (
-        costs.join(units, list(_RUN), "left")
-        .join(outcomes, list(_RUN), "left")
-        .withColumn("job_id", F.coalesce("_line_job_id", "_timeline_job_id"))
-        .join(
-            F.broadcast(names),
-            (F.col("workspace_id") == F.col("_name_ws")) & (F.col("job_id") == F.col("_name_job")),
-            "left",
-        )
-    )
+    joined = _runs(usage_lines, job_run_timeline, jobs)
     has_timeline = F.col("run_start_at").isNotNull()
     start = F.coalesce("run_start_at", "_first_usage_at")
     end = F.coalesce("run_end_at", "_last_usage_at")

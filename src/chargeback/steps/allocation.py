@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from chargeback.config import UNALLOCATED, SharedPool
 from chargeback.contracts.cost_tables import COST_GRAIN
 from chargeback.money import MONEY, PERCENT, money, ratio_of, share_toward_zero
+from chargeback.steps.pricing import glob_like
 
 _GROUP = ("pool_id", "usage_date", "workspace_id", "billing_origin_product", "sku_name", "currency_code")
 _ANY_PRODUCT = "*"
@@ -33,12 +34,6 @@ _POOLS = (
     "array<struct<id:string,products:array<string>,sku_likes:array<string>,workspaces:array<string>,"
     "warehouses:array<string>,unallocated:boolean>>"
 )
-
-
-def glob_like(pattern: str) -> str:
-    """A SKU glob (`*`, `?`) as a LIKE pattern: `%` and `_` are escaped, so they only match themselves."""
-    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%").replace("?", "_")
 
 
 def pool_table(spark: SparkSession, pools: Sequence[SharedPool]) -> DataFrame:
@@ -93,7 +88,7 @@ def assign_pools(lines: DataFrame, pools: Sequence[SharedPool]) -> DataFrame:
     if not pools:
         return lines.withColumn("pool_id", F.lit(None).cast("string"))
     first = F.get(F.filter(F.col("_pools"), lambda pool: claims(pool, pools)), 0).getField("id")
-    # The one-row frame on the left: Sail collects a cross join's left side and streams the right one.
+    # The one-row frame on the left, so the lines stream (engine: cross-join-left-side).
     claimed = pool_table(lines.sparkSession, pools).crossJoin(lines).withColumn("pool_id", first)
     return claimed.select(*lines.columns, "pool_id")
 
@@ -129,15 +124,14 @@ def direct_rows(lines: DataFrame) -> DataFrame:
     )
 
 
-def allocate_shared(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Sequence[str]) -> DataFrame:
-    """Split each pool's cost per (day, workspace, product, SKU) to its targets: `cost_kind = 'shared'` rows."""
-    spark = lines.sparkSession
-    targets = pool_targets(spark, pools, unit_ids)
-    same_product = spark.createDataFrame(
+def _pool_groups(lines: DataFrame, pools: Sequence[SharedPool]) -> DataFrame:
+    """Each pool's cost per (day, workspace, product, SKU), with the product its weights are taken in
+    (`weight_product`: the group's own for a same-product pool, else `*`)."""
+    same_product = lines.sparkSession.createDataFrame(
         [(pool.id, pool.same_product) for pool in pools], "pool_id string, _same_product boolean"
     )
     within_product = F.coalesce(F.col("_same_product"), F.lit(False))
-    groups = (
+    return (
         lines.where(F.col("pool_id").isNotNull())
         .groupBy(*_GROUP)
         .agg(money(F.sum("list_cost")).alias("pool_list_cost"), money(F.sum("effective_cost")).alias("pool_cost"))
@@ -146,13 +140,19 @@ def allocate_shared(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Seq
         .drop("_same_product")
     )
 
+
+def _direct_cost(lines: DataFrame) -> DataFrame:
+    """Each unit's direct effective cost per day, by product and over all products (`weight_product` = `*`)."""
     direct = lines.where(F.col("pool_id").isNull() & (F.col("business_unit") != F.lit(UNALLOCATED)))
     by_product = direct.groupBy("usage_date", F.col("billing_origin_product").alias("weight_product"), "business_unit")
     overall = direct.groupBy("usage_date", F.lit(_ANY_PRODUCT).alias("weight_product"), "business_unit")
-    direct_cost = by_product.agg(money(F.sum("effective_cost")).alias("direct_cost")).unionByName(
+    return by_product.agg(money(F.sum("effective_cost")).alias("direct_cost")).unionByName(
         overall.agg(money(F.sum("effective_cost")).alias("direct_cost"))
     )
 
+
+def _weights(groups: DataFrame, targets: DataFrame, direct_cost: DataFrame) -> DataFrame:
+    """Each target's weight and ratio per (pool, day, weight product); all-zero weights fall back to even."""
     demand = groups.select("pool_id", "usage_date", "weight_product").distinct()
     weights = demand.join(F.broadcast(targets), "pool_id").join(
         direct_cost, ["usage_date", "weight_product", "business_unit"], "left"
@@ -161,7 +161,7 @@ def allocate_shared(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Seq
         F.col("method") == "proportional", F.greatest(F.coalesce("direct_cost", F.lit(0).cast(MONEY)), F.lit(0))
     ).otherwise(F.col("base_weight"))
     pool_day = Window.partitionBy("pool_id", "usage_date", "weight_product")
-    weights = (
+    return (
         # Weights carry 6 decimals, the precision ratio_of divides by: a positive weight sum then never
         # rounds to a zero divisor (weights below a millionth of the currency count as zero).
         weights.withColumn("raw_weight", raw.cast(WEIGHT))
@@ -169,6 +169,13 @@ def allocate_shared(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Seq
         .withColumn("ratio", ratio_of(F.col("weight"), F.sum("weight").over(pool_day)))
         .select("pool_id", "usage_date", "weight_product", "business_unit", "weight", "ratio")
     )
+
+
+def allocate_shared(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Sequence[str]) -> DataFrame:
+    """Split each pool's cost per (day, workspace, product, SKU) to its targets: `cost_kind = 'shared'` rows."""
+    targets = pool_targets(lines.sparkSession, pools, unit_ids)
+    groups = _pool_groups(lines, pools)
+    weights = _weights(groups, targets, _direct_cost(lines))
 
     group = Window.partitionBy(*_GROUP)
     owner_first = Window.partitionBy(*_GROUP).orderBy(F.col("weight").desc(), F.col("business_unit"))

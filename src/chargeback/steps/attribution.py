@@ -27,16 +27,23 @@ from chargeback.config import (
     WorkspaceRule,
     normalise,
 )
+from chargeback.config.model import RULE_PRECEDENCE
 
-# (method, confidence) in precedence order.
-METHODS = (
-    ("tag", "high"),
-    ("budget_policy", "high"),
-    ("workload", "high"),
-    ("pipeline_tag", "medium"),
-    ("identity", "medium"),
-    ("workspace", "low"),
+# The confidence of each attribution method; the method of the config's `tag_value` rules is `tag`.
+_CONFIDENCE = {
+    "tag": "high",
+    "budget_policy": "high",
+    "workload": "high",
+    "pipeline_tag": "medium",
+    "identity": "medium",
+    "workspace": "low",
+}
+_METHOD_OF_RULE = {"tag_value": "tag"}
+ATTRIBUTION_METHODS: tuple[tuple[str, str], ...] = tuple(
+    (method, _CONFIDENCE[method])
+    for method in (_METHOD_OF_RULE.get(rule, rule) for rule in sorted(RULE_PRECEDENCE, key=RULE_PRECEDENCE.__getitem__))
 )
+"""(attribution_method, attribution_confidence) in precedence order, the order of `config.model.RULE_PRECEDENCE`."""
 _TAG_ENTRIES = "array<struct<key:string,value:string>>"
 _CANDIDATE = "struct<source:int,priority:int,key:string,value:string>"
 _TAG, _PIPELINE_TAG = 0, 1  # where a business-unit tag comes from: the usage's own tags or its pipeline's
@@ -179,7 +186,7 @@ def best_tags(lines: DataFrame, config: Config) -> DataFrame:
 
     pipeline_tags = F.when(F.col("workload_type") == "pipeline", F.col("pipeline_tags_json"))
     exploded = (
-        # The one-row frame on the left: Sail collects a cross join's left side and streams the right one.
+        # The one-row frame on the left, so the lines stream (engine: cross-join-left-side).
         keys.crossJoin(lines)
         .withColumn(
             "_candidates",
@@ -244,11 +251,11 @@ def attribute(lines: DataFrame, config: Config) -> DataFrame:
             "left",
         ).drop(f"_{method}_from", f"_{method}_to")
 
-    unit = F.coalesce(*(F.col(f"_{m}_unit") for m, _ in METHODS), F.lit(UNALLOCATED))
+    unit = F.coalesce(*(F.col(f"_{m}_unit") for m, _ in ATTRIBUTION_METHODS), F.lit(UNALLOCATED))
     method_col = F.lit("unallocated")
     confidence = F.lit("none")
     key = F.lit(None).cast("string")
-    for m, conf in reversed(METHODS):
+    for m, conf in reversed(ATTRIBUTION_METHODS):
         present = F.col(f"_{m}_unit").isNotNull()
         method_col = F.when(present, F.lit(m)).otherwise(method_col)
         confidence = F.when(present, F.lit(conf)).otherwise(confidence)

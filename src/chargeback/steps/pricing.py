@@ -50,7 +50,7 @@ AMOUNT_OUT_OF_RANGE = "converted amount out of range"
 
 def pricing_field(list_prices: DataFrame, *path: str) -> Column:
     """`pricing.<path>`, or NULL when the source's pricing struct lacks it (older exports) or a struct on the way
-    is NULL (Sail 0.7.2 reads a field of a NULL struct as 0, which would price a line at zero)."""
+    is NULL (engine: null-struct-field: it would price a line at zero)."""
     dtype = list_prices.schema["pricing"].dataType if "pricing" in list_prices.columns else None
     col, missing = F.col("pricing"), F.col("pricing").isNull()
     for name in path:
@@ -159,7 +159,9 @@ def _valid_on(day: Column, valid_from: object, valid_to: object) -> Column:
     return cond if valid_to is None else cond & (day < F.lit(valid_to))
 
 
-def _glob_to_like(pattern: str) -> str:
+def glob_like(pattern: str) -> str:
+    """A SKU glob (`*`, `?`) as a LIKE pattern: `%` and `_` are escaped, so they only match themselves (discount
+    rules here, shared-cost pools in `allocation`)."""
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped.replace("*", "%").replace("?", "_")
 
@@ -172,7 +174,7 @@ def discount_percent(discounts: Sequence[Discount]) -> Column:
         if rule.billing_origin_product is not None:
             cond = cond & (F.col("billing_origin_product") == F.lit(rule.billing_origin_product))
         if rule.sku_pattern is not None:
-            cond = cond & F.col("sku_name").like(_glob_to_like(rule.sku_pattern))
+            cond = cond & F.col("sku_name").like(glob_like(rule.sku_pattern))
         result = F.when(cond, F.lit(rule.percent).cast(PERCENT)).otherwise(result)
     return result
 

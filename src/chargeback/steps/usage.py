@@ -58,7 +58,7 @@ LINE_KEY = (
 
 def nested(df: DataFrame, struct_name: str, field: str) -> Column:
     """`struct_name.field`, or NULL when the source lacks it (older exports, schema drift) or the struct is NULL
-    (Sail 0.7.2 reads a field of a NULL struct as '' or false)."""
+    (engine: null-struct-field)."""
     dtype = df.schema[struct_name].dataType if struct_name in df.columns else None
     if isinstance(dtype, StructType) and field in dtype.fieldNames():
         return F.when(F.col(struct_name).isNotNull(), F.col(struct_name).getField(field))

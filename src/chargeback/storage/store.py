@@ -87,7 +87,7 @@ class TableStore(ABC):
     ) -> None:
         """Replace the rows of `name` inside `window` (`(date_column, start, end)`) by `df`, or all rows.
 
-        Rows of `df` outside the window are dropped first: Sail, unlike Spark, does not reject them.
+        Rows of `df` outside the window are dropped first (engine: replace-where-unchecked).
         """
         self.ensure(name, spec)
         df = df.select(*spec.column_names)

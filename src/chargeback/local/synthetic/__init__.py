@@ -34,7 +34,7 @@ Modules, from the world to the tables (names starting with `_` are private to th
 
 from __future__ import annotations
 
-from chargeback.contracts.system_tables import (
+from chargeback.contracts.system_table_names import (
     CLUSTERS_TABLE,
     JOB_RUN_TIMELINE_TABLE,
     JOBS_TABLE,

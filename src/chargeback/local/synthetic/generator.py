@@ -12,7 +12,7 @@ import pyarrow as pa
 from numpy.random import PCG64, Generator
 
 from chargeback.contracts import system_tables as schemas
-from chargeback.contracts.system_tables import (
+from chargeback.contracts.system_table_names import (
     CLUSTERS_TABLE,
     JOB_RUN_TIMELINE_TABLE,
     JOBS_TABLE,

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.random import Generator
 
+from chargeback import dates
 from chargeback.contracts import system_tables as schemas
 from chargeback.local.synthetic.account import ACCOUNT_ID, RESTATEMENT_MOVED_TAG
 from chargeback.local.synthetic.columns import _arrow_schema
@@ -26,7 +27,7 @@ from chargeback.local.synthetic.values import (
     run_cluster_id_chars,
     update_id_chars,
 )
-from chargeback.local.synthetic.window import _US_PER_HOUR, Window, _epoch_day, _first_of_next_month
+from chargeback.local.synthetic.window import _US_PER_HOUR, Window, _epoch_day
 from chargeback.local.synthetic.workload import Workload, _changed
 
 if TYPE_CHECKING:
@@ -219,7 +220,7 @@ def _corrections(originals: _Records, window: Window, rng: Generator) -> list[_R
     kind = rng.choice(3, size=n, p=(0.6, 0.1, 0.3))  # restated quantity, restated (moved) tags, retraction only
     day0 = _epoch_day(window.start_date)
     usage_day = day0 + originals.hour[chosen] // 24
-    next_month = _epoch_day(_first_of_next_month(window.start_date))
+    next_month = _epoch_day(dates.next_month(window.start_date))
     delay = np.where(rng.random(n) < 0.15, rng.integers(31, 41, n), rng.integers(2, 11, n))
     after_close = (usage_day < next_month) & (rng.random(n) < 0.3)
     delay = np.where(after_close, next_month - usage_day + rng.integers(0, 7, n), delay)

@@ -56,10 +56,6 @@ def _epoch_day(day: dt.date) -> int:
     return (day - dt.date(1970, 1, 1)).days
 
 
-def _first_of_next_month(day: dt.date) -> dt.date:
-    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
 def _epoch_micros(when: dt.datetime) -> int:
     return int((when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) / dt.timedelta(microseconds=1))
 

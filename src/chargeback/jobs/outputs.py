@@ -1,0 +1,205 @@
+"""The tables the publish step writes, each declared once, in the order they are written.
+
+An output is built from `Inputs` (what the step computed before its first write: the silver lines of the window,
+the `cost_daily` rows to write, config and params) and from the tables it declares it `reads`, which are written
+before it: by an earlier output of this list, or by an earlier step. `publish` writes them one after another over
+their window and records how many rows of each the run holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from chargeback.config import Config
+from chargeback.contracts.cost_tables import (
+    CHARGEBACK_MONTHLY,
+    COST_DAILY,
+    POLICY_COVERAGE_DAILY,
+    SERVING_COSTS_DAILY,
+    TAG_COVERAGE_DAILY,
+    USAGE_COSTS,
+)
+from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY, FOCUS_COSTS
+from chargeback.contracts.table_spec import TableSpec
+from chargeback.dates import month_starts
+from chargeback.insights.anomalies import AnomalySettings, cost_anomalies_daily
+from chargeback.insights.budgets import budget_status_monthly
+from chargeback.insights.focus import focus_costs
+from chargeback.jobs.params import RunParams, RunSummary
+from chargeback.marts import cost as cost_marts
+from chargeback.marts.policy_coverage import policy_coverage_daily
+from chargeback.storage.store import TableStore
+
+# Tables earlier steps of the run write, which outputs may read.
+STEP_TABLES = (USAGE_COSTS,)
+
+
+def days(df: DataFrame, start: dt.date, end: dt.date, column: str = "usage_date") -> DataFrame:
+    """Rows of `df` whose `column` falls in `start`..`end`."""
+    return df.where((F.col(column) >= F.lit(start)) & (F.col(column) <= F.lit(end)))
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the outputs are built from, computed before the first write."""
+
+    store: TableStore
+    config: Config
+    params: RunParams
+    first_open: dt.date  # the first day of the window in an open month: gold is rewritten from there
+    lines: DataFrame  # the silver lines of the window
+    cost_daily: DataFrame  # the cost_daily rows of the open days, and corrections of closed days booked on them
+
+    @property
+    def open_lines(self) -> DataFrame:
+        return self.lines.where(F.col("usage_date") >= F.lit(self.first_open))
+
+    def open_days(self) -> tuple[dt.date, dt.date]:
+        return self.first_open, self.params.end_date
+
+    def open_months(self) -> tuple[dt.date, dt.date]:
+        return self.first_open.replace(day=1), self.params.end_date.replace(day=1)
+
+    def window_months(self) -> tuple[dt.date, dt.date]:
+        return self.params.start_date.replace(day=1), self.params.end_date.replace(day=1)
+
+
+@dataclass(frozen=True)
+class Written:
+    """The tables an output declared it reads, as written before it."""
+
+    store: TableStore
+    params: RunParams
+    declared: tuple[TableSpec, ...]
+
+    def __getitem__(self, spec: TableSpec) -> DataFrame:
+        if spec not in self.declared:
+            raise KeyError(f"{spec.table} is read by an output that does not declare it in `reads`")
+        return self.store.read(self.params.table(spec))
+
+
+@dataclass(frozen=True)
+class Output:
+    """A published table: how it is built, which days (or months) of it a run replaces, what it reads."""
+
+    spec: TableSpec
+    build: Callable[[Inputs, Written], DataFrame]
+    span: Callable[[Inputs], tuple[dt.date, dt.date]]  # the window replaced, in `window_column`
+    reads: tuple[TableSpec, ...] = ()  # written before this output, by an earlier output or step
+    run_column: str = "run_id"
+
+    @property
+    def window_column(self) -> str:
+        (column,) = self.spec.partition_by
+        return column
+
+
+def _cost_daily(inputs: Inputs, _: Written) -> DataFrame:
+    return inputs.cost_daily
+
+
+def _chargeback_monthly(inputs: Inputs, written: Written) -> DataFrame:
+    """The monthly statements of the window's months, from `cost_daily`.
+
+    Statements of closed months keep their rows once they read `closed`; one still `open` is rewritten
+    once more, with the same amounts (its days are never rewritten), to record that it is now closed.
+    """
+    first_month, last_month = inputs.window_months()
+    in_window = (F.col("billing_month") >= F.lit(first_month)) & (F.col("billing_month") <= F.lit(last_month))
+    statements = cost_marts.chargeback_monthly(
+        written[COST_DAILY].where(in_window), inputs.config, inputs.params.run_id
+    )
+    name = inputs.params.table(CHARGEBACK_MONTHLY)
+    if not inputs.store.exists(name):
+        return statements
+    kept = inputs.store.read(name).where(
+        in_window
+        & (F.col("statement_status") == "closed")
+        & (F.col("billing_month") < F.lit(inputs.first_open.replace(day=1)))
+    )
+    statements = statements.join(kept.select("billing_month").distinct(), "billing_month", "left_anti")
+    return statements.unionByName(kept)
+
+
+def _serving_costs_daily(inputs: Inputs, _: Written) -> DataFrame:
+    return cost_marts.serving_costs_daily(inputs.open_lines, inputs.params.run_id)
+
+
+def _tag_coverage_daily(inputs: Inputs, _: Written) -> DataFrame:
+    return cost_marts.tag_coverage_daily(inputs.open_lines, inputs.config.currency, inputs.params.run_id)
+
+
+def _policy_coverage_daily(inputs: Inputs, _: Written) -> DataFrame:
+    return policy_coverage_daily(inputs.open_lines, inputs.config, inputs.params.run_id)
+
+
+def _focus_costs(inputs: Inputs, written: Written) -> DataFrame:
+    # cost_daily as just written: reading it back is cheaper than allocating again.
+    daily = days(written[COST_DAILY], *inputs.open_days())
+    return focus_costs(daily, inputs.lines, inputs.config, inputs.params.run_id)
+
+
+def _cost_anomalies_daily(inputs: Inputs, written: Written) -> DataFrame:
+    start, end = inputs.open_days()
+    history = days(written[USAGE_COSTS], start - dt.timedelta(days=AnomalySettings().window_days), end)
+    return cost_anomalies_daily(history, start, end, inputs.config.currency, inputs.params.run_id)
+
+
+def _budget_status_monthly(inputs: Inputs, written: Written) -> DataFrame:
+    months = month_starts(*inputs.open_months())
+    return budget_status_monthly(
+        written[COST_DAILY], inputs.config, months, inputs.params.end_date, inputs.params.run_id
+    )
+
+
+OUTPUTS = (
+    Output(COST_DAILY, _cost_daily, Inputs.open_days),
+    Output(CHARGEBACK_MONTHLY, _chargeback_monthly, Inputs.window_months, reads=(COST_DAILY,)),
+    Output(SERVING_COSTS_DAILY, _serving_costs_daily, Inputs.open_days),
+    Output(TAG_COVERAGE_DAILY, _tag_coverage_daily, Inputs.open_days),
+    Output(POLICY_COVERAGE_DAILY, _policy_coverage_daily, Inputs.open_days),
+    Output(FOCUS_COSTS, _focus_costs, Inputs.open_days, reads=(COST_DAILY,), run_column="x_RunId"),
+    Output(COST_ANOMALIES_DAILY, _cost_anomalies_daily, Inputs.open_days, reads=(USAGE_COSTS,)),
+    Output(BUDGET_STATUS_MONTHLY, _budget_status_monthly, Inputs.open_months, reads=(COST_DAILY,)),
+)
+
+
+def _check_order(outputs: tuple[Output, ...]) -> None:
+    """Every table an output reads is written before it."""
+    before = list(STEP_TABLES)
+    for output in outputs:
+        for spec in output.reads:
+            if spec not in before:
+                raise AssertionError(f"{output.spec.table} reads {spec.table}, which is not written before it")
+        before.append(output.spec)
+
+
+_check_order(OUTPUTS)
+
+
+def rows_of_run(store: TableStore, params: RunParams, output: Output) -> int:
+    """How many rows of the output this run holds.
+
+    Every row a run writes lies between the first month of its window and its end: the date predicate prunes
+    the history partitions, which a filter on the run id alone would scan.
+    """
+    return (
+        store.read(params.table(output.spec))
+        .where(F.col(output.window_column).between(F.lit(params.start_date.replace(day=1)), F.lit(params.end_date)))
+        .where(F.col(output.run_column) == params.run_id)
+        .count()
+    )
+
+
+def publish(inputs: Inputs, summary: RunSummary) -> None:
+    """Write every output over its window, in order, and record how many rows of each the run holds."""
+    store, params = inputs.store, inputs.params
+    for output in OUTPUTS:
+        frame = output.build(inputs, Written(store, params, output.reads))
+        store.write(params.table(output.spec), output.spec, frame, (output.window_column, *output.span(inputs)))
+        summary.rows_written[output.spec.table] = rows_of_run(store, params, output)

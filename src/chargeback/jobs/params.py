@@ -1,0 +1,111 @@
+"""What a run of the chargeback job is given (`RunParams`, `SourceTables`) and what it reports (`RunSummary`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from chargeback.contracts.system_table_names import (
+    JOBS_TABLE,
+    LIST_PRICES_TABLE,
+    PIPELINES_TABLE,
+    SERVED_ENTITIES_TABLE,
+    USAGE_TABLE,
+    WORKSPACES_TABLE,
+)
+from chargeback.contracts.table_spec import TableSpec
+from chargeback.errors import InputError
+from chargeback.jobs import tieout
+from chargeback.names import TableName
+
+TOLERANCE = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class SourceTables:
+    """Where the system tables are read from (copies of them work too)."""
+
+    usage: TableName = USAGE_TABLE
+    list_prices: TableName = LIST_PRICES_TABLE
+    workspaces: TableName = WORKSPACES_TABLE
+    jobs: TableName = JOBS_TABLE
+    pipelines: TableName = PIPELINES_TABLE
+    served_entities: TableName = SERVED_ENTITIES_TABLE
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """Everything a run depends on besides config and data, parsed once at the edge."""
+
+    catalog: str
+    schema: str
+    start_date: dt.date
+    end_date: dt.date
+    run_id: str
+    run_at: dt.datetime
+    sources: SourceTables = field(default_factory=SourceTables)
+    # Publish even when the run removes more than the config's max_shrink_percent of a day's or month's cost.
+    allow_shrink: bool = False
+
+    def __post_init__(self) -> None:
+        if self.end_date < self.start_date:
+            raise InputError(f"--end-date {self.end_date} is before --start-date {self.start_date}")
+        TableName(self.catalog, self.schema, "x")  # validates both identifiers
+
+    def table(self, spec: TableSpec | str) -> TableName:
+        return TableName(self.catalog, self.schema, spec if isinstance(spec, str) else spec.table)
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for stdout and `reconciliation_runs`."""
+
+    run_id: str
+    start_date: dt.date
+    end_date: dt.date
+    currency: str
+    rows_written: dict[str, int] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    billed_cost: Decimal = Decimal(0)
+    allocated_cost: Decimal = Decimal(0)
+    usage_line_count: int = 0
+    unpriced_line_count: int = 0
+    unpriced_skus: str = ""
+    duplicate_record_count: int = 0
+    conflicting_record_count: int = 0
+    duplicate_record_examples: str = ""
+    # What the raw usage of the window nets to, read once per process (`source_facts`).
+    source: tieout.SourceFacts | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def difference(self) -> Decimal:
+        return self.billed_cost - self.allocated_cost
+
+    @property
+    def is_balanced(self) -> bool:
+        return abs(self.difference) <= TOLERANCE
+
+    def as_json(self) -> str:
+        """One machine-readable line for job logs; amounts as exact decimal strings."""
+        return json.dumps(
+            {
+                "run_id": self.run_id,
+                "window": [self.start_date.isoformat(), self.end_date.isoformat()],
+                "currency": self.currency,
+                "billed_cost": str(self.billed_cost),
+                "allocated_cost": str(self.allocated_cost),
+                "difference": str(self.difference),
+                "is_balanced": self.is_balanced,
+                "usage_line_count": self.usage_line_count,
+                "unpriced_line_count": self.unpriced_line_count,
+                "unpriced_skus": self.unpriced_skus,
+                "duplicate_record_count": self.duplicate_record_count,
+                "conflicting_record_count": self.conflicting_record_count,
+                "duplicate_record_examples": self.duplicate_record_examples,
+                "rows_written": self.rows_written,
+                "step_seconds": self.step_seconds,
+            },
+            sort_keys=True,
+        )
