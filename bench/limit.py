@@ -121,7 +121,7 @@ def limit_frame(store: TableStore, start: dt.date, end: dt.date) -> DataFrame:
     """The bare limit: usage of the window priced (the pipeline's own join and casts), summed by day and product."""
     from pyspark.sql import functions as F
 
-    from chargeback.jobs.daily import SourceTables
+    from chargeback.jobs.params import SourceTables
     from chargeback.money import MONEY, QUANTITY
     from chargeback.steps.pricing import price_intervals, price_usage
     from chargeback.steps.usage import usage_window

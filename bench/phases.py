@@ -32,7 +32,7 @@ def _lakehouse(path: str, catalogs: tuple[str, ...] = ("system", "main")) -> Ite
 
 
 def _params(start: dt.date, end: dt.date, run_id: str) -> Any:
-    from chargeback.jobs.daily import RunParams
+    from chargeback.jobs.params import RunParams
 
     return RunParams("main", "chargeback", start, end, run_id, RUN_AT)
 

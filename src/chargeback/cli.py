@@ -7,10 +7,7 @@ line `chargeback: error: <reason>` and exits non-zero.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
-import io
-import json
 import os
 import sys
 import time
@@ -24,6 +21,7 @@ from typing import Any
 from chargeback.contracts.system_table_names import LIST_PRICES_TABLE, USAGE_TABLE
 from chargeback.dates import run_window
 from chargeback.errors import ChargebackError, ConfigError, InputError
+from chargeback.jobs.params import STEPS
 
 DEFAULT_LAKEHOUSE = ".lakehouse"
 DEMO_DAYS = 60
@@ -135,7 +133,7 @@ def _databricks_commands(sub: Any) -> None:
     """job-step (inside a Databricks job), policies and budgets (the account API)."""
     step = sub.add_parser("job-step", help="run one pipeline step inside a Databricks job")
     _target_options(step)
-    step.add_argument("--step", choices=("all", "config", "price_attribute", "allocate_publish", "reconcile"))
+    step.add_argument("--step", choices=("all", *STEPS))
     step.add_argument("--start-date", type=_date)
     step.add_argument("--end-date", type=_date)
     step.add_argument("--lookback-days", type=_positive)
@@ -282,7 +280,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def _params(
     args: argparse.Namespace, config: Any, as_of: dt.datetime, start: dt.date | None, end: dt.date | None
 ) -> Any:
-    from chargeback.jobs.daily import RunParams
+    from chargeback.jobs.params import RunParams
 
     start_date, end_date = run_window(as_of.date(), config.lookback_days, start, end)
     return RunParams(
@@ -335,12 +333,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     from chargeback.local.lakehouse import require_query
+    from chargeback.local.sql_output import format_rows, plain
 
     require_query(args.query)
     with _open_lakehouse(args.lakehouse, writable=False) as store, _local_time_is_utc():
         try:
             df = store.sql(args.query)
-            columns, rows = df.columns, [tuple(_plain(v) for v in r) for r in df.collect()]
+            columns, rows = df.columns, [tuple(plain(v) for v in r) for r in df.collect()]
         except Exception as exc:  # the engine's own error, shortened to its first line
             raise ChargebackError(f"query failed: {_first_line(exc)}") from None
     print(format_rows(columns, rows, args.format))
@@ -394,7 +393,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_job_step(args: argparse.Namespace) -> int:
     from chargeback.config import load_config
-    from chargeback.jobs.daily import STEPS, RunParams, SourceTables, run
+    from chargeback.jobs.daily import run
+    from chargeback.jobs.params import STEPS, RunParams, SourceTables
     from chargeback.names import TableName
     from chargeback.storage.sessions import ambient_session
     from chargeback.storage.store import UnityCatalog
@@ -458,49 +458,5 @@ def _first_line(exc: Exception) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _plain(value: Any) -> Any:
-    """Struct values as dicts of their fields (recursively): a Row is a tuple and would lose its field names."""
-    from pyspark.sql import Row
-
-    if isinstance(value, Row):
-        return {k: _plain(v) for k, v in zip(value.__fields__, value, strict=True)}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
 def _money(value: Decimal) -> str:
     return f"{value:,.2f}"
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, Decimal):
-        return f"{value.normalize():f}" if value == value.to_integral() else f"{value:f}".rstrip("0")
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, dict | list):  # maps, arrays and structs print as JSON in a table or CSV cell
-        return json.dumps(value, default=_cell)
-    return str(value)
-
-
-def format_rows(columns: Sequence[str], rows: Sequence[tuple], fmt: str) -> str:
-    """Render query results as an aligned text table, CSV or JSON lines-free array."""
-    if fmt == "json":
-        return json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=_cell, indent=1)
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([[_cell(v) for v in r] for r in rows])
-        return buffer.getvalue().rstrip("\n")
-    cells = [[_cell(v) for v in r] for r in rows]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
-    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join(
-        [line, "  ".join("-" * w for w in widths), *body, f"({len(rows)} row{'s' if len(rows) != 1 else ''})"]
-    )

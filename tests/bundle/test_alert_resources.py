@@ -1,5 +1,5 @@
 """The SQL alerts of the bundle (resources/chargeback.alert.yml): they load into the official model, and on gold
-tables built locally they fire exactly when the dry run (`chargeback.alerts`, printed by `chargeback demo`)
+tables built locally they fire exactly when the dry run (`chargeback.insights.alerts`, printed by `chargeback demo`)
 would send something, for the same budgets and anomalies.
 
 One lakehouse of 40 days of synthetic usage with a job spike on 2026-09-03 (which also pushes ml-platform's
@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from chargeback.config import load_config
 from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY
 from chargeback.insights.alerts import anomaly_alert, budget_alerts
-from chargeback.jobs.daily import RunParams
+from chargeback.jobs.params import RunParams
 from tests.helpers import inject_job_spike
 
 ROOT = Path(__file__).resolve().parents[2]

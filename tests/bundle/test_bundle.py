@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -442,10 +443,16 @@ def test_the_cli_version_is_pinned_for_bundle_alerts():
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel built as the bundle's artifact build does (`pip wheel --no-deps`), from this checkout."""
-    out = tmp_path_factory.mktemp("wheel")
+    """The wheel built as the bundle's artifact build does (`pip wheel --no-deps`), from a clean copy of this
+    checkout: a `build/` folder left by an earlier build would otherwise add modules that no longer exist."""
+    out, source = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("checkout") / "project"
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for part in ("src", "config"):
+        shutil.copytree(ROOT / part, source / part, ignore=skip)
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / part, source / part)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(source)],
         check=True,
         capture_output=True,
     )
@@ -456,10 +463,18 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_carries_every_module_the_config_and_the_dashboard(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {str(p.relative_to(ROOT / "src")) for p in (ROOT / "src" / "chargeback").rglob("*.py")}
-    assert modules <= names, f"missing from the wheel: {sorted(modules - names)}"
+    shipped = {n for n in names if n.startswith("chargeback/") and n.endswith(".py")}
+    shipped -= {n for n in shipped if n.startswith("chargeback/bundled_config/")}
+    assert modules - shipped == set(), "missing from the wheel (add the package to pyproject's list)"
+    assert shipped - modules == set(), "in the wheel but not in src/"
     archive = zipfile.ZipFile(wheel)
     assert archive.read("chargeback/bundled_config/chargeback.yml") == (ROOT / "config" / "chargeback.yml").read_bytes()
     assert "chargeback/resources/chargeback.lvdash.json" in names
+
+
+def test_the_artifact_build_starts_from_a_clean_build_folder() -> None:
+    (build,) = [a["build"] for a in yaml.safe_load((ROOT / "databricks.yml").read_text())["artifacts"].values()]
+    assert build.index("rmtree('build'") < build.index("pip wheel"), "setuptools would reuse stale build/lib"
 
 
 def test_the_installed_wheel_runs_with_its_own_config_from_any_folder(wheel: Path, tmp_path: Path) -> None:

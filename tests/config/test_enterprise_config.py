@@ -22,7 +22,8 @@ from pyspark.sql import functions as F
 from chargeback.config import UNALLOCATED, Config, load_config, loading, parse_config, validate_config_file
 from chargeback.contracts import cost_tables
 from chargeback.errors import ConfigError
-from chargeback.jobs.daily import RunParams, build_usage_costs, run
+from chargeback.jobs.daily import build_usage_costs, run
+from chargeback.jobs.params import RunParams
 from chargeback.local.engine import local_session
 from chargeback.local.enterprise_config import (
     ENTERPRISE_ALIASES,

@@ -80,7 +80,7 @@ def test_write_and_read_back_under_the_three_part_name(fresh: LocalLakehouse, ro
 
 def test_replace_where_replaces_only_the_window(fresh: LocalLakehouse) -> None:
     update = costs(fresh.spark, ("data-eng", 2, "20"), ("finance", 3, "30"), ("finance", 5, "50"))
-    fresh.write(COSTS, COSTS_SPEC, update, window=("usage_date", day(2), day(3)))
+    fresh.write(COSTS, COSTS_SPEC, update, replace_days=("usage_date", day(2), day(3)))
     expected = costs(
         fresh.spark,
         ("data-eng", 1, "1.25"),  # before the window: kept
@@ -181,7 +181,7 @@ def test_a_newer_release_adds_its_columns_to_a_table_an_older_one_wrote(tmp_path
     with local_session(["main"]) as spark:
         store = LocalLakehouse(spark, root)
         day_two = costs(spark, ("finance", 2, "9")).selectExpr("*", "'CC-2000' AS cost_center")
-        store.write(name, UPGRADED_SPEC, day_two, window=("usage_date", day(2), day(2)))
+        store.write(name, UPGRADED_SPEC, day_two, replace_days=("usage_date", day(2), day(2)))
         rows = store.sql("SELECT * FROM main.finops.upgraded ORDER BY usage_date").collect()
     assert [tuple(r) for r in rows] == [
         ("data-eng", day(1), Decimal("1.5"), None),  # written before the upgrade: the new column is NULL

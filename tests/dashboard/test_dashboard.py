@@ -41,7 +41,8 @@ CONFIG_FILE = ROOT / "config" / "chargeback.yml"
 @pytest.fixture(scope="module")
 def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from chargeback.config import load_config
-    from chargeback.jobs.daily import RunParams, run
+    from chargeback.jobs.daily import run
+    from chargeback.jobs.params import RunParams
     from chargeback.local.engine import local_session
     from chargeback.local.lakehouse import LocalLakehouse
     from chargeback.local.synthetic import generate

@@ -18,7 +18,7 @@ from chargeback.config import UNALLOCATED
 from chargeback.contracts.cost_tables import COST_DAILY, USAGE_COSTS
 from chargeback.contracts.insight_tables import FOCUS_COSTS
 from chargeback.insights.focus import SERVICE_CATEGORIES, focus_costs
-from chargeback.marts import cost as gold
+from chargeback.marts import cost as cost_marts
 from tests.helpers import assert_rows, config, spec_frame
 
 SEP1, SEP30, OCT1, OCT5, OCT6, NOV1 = (
@@ -317,7 +317,7 @@ def test_totals_equal_the_monthly_statements(spark) -> None:  # type: ignore[no-
         ],
     )
     columns = ["month", "business_unit", "billed", "listed"]
-    statements = gold.chargeback_monthly(daily, CONFIG, "run-1").select(
+    statements = cost_marts.chargeback_monthly(daily, CONFIG, "run-1").select(
         F.col("billing_month").alias("month"),
         "business_unit",
         F.col("effective_cost").alias("billed"),

@@ -24,7 +24,8 @@ from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOM
 from chargeback.contracts.table_spec import TableSpec
 from chargeback.errors import InputError, ShrinkError
 from chargeback.insights.report import print_budgets_and_anomalies
-from chargeback.jobs.daily import RunParams, run
+from chargeback.jobs.daily import run
+from chargeback.jobs.params import RunParams
 from chargeback.local.engine import local_session
 from chargeback.local.lakehouse import LocalLakehouse
 from chargeback.local.synthetic import generate

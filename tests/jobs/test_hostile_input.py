@@ -13,7 +13,8 @@ from chargeback import money
 from chargeback.contracts.system_tables import JOBS, LIST_PRICES, PIPELINES, SERVED_ENTITIES, USAGE, WORKSPACES_LATEST
 from chargeback.errors import InputError, ReconciliationError
 from chargeback.jobs import tieout
-from chargeback.jobs.daily import Enrichment, RunParams, usage_costs
+from chargeback.jobs.daily import Enrichment, usage_costs
+from chargeback.jobs.params import RunParams
 from chargeback.names import TableName
 from chargeback.steps.allocation import allocate
 from chargeback.steps.usage import content_hash

@@ -23,8 +23,9 @@ from chargeback import cli
 from chargeback.config import Config
 from chargeback.contracts.system_tables import LIST_PRICES, USAGE
 from chargeback.errors import ChargebackError, ConfigError, ReconciliationError
-from chargeback.jobs import daily as pipeline
-from chargeback.jobs.daily import RunParams, run
+from chargeback.jobs import daily
+from chargeback.jobs.daily import run
+from chargeback.jobs.params import RunParams
 from chargeback.local.engine import local_session
 from chargeback.local.lakehouse import LocalLakehouse, discover_tables
 from chargeback.local.synthetic import LIST_PRICES_TABLE, USAGE_TABLE
@@ -418,7 +419,7 @@ def test_a_step_that_loses_doubles_or_blanks_money_fails_the_run(
     root = published(tmp_path, week_rows())
     with lakehouse(root) as store:
         before = snapshot(store)
-        monkeypatch.setattr(pipeline, step, breakage(getattr(pipeline, step)))
+        monkeypatch.setattr(daily, step, breakage(getattr(daily, step)))
         with pytest.raises(ReconciliationError) as caught:
             run(store, config(), params("broken"))
         monkeypatch.undo()

@@ -1,7 +1,7 @@
 """Synthetic system tables: exact Databricks schemas, and data that exercises everything the pipeline handles.
 
 The expected schemas are transcribed here from ../shared/spec/billing-system-tables.md, independently of
-`chargeback.schemas`, so a drift in either fails a test. Data checks run SQL over a lakehouse written by
+`chargeback.contracts.system_tables`, so a drift in either fails a test. Data checks run SQL over a lakehouse written by
 `chargeback generate --days 30 --seed 7`, through the same engine path as `chargeback sql`.
 """
 

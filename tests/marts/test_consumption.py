@@ -1,4 +1,4 @@
-"""Consumption-based split of shared warehouse hours (`chargeback.consumption`), on every engine.
+"""Consumption-based split of shared warehouse hours (`chargeback.marts.consumption`), on every engine.
 
 Step tests on tiny inline data compare whole DataFrames; property tests draw random statement timelines (spanning
 hours, idle hours, zero task time, NULL identities) and check that every billed hour is conserved exactly with no

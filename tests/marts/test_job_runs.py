@@ -1,4 +1,4 @@
-"""Cost per job run (`chargeback.job_runs`): step tests on tiny inline data on every engine, and the generated
+"""Cost per job run (`chargeback.marts.job_runs`): step tests on tiny inline data on every engine, and the generated
 account's runs (every billed run once, its outcome from the timeline, repairs, retries and failures flagged)."""
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ from chargeback.config import (
     parse_config,
 )
 from chargeback.contracts.system_tables import JOBS, LIST_PRICES, PIPELINES, SERVED_ENTITIES, USAGE, WORKSPACES_LATEST
-from chargeback.jobs.daily import Enrichment, RunParams, usage_costs
+from chargeback.jobs.daily import Enrichment, usage_costs
+from chargeback.jobs.params import RunParams
 from chargeback.steps.allocation import allocate
 from chargeback.steps.attribution import attribute
 from tests.helpers import DAY, price_row, usage_row

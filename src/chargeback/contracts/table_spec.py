@@ -1,7 +1,7 @@
 """Table contracts: a table the product writes is a `TableSpec` (grain, primary key, typed and commented columns).
 
-Pure data, no storage: step, mart and insight modules declare their tables with these, `storage.store` creates
-and writes them.
+Pure data, no storage: `contracts/*_tables.py` declare every table with these; `storage.store` creates and
+writes them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""What the gold tables say: budget status, cost anomalies, the FOCUS export, alert dry runs, the demo report."""

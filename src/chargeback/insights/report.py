@@ -13,7 +13,7 @@ from chargeback.contracts import cost_tables
 from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY
 from chargeback.dates import month_end
 from chargeback.insights.alerts import anomaly_alert, budget_alerts, dry_run
-from chargeback.jobs.daily import RunParams
+from chargeback.jobs.params import RunParams
 from chargeback.storage.store import TableStore
 
 

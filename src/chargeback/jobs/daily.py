@@ -30,8 +30,7 @@ from chargeback.contracts.table_spec import TableSpec
 from chargeback.dates import month_end, next_month
 from chargeback.errors import InputError, ReconciliationError
 from chargeback.jobs import outputs, shrink, tieout
-from chargeback.jobs.params import TOLERANCE, RunParams, RunSummary
-from chargeback.jobs.params import SourceTables as SourceTables
+from chargeback.jobs.params import STEPS, TOLERANCE, RunParams, RunSummary
 from chargeback.marts import cost as cost_marts
 from chargeback.names import TableName
 from chargeback.steps.allocation import allocate, assign_pools
@@ -40,8 +39,6 @@ from chargeback.steps.pricing import apply_discounts_and_fx, price_intervals, pr
 from chargeback.steps.usage import net_usage, stage_usage, usage_window
 from chargeback.steps.workloads import identify_workloads
 from chargeback.storage.store import TableStore
-
-STEPS = ("config", "price_attribute", "allocate_publish", "reconcile")
 
 
 def _optional(store: TableStore, name: TableName, schema: StructType) -> DataFrame:
@@ -203,7 +200,7 @@ def publish_start(config: Config, params: RunParams) -> dt.date:
     return first_open
 
 
-def _window(store: TableStore, spec: TableSpec, params: RunParams, start: dt.date) -> DataFrame:
+def _read_from(store: TableStore, spec: TableSpec, params: RunParams, start: dt.date) -> DataFrame:
     return outputs.days(store.read(params.table(spec)), start, params.end_date)
 
 
@@ -222,7 +219,7 @@ def run_price_attribute_step(store: TableStore, config: Config, params: RunParam
         silver,
         ("usage_date", params.start_date, params.end_date),
     )
-    summary.rows_written["usage_costs"] = _window(store, cost_tables.USAGE_COSTS, params, params.start_date).count()
+    summary.rows_written["usage_costs"] = _read_from(store, cost_tables.USAGE_COSTS, params, params.start_date).count()
 
 
 def run_allocate_publish_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
@@ -231,7 +228,7 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
     Nothing is written before the gate has passed (`check_gate`); then every table of `outputs.OUTPUTS`, in order.
     """
     first_open = publish_start(config, params)
-    silver = _window(store, cost_tables.USAGE_COSTS, params, params.start_date)
+    silver = _read_from(store, cost_tables.USAGE_COSTS, params, params.start_date)
     costs = allocate(silver, config.shared_costs, config.unit_ids)
     daily, booked = book_corrections(store, costs, params, first_open)
     check_gate(store, config, params, summary, silver, daily.unionByName(booked))
@@ -322,7 +319,7 @@ def _check_published_shrink(
 
 def reconcile(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
     """Compare billed cost of the window with what gold holds for it; record the run; fail on imbalance."""
-    silver = _window(store, cost_tables.USAGE_COSTS, params, params.start_date)
+    silver = _read_from(store, cost_tables.USAGE_COSTS, params, params.start_date)
     daily = store.read(params.table(cost_tables.COST_DAILY))
     window_days = (F.col("day") >= F.lit(params.start_date)) & (F.col("day") <= F.lit(params.end_date))
     # Closed days count through their original booking plus later corrections naming them.

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from chargeback.contracts.system_table_names import (
     JOBS_TABLE,
@@ -17,10 +18,15 @@ from chargeback.contracts.system_table_names import (
 )
 from chargeback.contracts.table_spec import TableSpec
 from chargeback.errors import InputError
-from chargeback.jobs import tieout
 from chargeback.names import TableName
 
+if TYPE_CHECKING:
+    from chargeback.jobs import tieout
+
+# The largest difference the gate accepts between two totals of money: a cent.
 TOLERANCE = Decimal("0.01")
+# The tasks of the daily job, in order (the bundle runs each as a task; `all` runs them in one process).
+STEPS = ("config", "price_attribute", "allocate_publish", "reconcile")
 
 
 @dataclass(frozen=True)

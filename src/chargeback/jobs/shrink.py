@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal, localcontext
 
 from chargeback.errors import ShrinkError
-from chargeback.jobs.tieout import TOLERANCE, Key, SourceFacts
+from chargeback.jobs.params import TOLERANCE
+from chargeback.jobs.tieout import Key, SourceFacts
 
 
 def _percent(part: Decimal, whole: Decimal) -> str:

@@ -27,6 +27,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, FloatType, MapType, StructType
 
 from chargeback.errors import ReconciliationError, SourceDataError
+from chargeback.jobs.params import TOLERANCE
+from chargeback.money import QUANTITY_LIMIT, UNIT_PRICE_LIMIT
 
 KEY = ("usage_date", "sku_name", "cloud", "usage_unit")
 # What the pipeline reads of each source table; a missing one is a one-line SourceTableError.
@@ -55,9 +57,6 @@ LIST_PRICE_COLUMNS = (
     "price_end_time",
     "pricing",
 )
-QUANTITY_LIMIT = Decimal(10) ** 15
-UNIT_PRICE_LIMIT = Decimal(10) ** 6
-TOLERANCE = Decimal("0.01")
 # The only reason a line may be published unpriced (the pipeline's `pricing.NO_PRICE`).
 PUBLISHABLE_UNPRICED = "no list price"
 _NULL_MARK, _SEPARATOR = "\u2400", "\u241f"

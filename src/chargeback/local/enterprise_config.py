@@ -17,7 +17,7 @@ ENTERPRISE_ALIASES = 20_000
 ENTERPRISE_IDENTITIES = 2_000
 REORG_DAY = dt.date(2026, 10, 1)
 SINCE = dt.date(2020, 1, 1)
-# Rules that reach the synthetic account's data (`chargeback.synthetic`): a team tag no base rule maps and two
+# Rules that reach the synthetic account's data (`chargeback.local.synthetic`): a team tag no base rule maps and two
 # users no base rule maps. Everything else the config adds names values and users the account never has.
 SYNTHETIC_TAG_VALUE = ("research", 42)
 SYNTHETIC_IDENTITIES = (("frank.miller@acme.example", 7), ("intern@acme.example", 99))

@@ -1,7 +1,7 @@
 """Pure builders of the cost marts (their contracts are in `contracts.cost_tables`).
 
-Layers: `usage_costs` (silver, one row per netted usage line) -> `cost_daily` (allocated cost) ->
-`chargeback_monthly`, `serving_costs_daily`, `tag_coverage_daily`; `reconciliation_runs` logs each run.
+From the silver `usage_costs` lines and their allocation: `cost_daily` (with corrections of closed days),
+`chargeback_monthly`, `serving_costs_daily`, `tag_coverage_daily`. The daily job (`jobs/`) writes them.
 """
 
 from __future__ import annotations

@@ -26,11 +26,11 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from chargeback.marts.consumption import US_PER_DAY
 from chargeback.money import MONEY, money
 from chargeback.steps.workloads import latest
 
 FAILED_STATES = ("FAILED", "ERROR", "TIMED_OUT", "CANCELLED")
-US_PER_DAY = 86_400_000_000
 
 
 _RUN = ("workspace_id", "job_run_id")

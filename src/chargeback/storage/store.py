@@ -83,17 +83,18 @@ class TableStore(ABC):
         name: TableName,
         spec: TableSpec,
         df: DataFrame,
-        window: tuple[str, dt.date, dt.date] | None = None,
+        replace_days: tuple[str, dt.date, dt.date] | None = None,
     ) -> None:
-        """Replace the rows of `name` inside `window` (`(date_column, start, end)`) by `df`, or all rows.
+        """Replace the rows of `name` whose `date_column` is in `replace_days` (`(date_column, first, last)`) by
+        `df`, or all rows.
 
-        Rows of `df` outside the window are dropped first (engine: replace-where-unchecked).
+        Rows of `df` outside those days are dropped first (engine: replace-where-unchecked).
         """
         self.ensure(name, spec)
         df = df.select(*spec.column_names)
         predicate = None
-        if window is not None:
-            predicate = date_predicate(*window)
+        if replace_days is not None:
+            predicate = date_predicate(*replace_days)
             df = df.where(predicate)
         self._overwrite(name, df, predicate)
 

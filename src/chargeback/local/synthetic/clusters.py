@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 
-from chargeback.contracts import system_tables as schemas
+from chargeback.contracts import system_tables
 from chargeback.local.synthetic.account import (
     ACCOUNT_ID,
     CLUSTER_ANALYTICS,
@@ -34,7 +34,7 @@ def cluster_tables(
     streams: list[Stream], window: Window, jobs: JobAttempts, updates: PipelineUpdates
 ) -> list[pa.Table]:
     """All-purpose clusters (SCD2), one job cluster per classic job run, one cluster per classic pipeline update."""
-    fixed = _arrow(all_purpose_cluster_rows(window), schemas.CLUSTERS)
+    fixed = _arrow(all_purpose_cluster_rows(window), system_tables.CLUSTERS)
     first_attempt = np.unique(jobs.run_number, return_index=True)[1]  # repairs reuse the run's cluster row
     job_attempts = jobs.take(np.sort(first_attempt[jobs.has_cluster[first_attempt]]))
     job_ids = _chars([s.workload.metadata.get("job_id", "0" * 15) for s in streams])
@@ -90,7 +90,7 @@ def _run_clusters(
     photon = np.array([w.features.get("is_photon") is True for w in workloads])[stream]
     aws = cloud == "AWS"
     return _table(
-        schemas.CLUSTERS,
+        system_tables.CLUSTERS,
         n,
         {
             "account_id": _const(ACCOUNT_ID, n),
@@ -104,7 +104,7 @@ def _run_clusters(
             "worker_count": np.full(n, 4, dtype=np.int64),
             "auto_termination_minutes": np.zeros(n, dtype=np.int64),
             "enable_elastic_disk": np.ones(n, bool),
-            "tags": pa.array(tags, _arrow_type(schemas.CLUSTERS, "tags")).take(pa.array(2 * stream + after)),
+            "tags": pa.array(tags, _arrow_type(system_tables.CLUSTERS, "tags")).take(pa.array(2 * stream + after)),
             "cluster_source": _const(source, n),
             "aws_attributes": _Struct(
                 {

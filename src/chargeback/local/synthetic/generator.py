@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.random import PCG64, Generator
 
-from chargeback.contracts import system_tables as schemas
+from chargeback.contracts import system_tables
 from chargeback.contracts.system_table_names import (
     CLUSTERS_TABLE,
     JOB_RUN_TIMELINE_TABLE,
@@ -83,12 +83,16 @@ def generate(
     rng = Generator(PCG64(seed))
     spark = store.spark
     counts = {
-        LIST_PRICES_TABLE: _write(store, LIST_PRICES_TABLE, [_arrow(list_price_rows(window), schemas.LIST_PRICES)]),
-        WORKSPACES_TABLE: _write(store, WORKSPACES_TABLE, [_arrow(workspace_rows(window), schemas.WORKSPACES_LATEST)]),
-        JOBS_TABLE: _write(store, JOBS_TABLE, [_arrow(job_rows(window), schemas.JOBS)]),
-        PIPELINES_TABLE: _write(store, PIPELINES_TABLE, [_arrow(pipeline_rows(window), schemas.PIPELINES)]),
+        LIST_PRICES_TABLE: _write(
+            store, LIST_PRICES_TABLE, [_arrow(list_price_rows(window), system_tables.LIST_PRICES)]
+        ),
+        WORKSPACES_TABLE: _write(
+            store, WORKSPACES_TABLE, [_arrow(workspace_rows(window), system_tables.WORKSPACES_LATEST)]
+        ),
+        JOBS_TABLE: _write(store, JOBS_TABLE, [_arrow(job_rows(window), system_tables.JOBS)]),
+        PIPELINES_TABLE: _write(store, PIPELINES_TABLE, [_arrow(pipeline_rows(window), system_tables.PIPELINES)]),
         SERVED_ENTITIES_TABLE: _write(
-            store, SERVED_ENTITIES_TABLE, [_arrow(served_entity_rows(window), schemas.SERVED_ENTITIES)]
+            store, SERVED_ENTITIES_TABLE, [_arrow(served_entity_rows(window), system_tables.SERVED_ENTITIES)]
         ),
     }
     streams = billing_streams(WORKLOADS)
@@ -146,7 +150,7 @@ def write_activity_tables(
     updates = pipeline_updates(streams, plan_runs(streams, plan, _PIPELINE_KINDS), window, salt, rng_updates)
     hours = warehouse_hours(streams, plan, window, rng_hours)
     counts = {
-        WAREHOUSES_TABLE: _write(store, WAREHOUSES_TABLE, [_arrow(warehouse_rows(window), schemas.WAREHOUSES)]),
+        WAREHOUSES_TABLE: _write(store, WAREHOUSES_TABLE, [_arrow(warehouse_rows(window), system_tables.WAREHOUSES)]),
         WAREHOUSE_EVENTS_TABLE: _write(store, WAREHOUSE_EVENTS_TABLE, [warehouse_event_table(streams, hours)]),
         CLUSTERS_TABLE: _write(store, CLUSTERS_TABLE, cluster_tables(streams, window, jobs, updates)),
         JOB_RUN_TIMELINE_TABLE: _write(store, JOB_RUN_TIMELINE_TABLE, job_run_timeline_tables(streams, jobs, window)),
@@ -170,7 +174,7 @@ def _write(store: LocalLakehouse, name: TableName, parts: Iterable[tuple[DataFra
     derives a Delta column's nullability from the data written, which would make populated structs NOT NULL.
     """
     spark = store.spark
-    schema = schemas.SYSTEM_TABLES[str(name)]
+    schema = system_tables.SYSTEM_TABLES[str(name)]
     store.write_raw(name, spark.createDataFrame([], schema), mode="overwrite")
     frames = ((spark.createDataFrame(p, schema=schema), p.num_rows) if isinstance(p, pa.Table) else p for p in parts)
     total = 0

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.random import Generator
 
-from chargeback.contracts import system_tables as schemas
+from chargeback.contracts import system_tables
 from chargeback.local.synthetic.account import ACCOUNT_ID
 from chargeback.local.synthetic.columns import (
     _arrow_type,
@@ -252,7 +252,7 @@ _COMPUTE_TYPES = ("WAREHOUSE", "SERVERLESS_COMPUTE", "CLASSIC_COMPUTE")
 def job_run_timeline_tables(streams: list[Stream], jobs: JobAttempts, window: Window) -> Iterator[pa.Table]:
     """Clock-hour slices of every attempt; result state, termination and durations on each attempt's last slice."""
     row, slice_start, slice_end, last = _hour_slices(jobs.start, jobs.end)
-    schema = schemas.JOB_RUN_TIMELINE
+    schema = system_tables.JOB_RUN_TIMELINE
     names = _job_names(streams)
     for part in _row_chunks(len(row)):
         a = jobs.take(row[part])
@@ -358,7 +358,7 @@ def pipeline_update_timeline_tables(
         final = last[part]
         n = len(u.stream)
         yield _table(
-            schemas.PIPELINE_UPDATE_TIMELINE,
+            system_tables.PIPELINE_UPDATE_TIMELINE,
             n,
             {
                 "workspace_id": _pick(_workspace_ids(streams), u.stream),

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.random import Generator
 
-from chargeback.contracts import system_tables as schemas
+from chargeback.contracts import system_tables
 from chargeback.local.synthetic.account import (
     ACCOUNT_ID,
     CMK_WORKSPACES,
@@ -129,7 +129,7 @@ _QUERY_TAG_VARIANTS: tuple[dict[str, str | None] | None, ...] = (
 
 def _query_tags(index: np.ndarray) -> pa.Array:
     variants = [None if t is None else list(t.items()) for t in _QUERY_TAG_VARIANTS]
-    return pa.array(variants, _arrow_type(schemas.QUERY_HISTORY, "query_tags")).take(pa.array(index))
+    return pa.array(variants, _arrow_type(system_tables.QUERY_HISTORY, "query_tags")).take(pa.array(index))
 
 
 @dataclass
@@ -214,7 +214,7 @@ def _statement_table(rng: Generator, s: _Statements, streams: list[Stream], extr
         "cache_origin_statement_id": _strings(origin, cached & (np.arange(n) > 0)),
         "query_tags": _query_tags(s.tags),
     }
-    return _table(schemas.QUERY_HISTORY, n, {**values, **durations, **work, **texts, **extra})
+    return _table(system_tables.QUERY_HISTORY, n, {**values, **durations, **work, **texts, **extra})
 
 
 def _duration_columns(rng: Generator, s: _Statements) -> tuple[np.ndarray, dict[str, object]]:

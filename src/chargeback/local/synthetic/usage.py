@@ -14,7 +14,7 @@ import pyarrow as pa
 from numpy.random import Generator
 
 from chargeback import dates
-from chargeback.contracts import system_tables as schemas
+from chargeback.contracts import system_tables
 from chargeback.local.synthetic.account import ACCOUNT_ID, RESTATEMENT_MOVED_TAG
 from chargeback.local.synthetic.columns import _arrow_schema
 from chargeback.local.synthetic.plan import ActivityPlan, Stream
@@ -57,13 +57,13 @@ def _metadata_fields(streams: list[Stream]) -> list[str]:
     used = {name for s in streams for name in (*s.workload.metadata, *_changed(s.workload, "metadata"))}
     if any(s.workload.policy for s in streams):
         used.add("budget_policy_id")
-    return [f.name for f in schemas.USAGE_METADATA.fields if f.name in used]
+    return [f.name for f in system_tables.USAGE_METADATA.fields if f.name in used]
 
 
 def dimension_table(streams: list[Stream]) -> pa.Table:
     """One row per (stream, tag variant) with every column that is constant for it; key `dim_id`."""
     metadata_fields = _metadata_fields(streams)
-    usage = schemas.USAGE
+    usage = system_tables.USAGE
     rows = []
     for index, s in enumerate(streams):
         w = s.workload
@@ -308,5 +308,5 @@ def _usage_columns(dim_columns: set[str]) -> list[Column]:
             return F.lit(None).cast(dtype).alias(name)  # type: ignore[arg-type]
         return (F.coalesce(*sources) if len(sources) > 1 else sources[0]).alias(name)
 
-    metadata = F.struct(*[metadata_field(f.name, f.dataType) for f in schemas.USAGE_METADATA.fields])
-    return [metadata.alias(f.name) if f.name == "usage_metadata" else F.col(f.name) for f in schemas.USAGE.fields]
+    metadata = F.struct(*[metadata_field(f.name, f.dataType) for f in system_tables.USAGE_METADATA.fields])
+    return [metadata.alias(f.name) if f.name == "usage_metadata" else F.col(f.name) for f in system_tables.USAGE.fields]

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.random import Generator
 
-from chargeback.contracts import system_tables as schemas
+from chargeback.contracts import system_tables
 from chargeback.local.synthetic.account import (
     ACCOUNT_ID,
     REDACTED,
@@ -302,7 +302,7 @@ def _hour_columns(index: int, h: _BilledHours, late_start: np.int64, late_runnin
 def warehouse_event_table(streams: list[Stream], hours: WarehouseHours) -> pa.Table:
     n = len(hours.event_stream)
     return _table(
-        schemas.WAREHOUSE_EVENTS,
+        system_tables.WAREHOUSE_EVENTS,
         n,
         {
             "account_id": _const(ACCOUNT_ID, n),
