@@ -172,3 +172,20 @@ def assert_rows(df: DataFrame, columns: Sequence[str], expected: Iterable[Sequen
         f"unexpected (produced, not expected):\n{table(unexpected)}\n"
         f"actual:\n{table(actual)}\nexpected:\n{table(wanted)}"
     )
+
+
+class RecordingSpark:
+    """Just enough of a Databricks session for `UnityCatalog.ensure`: an existing table and the SQL it is sent."""
+
+    def __init__(self, columns: list[str]):
+        self.columns, self.statements = columns, []
+        self.catalog = self
+
+    def tableExists(self, name: str) -> bool:
+        return True
+
+    def table(self, name: str) -> RecordingSpark:
+        return self
+
+    def sql(self, statement: str) -> None:
+        self.statements.append(statement)

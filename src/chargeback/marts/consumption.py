@@ -39,6 +39,7 @@ from chargeback.config import UNALLOCATED, IdentityRule
 from chargeback.contracts.cost_tables import TASK_MS
 from chargeback.errors import InputError
 from chargeback.money import MONEY, RATIO, money, ratio_of, share_toward_zero, times_ratio
+from chargeback.steps.validity import in_force_on
 
 US_PER_HOUR = 3_600_000_000
 US_PER_DAY = 24 * US_PER_HOUR
@@ -213,7 +214,7 @@ def _with_units(rows: DataFrame, units: DataFrame | None) -> DataFrame:
         F.col("valid_to").alias("_to"),
     )
     day = F.col("usage_date")
-    valid = (day >= F.col("_from")) & (F.col("_to").isNull() | (day < F.col("_to")))
+    valid = in_force_on(day, F.col("_from"), F.col("_to"))
     joined = rows.join(F.broadcast(mapping), (F.col("identity") == F.col("_identity")) & valid, "left")
     return joined.withColumn("business_unit", F.coalesce(F.col("business_unit"), F.col("_unit"), F.lit(UNALLOCATED)))
 

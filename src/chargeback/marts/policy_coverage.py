@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from chargeback.config import Config
 from chargeback.contracts.cost_tables import POLICY_COVERAGE_DAILY
 from chargeback.money import MONEY
+from chargeback.steps.validity import in_force_on
 
 POLICY_STATUSES = ("none", "mapped", "tagged", "unknown")
 # Workloads a serverless budget policy can be attached to (SQL warehouses cannot have one).
@@ -37,7 +38,7 @@ def policy_coverage_daily(lines: DataFrame, config: Config, run_id: str) -> Data
         "_rule_policy_id string, _rule_from date, _rule_to date",
     )
     day = F.col("usage_date")
-    in_force = (day >= F.col("_rule_from")) & (F.col("_rule_to").isNull() | (day < F.col("_rule_to")))
+    in_force = in_force_on(day, F.col("_rule_from"), F.col("_rule_to"))
     # Rules of one policy id never overlap (the config refuses it), so the join adds no rows.
     matched = lines.where(is_policy_eligible()).join(
         F.broadcast(rules), (F.col("policy_id") == F.col("_rule_policy_id")) & in_force, "left"

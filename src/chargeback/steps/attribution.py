@@ -28,6 +28,7 @@ from chargeback.config import (
     normalise,
 )
 from chargeback.config.model import RULE_PRECEDENCE
+from chargeback.steps.validity import in_force_on
 
 # The confidence of each attribution method; the method of the config's `tag_value` rules is `tag`.
 _CONFIDENCE = {
@@ -142,8 +143,7 @@ def explicit_rules(spark: SparkSession, config: Config) -> dict[str, DataFrame]:
 
 
 def _in_force(day: Column, prefix: str) -> Column:
-    valid_from, valid_to = F.col(f"{prefix}from"), F.col(f"{prefix}to")
-    return (valid_from.isNull() | (day >= valid_from)) & (valid_to.isNull() | (day < valid_to))
+    return in_force_on(day, F.col(f"{prefix}from"), F.col(f"{prefix}to"))
 
 
 # --- business-unit tags --------------------------------------------------------------------------------------

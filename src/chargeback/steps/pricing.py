@@ -35,6 +35,7 @@ from chargeback.money import (
     money,
     times_price,
 )
+from chargeback.steps.validity import in_force_on
 
 PRICE_KEY = ("sku_name", "cloud", "usage_unit", "currency_code")
 
@@ -154,11 +155,6 @@ def price_usage(lines: DataFrame, intervals: DataFrame) -> DataFrame:
     )
 
 
-def _valid_on(day: Column, valid_from: object, valid_to: object) -> Column:
-    cond = day >= F.lit(valid_from)
-    return cond if valid_to is None else cond & (day < F.lit(valid_to))
-
-
 def glob_like(pattern: str) -> str:
     """A SKU glob (`*`, `?`) as a LIKE pattern: `%` and `_` are escaped, so they only match themselves (discount
     rules here, shared-cost pools in `allocation`)."""
@@ -170,7 +166,7 @@ def discount_percent(discounts: Sequence[Discount]) -> Column:
     """The percent of the first discount rule (config order) that matches a line on its usage date, else 0."""
     result = F.lit(0).cast(PERCENT)
     for rule in reversed(discounts):
-        cond = _valid_on(F.col("usage_date"), rule.valid_from, rule.valid_to)
+        cond = in_force_on(F.col("usage_date"), rule.valid_from, rule.valid_to)
         if rule.billing_origin_product is not None:
             cond = cond & (F.col("billing_origin_product") == F.lit(rule.billing_origin_product))
         if rule.sku_pattern is not None:
@@ -188,7 +184,7 @@ def fx_rate(rates: Sequence[FxRate], from_currency: str, to_currency: str) -> Co
     for rate in rates:
         if rate.from_currency == from_currency and rate.to_currency == to_currency:
             result = F.when(
-                _valid_on(F.col("usage_date"), rate.valid_from, rate.valid_to), F.lit(rate.rate).cast(FX_RATE)
+                in_force_on(F.col("usage_date"), rate.valid_from, rate.valid_to), F.lit(rate.rate).cast(FX_RATE)
             ).otherwise(result)
     return result
 

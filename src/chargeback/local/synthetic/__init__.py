@@ -22,7 +22,7 @@ Timeline of a generated window of `days` days (day 0 = `start_date`, all times U
 - Corrections arrive days later; the table is written as it would read on `start_date + days` (the day after
   the last usage day), so corrections due later are not in it yet.
 
-Modules, from the world to the tables (names starting with `_` are private to the package):
+Modules, from the world to the tables (names starting with `_` are private to their module):
 - `account`: ids and constants of the account; `workload`: what a workload is and the builders of each kind;
   `inventory`: every workload and its activity profile; `window`: the generated period and time units.
 - `plan`: usage streams and which hours they are active; `usage`: usage dimensions, facts and corrections;

@@ -18,13 +18,22 @@ from chargeback.local.synthetic.account import (
     USER_CAROL,
     USER_PLATFORM_ADMIN,
 )
-from chargeback.local.synthetic.columns import _arrow, _arrow_type, _const, _pick, _row_chunks, _Struct, _table, _times
+from chargeback.local.synthetic.columns import (
+    Struct,
+    arrow_table,
+    column_arrow_type,
+    const,
+    pick,
+    row_chunks,
+    table,
+    timestamps,
+)
 from chargeback.local.synthetic.inventory import WORKLOADS
-from chargeback.local.synthetic.plan import Stream, _workspace_ids
+from chargeback.local.synthetic.plan import Stream, workspace_ids
 from chargeback.local.synthetic.runs import JobAttempts, PipelineUpdates
-from chargeback.local.synthetic.values import _chars, _digit_chars, _strings, run_cluster_id_chars
-from chargeback.local.synthetic.window import _H, Window, _epoch_micros
-from chargeback.local.synthetic.workload import Workload, _changed, is_regional
+from chargeback.local.synthetic.values import char_matrix, digit_chars, run_cluster_id_chars, strings
+from chargeback.local.synthetic.window import H, Window, epoch_micros
+from chargeback.local.synthetic.workload import Workload, changed_part, is_regional
 
 _CLUSTER_OWNERS = {CLUSTER_ANALYTICS: USER_ALICE, CLUSTER_DEV_CAROL: USER_CAROL, CLUSTER_SHARED_SERVICES: SP_PLATFORM}
 _ZONES = {"US_EAST_N_VIRGINIA": "us-east-1a", "EUROPE_IRELAND": "eu-west-1a", None: "us-west-2a"}
@@ -34,27 +43,27 @@ def cluster_tables(
     streams: list[Stream], window: Window, jobs: JobAttempts, updates: PipelineUpdates
 ) -> list[pa.Table]:
     """All-purpose clusters (SCD2), one job cluster per classic job run, one cluster per classic pipeline update."""
-    fixed = _arrow(all_purpose_cluster_rows(window), system_tables.CLUSTERS)
+    fixed = arrow_table(all_purpose_cluster_rows(window), system_tables.CLUSTERS)
     first_attempt = np.unique(jobs.run_number, return_index=True)[1]  # repairs reuse the run's cluster row
     job_attempts = jobs.take(np.sort(first_attempt[jobs.has_cluster[first_attempt]]))
-    job_ids = _chars([s.workload.metadata.get("job_id", "0" * 15) for s in streams])
+    job_ids = char_matrix([s.workload.metadata.get("job_id", "0" * 15) for s in streams])
     job_names = np.concatenate(
         [
-            np.broadcast_to(_chars(["job-"]), (len(job_attempts.stream), 4)),
+            np.broadcast_to(char_matrix(["job-"]), (len(job_attempts.stream), 4)),
             job_ids[job_attempts.stream],
-            np.broadcast_to(_chars(["-run-"]), (len(job_attempts.stream), 5)),
-            _digit_chars(job_attempts.run_number, 15),
+            np.broadcast_to(char_matrix(["-run-"]), (len(job_attempts.stream), 5)),
+            digit_chars(job_attempts.run_number, 15),
         ],
         axis=1,
     )
     pipe = updates.take(np.flatnonzero(updates.has_cluster))
-    pipeline_ids = _chars([s.workload.metadata.get("dlt_pipeline_id", "0" * 36) for s in streams])
+    pipeline_ids = char_matrix([s.workload.metadata.get("dlt_pipeline_id", "0" * 36) for s in streams])
     pipeline_names = np.concatenate(
-        [np.broadcast_to(_chars(["dlt-execution-"]), (len(pipe.stream), 14)), pipeline_ids[pipe.stream]], axis=1
+        [np.broadcast_to(char_matrix(["dlt-execution-"]), (len(pipe.stream), 14)), pipeline_ids[pipe.stream]], axis=1
     )
     tables = [fixed]
     for source, runs, names in (("JOB", job_attempts, job_names), ("PIPELINE", pipe, pipeline_names)):
-        for part in _row_chunks(len(runs.stream)):
+        for part in row_chunks(len(runs.stream)):
             tables.append(
                 _run_clusters(
                     streams,
@@ -84,49 +93,50 @@ def _run_clusters(
     n = len(stream)
     workloads = [s.workload for s in streams]
     cloud = np.array([w.workspace.cloud for w in workloads])[stream]
-    after = (start >= _epoch_micros(window.change_time)).astype(np.int64)
-    tags = [t for w in workloads for t in (dict(w.tags), _changed(w, "tags"))]
-    node = _pick([w.metadata.get("node_type") for w in workloads], stream)
+    after = (start >= epoch_micros(window.change_time)).astype(np.int64)
+    tags = [t for w in workloads for t in (dict(w.tags), changed_part(w, "tags"))]
+    tags_before_or_after = pa.array(tags, column_arrow_type(system_tables.CLUSTERS, "tags")).take(2 * stream + after)
+    node = pick([w.metadata.get("node_type") for w in workloads], stream)
     photon = np.array([w.features.get("is_photon") is True for w in workloads])[stream]
     aws = cloud == "AWS"
-    return _table(
+    return table(
         system_tables.CLUSTERS,
         n,
         {
-            "account_id": _const(ACCOUNT_ID, n),
-            "workspace_id": _pick(_workspace_ids(streams), stream),
-            "cluster_id": _strings(run_cluster_id_chars(window, block_hour, salted)),
-            "cluster_name": _strings(names),
-            "owned_by": _pick([w.identity.get("run_as") for w in workloads], stream),
-            "create_time": _times(start),
+            "account_id": const(ACCOUNT_ID, n),
+            "workspace_id": pick(workspace_ids(streams), stream),
+            "cluster_id": strings(run_cluster_id_chars(window, block_hour, salted)),
+            "cluster_name": strings(names),
+            "owned_by": pick([w.identity.get("run_as") for w in workloads], stream),
+            "create_time": timestamps(start),
             "driver_node_type": node,
             "worker_node_type": node,
             "worker_count": np.full(n, 4, dtype=np.int64),
             "auto_termination_minutes": np.zeros(n, dtype=np.int64),
             "enable_elastic_disk": np.ones(n, bool),
-            "tags": pa.array(tags, _arrow_type(system_tables.CLUSTERS, "tags")).take(pa.array(2 * stream + after)),
-            "cluster_source": _const(source, n),
-            "aws_attributes": _Struct(
+            "tags": tags_before_or_after,
+            "cluster_source": const(source, n),
+            "aws_attributes": Struct(
                 {
                     "first_on_demand": np.ones(n, dtype=np.int64),
-                    "availability": _const("SPOT_WITH_FALLBACK", n),
-                    "zone_id": _pick([_ZONES.get(w.workspace.region, "us-east-1a") for w in workloads], stream),
+                    "availability": const("SPOT_WITH_FALLBACK", n),
+                    "zone_id": pick([_ZONES.get(w.workspace.region, "us-east-1a") for w in workloads], stream),
                     "spot_bid_price_percent": np.full(n, 100, dtype=np.int64),
                 },
                 aws,
             ),
-            "azure_attributes": _Struct(
+            "azure_attributes": Struct(
                 {
                     "first_on_demand": np.ones(n, dtype=np.int64),
-                    "availability": _const("ON_DEMAND_AZURE", n),
+                    "availability": const("ON_DEMAND_AZURE", n),
                     "spot_bid_max_price": np.full(n, -1.0),
                 },
                 cloud == "AZURE",
             ),
-            "dbr_version": _pick(("15.4.x-scala2.12", "15.4.x-photon-scala2.12"), photon.astype(np.int64)),
-            "change_time": _times(start),
-            "change_date": pa.array((start // (24 * _H)).astype(np.int32)).cast(pa.date32()),
-            "data_security_mode": _const("SINGLE_USER", n),
+            "dbr_version": pick(("15.4.x-scala2.12", "15.4.x-photon-scala2.12"), photon.astype(np.int64)),
+            "change_time": timestamps(start),
+            "change_date": pa.array((start // (24 * H)).astype(np.int32)).cast(pa.date32()),
+            "data_security_mode": const("SINGLE_USER", n),
         },
     )
 

@@ -28,7 +28,7 @@ from chargeback.contracts.system_table_names import (
 )
 from chargeback.errors import InputError
 from chargeback.local.synthetic.clusters import cluster_tables
-from chargeback.local.synthetic.columns import _arrow
+from chargeback.local.synthetic.columns import arrow_table
 from chargeback.local.synthetic.inventory import WORKLOADS
 from chargeback.local.synthetic.plan import ActivityPlan, Stream, billing_streams, plan_usage
 from chargeback.local.synthetic.prices import list_price_rows
@@ -38,15 +38,15 @@ from chargeback.local.synthetic.queries import (
     warehouse_statement_tables,
 )
 from chargeback.local.synthetic.runs import (
-    _JOB_KINDS,
-    _PIPELINE_KINDS,
+    JOB_KINDS,
+    PIPELINE_KINDS,
     job_run_timeline_tables,
     job_runs,
     pipeline_update_timeline_tables,
     pipeline_updates,
     plan_runs,
 )
-from chargeback.local.synthetic.usage import _usage_frame, dimension_table, run_salt, usage_fact_chunks
+from chargeback.local.synthetic.usage import dimension_table, run_salt, usage_fact_chunks, usage_frame
 from chargeback.local.synthetic.warehouses import warehouse_event_table, warehouse_hours, warehouse_rows
 from chargeback.local.synthetic.window import Window
 from chargeback.local.synthetic.workload_tables import job_rows, pipeline_rows, served_entity_rows, workspace_rows
@@ -84,15 +84,15 @@ def generate(
     spark = store.spark
     counts = {
         LIST_PRICES_TABLE: _write(
-            store, LIST_PRICES_TABLE, [_arrow(list_price_rows(window), system_tables.LIST_PRICES)]
+            store, LIST_PRICES_TABLE, [arrow_table(list_price_rows(window), system_tables.LIST_PRICES)]
         ),
         WORKSPACES_TABLE: _write(
-            store, WORKSPACES_TABLE, [_arrow(workspace_rows(window), system_tables.WORKSPACES_LATEST)]
+            store, WORKSPACES_TABLE, [arrow_table(workspace_rows(window), system_tables.WORKSPACES_LATEST)]
         ),
-        JOBS_TABLE: _write(store, JOBS_TABLE, [_arrow(job_rows(window), system_tables.JOBS)]),
-        PIPELINES_TABLE: _write(store, PIPELINES_TABLE, [_arrow(pipeline_rows(window), system_tables.PIPELINES)]),
+        JOBS_TABLE: _write(store, JOBS_TABLE, [arrow_table(job_rows(window), system_tables.JOBS)]),
+        PIPELINES_TABLE: _write(store, PIPELINES_TABLE, [arrow_table(pipeline_rows(window), system_tables.PIPELINES)]),
         SERVED_ENTITIES_TABLE: _write(
-            store, SERVED_ENTITIES_TABLE, [_arrow(served_entity_rows(window), system_tables.SERVED_ENTITIES)]
+            store, SERVED_ENTITIES_TABLE, [arrow_table(served_entity_rows(window), system_tables.SERVED_ENTITIES)]
         ),
     }
     streams = billing_streams(WORKLOADS)
@@ -100,7 +100,7 @@ def generate(
     salt = run_salt(rng)
     dims = spark.createDataFrame(dimension_table(streams))
     facts = usage_fact_chunks(streams, plan, window, rng, CHUNK_ROWS, salt)
-    counts[USAGE_TABLE] = _write(store, USAGE_TABLE, (_usage_frame(spark, f, dims) for f in facts))
+    counts[USAGE_TABLE] = _write(store, USAGE_TABLE, (usage_frame(spark, f, dims) for f in facts))
     counts.update(write_activity_tables(store, streams, plan, window, salt, seed))
     return counts
 
@@ -146,11 +146,13 @@ def write_activity_tables(
 ) -> dict[TableName, int]:
     """Write warehouses, warehouse events, clusters, job and pipeline timelines and query history."""
     rng_runs, rng_updates, rng_hours, rng_warehouse, rng_notebook, rng_pipeline = activity_rngs(seed)
-    jobs = job_runs(streams, plan_runs(streams, plan, _JOB_KINDS), window, salt, rng_runs)
-    updates = pipeline_updates(streams, plan_runs(streams, plan, _PIPELINE_KINDS), window, salt, rng_updates)
+    jobs = job_runs(streams, plan_runs(streams, plan, JOB_KINDS), window, salt, rng_runs)
+    updates = pipeline_updates(streams, plan_runs(streams, plan, PIPELINE_KINDS), window, salt, rng_updates)
     hours = warehouse_hours(streams, plan, window, rng_hours)
     counts = {
-        WAREHOUSES_TABLE: _write(store, WAREHOUSES_TABLE, [_arrow(warehouse_rows(window), system_tables.WAREHOUSES)]),
+        WAREHOUSES_TABLE: _write(
+            store, WAREHOUSES_TABLE, [arrow_table(warehouse_rows(window), system_tables.WAREHOUSES)]
+        ),
         WAREHOUSE_EVENTS_TABLE: _write(store, WAREHOUSE_EVENTS_TABLE, [warehouse_event_table(streams, hours)]),
         CLUSTERS_TABLE: _write(store, CLUSTERS_TABLE, cluster_tables(streams, window, jobs, updates)),
         JOB_RUN_TIMELINE_TABLE: _write(store, JOB_RUN_TIMELINE_TABLE, job_run_timeline_tables(streams, jobs, window)),

@@ -70,22 +70,22 @@ from chargeback.local.synthetic.account import (
 )
 from chargeback.local.synthetic.workload import (
     Workload,
-    _all_purpose,
-    _classic_job,
-    _endpoint,
-    _entity,
-    _notebook,
-    _photon,
-    _serverless_job,
-    _serverless_pipeline,
-    _sku,
-    _warehouse,
+    all_purpose,
+    classic_job,
+    endpoint,
+    entity,
+    notebook,
+    photon_sku,
+    regional_sku,
+    serverless_job,
+    serverless_pipeline,
+    warehouse,
 )
 
 WORKLOADS: tuple[Workload, ...] = (
     # --- acme-prod-us (AWS): no default unit; unattributed usage here goes to the unallocated pool.
-    _classic_job("daily_sales_etl", WS_PROD, JOB_DAILY_SALES_ETL, SP_DATA_ENG, {"business_unit": "Sales"}, photon=True),
-    _classic_job(
+    classic_job("daily_sales_etl", WS_PROD, JOB_DAILY_SALES_ETL, SP_DATA_ENG, {"business_unit": "Sales"}, photon=True),
+    classic_job(
         "ingest_clickstream",
         WS_PROD,
         JOB_INGEST_CLICKSTREAM,
@@ -94,11 +94,11 @@ WORKLOADS: tuple[Workload, ...] = (
         activity="etl",
         after_change={"metadata": {"job_name": "ingest_clickstream_v2"}},
     ),
-    _classic_job(
+    classic_job(
         "fin_month_end_recon", WS_PROD, JOB_FIN_MONTH_END, SP_FINANCE, {"cost_center": "CC-2001"}, activity="early"
     ),
-    _classic_job("legacy_export", WS_PROD, JOB_LEGACY_EXPORT, SP_DATA_ENG, {}, activity="early"),
-    _classic_job(
+    classic_job("legacy_export", WS_PROD, JOB_LEGACY_EXPORT, SP_DATA_ENG, {}, activity="early"),
+    classic_job(
         "supply_chain_forecast",
         WS_PROD,
         JOB_SUPPLY_CHAIN,
@@ -106,9 +106,9 @@ WORKLOADS: tuple[Workload, ...] = (
         {"business_unit": "Marketing"},
         after_change={"tags": {"business_unit": "Sales"}},
     ),
-    _classic_job("tmp_debug_job", WS_PROD, JOB_TMP_DEBUG, USER_INTERN, {}, activity="evening"),
-    _serverless_job("customer_churn_scoring", WS_PROD, JOB_CHURN_SCORING, SP_DATA_ENG, POLICY_ML),
-    _serverless_job(
+    classic_job("tmp_debug_job", WS_PROD, JOB_TMP_DEBUG, USER_INTERN, {}, activity="evening"),
+    serverless_job("customer_churn_scoring", WS_PROD, JOB_CHURN_SCORING, SP_DATA_ENG, POLICY_ML),
+    serverless_job(
         "marketing_attribution",
         WS_PROD,
         JOB_MARKETING_ATTRIBUTION,
@@ -117,8 +117,8 @@ WORKLOADS: tuple[Workload, ...] = (
         activity="business",
         performance_target="PERFORMANCE_OPTIMIZED",
     ),
-    _serverless_job("ad_hoc_backfill", WS_PROD, JOB_AD_HOC_BACKFILL, USER_BOB, POLICY_DELETED, activity="evening"),
-    _serverless_job(
+    serverless_job("ad_hoc_backfill", WS_PROD, JOB_AD_HOC_BACKFILL, USER_BOB, POLICY_DELETED, activity="evening"),
+    serverless_job(
         "events_compaction",
         WS_PROD,
         JOB_EVENTS_COMPACTION,
@@ -131,7 +131,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "orders_cdc_pipeline",
         "pipeline_classic",
         WS_PROD,
-        _photon("PREMIUM_DLT_ADVANCED_COMPUTE", True),
+        photon_sku("PREMIUM_DLT_ADVANCED_COMPUTE", True),
         "DLT",
         "etl",
         2.0,
@@ -141,24 +141,24 @@ WORKLOADS: tuple[Workload, ...] = (
         {"dlt_tier": "ADVANCED", "is_serverless": False, "is_photon": True},
         {"business_unit": "data_eng"},
     ),
-    _serverless_pipeline(
+    serverless_pipeline(
         "marketing_leads_pipeline", WS_PROD, PIPELINE_MARKETING_LEADS, USER_MARIA, {"business_unit": "Marketing"}
     ),
-    _serverless_pipeline("fraud_features_pipeline", WS_PROD, PIPELINE_FRAUD_FEATURES, SP_PLATFORM, {"team": "ml"}),
-    _warehouse("finance-bi", WS_PROD, WH_FINANCE_BI, USER_FRANK, {"business_unit": "FINANCE"}),
-    _warehouse("shared-bi", WS_PROD, WH_SHARED_BI, USER_PLATFORM_ADMIN, {}),
-    _warehouse("marketing-adhoc", WS_PROD, WH_MARKETING_ADHOC, USER_MARIA, {}, activity="sporadic"),
-    _notebook("alice_notebooks", WS_PROD, NOTEBOOK_ALICE, USER_ALICE, "churn_exploration", POLICY_ML),
-    _notebook("bob_notebooks", WS_PROD, NOTEBOOK_BOB, USER_BOB, "pipeline_debugging", None),
-    _notebook("guest_notebooks", WS_PROD, NOTEBOOK_GUEST, USER_GUEST, "Untitled Notebook", None),
+    serverless_pipeline("fraud_features_pipeline", WS_PROD, PIPELINE_FRAUD_FEATURES, SP_PLATFORM, {"team": "ml"}),
+    warehouse("finance-bi", WS_PROD, WH_FINANCE_BI, USER_FRANK, {"business_unit": "FINANCE"}),
+    warehouse("shared-bi", WS_PROD, WH_SHARED_BI, USER_PLATFORM_ADMIN, {}),
+    warehouse("marketing-adhoc", WS_PROD, WH_MARKETING_ADHOC, USER_MARIA, {}, activity="sporadic"),
+    notebook("alice_notebooks", WS_PROD, NOTEBOOK_ALICE, USER_ALICE, "churn_exploration", POLICY_ML),
+    notebook("bob_notebooks", WS_PROD, NOTEBOOK_BOB, USER_BOB, "pipeline_debugging", None),
+    notebook("guest_notebooks", WS_PROD, NOTEBOOK_GUEST, USER_GUEST, "Untitled Notebook", None),
     # The "growth" team value is mapped by an effective-dated alias: the config-side reorg.
-    _all_purpose("analytics-cluster", WS_PROD, CLUSTER_ANALYTICS, {"team": "growth"}, photon=True),
-    _all_purpose("dev-cluster-carol", WS_PROD, CLUSTER_DEV_CAROL, {}),
+    all_purpose("analytics-cluster", WS_PROD, CLUSTER_ANALYTICS, {"team": "growth"}, photon=True),
+    all_purpose("dev-cluster-carol", WS_PROD, CLUSTER_DEV_CAROL, {}),
     Workload(
         "databricks-meta-llama-3-3-70b-instruct",
         "serving_tokens",
         WS_PROD,
-        _sku(WS_PROD, "SERVERLESS_REAL_TIME_INFERENCE"),
+        regional_sku(WS_PROD, "SERVERLESS_REAL_TIME_INFERENCE"),
         "MODEL_SERVING",
         "business",
         3.0,
@@ -172,7 +172,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "sales-forecast-app",
         "app",
         WS_PROD,
-        _sku(WS_PROD, "ALL_PURPOSE_SERVERLESS_COMPUTE"),
+        regional_sku(WS_PROD, "ALL_PURPOSE_SERVERLESS_COMPUTE"),
         "APPS",
         "always",
         1.0,
@@ -198,7 +198,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "predictive_optimization",
         "predictive_optimization",
         WS_PROD,
-        _sku(WS_PROD, "JOBS_SERVERLESS_COMPUTE"),
+        regional_sku(WS_PROD, "JOBS_SERVERLESS_COMPUTE"),
         "PREDICTIVE_OPTIMIZATION",
         "nightly",
         2.0,
@@ -224,7 +224,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "default-storage",
         "storage",
         WS_PROD,
-        _sku(WS_PROD, "DATABRICKS_STORAGE"),
+        regional_sku(WS_PROD, "DATABRICKS_STORAGE"),
         "DEFAULT_STORAGE",
         "always",
         1.0,
@@ -237,7 +237,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "default-storage-api",
         "storage",
         WS_PROD,
-        _sku(WS_PROD, "DATABRICKS_STORAGE"),
+        regional_sku(WS_PROD, "DATABRICKS_STORAGE"),
         "DEFAULT_STORAGE",
         "hourly",
         1.0,
@@ -247,34 +247,34 @@ WORKLOADS: tuple[Workload, ...] = (
         usage_type="API_OPERATION",
     ),
     # --- acme-ml-eu (AWS): default unit ml-platform.
-    _serverless_job("model_retraining", WS_ML, JOB_MODEL_RETRAINING, SP_PLATFORM, POLICY_ML, activity="nightly"),
-    _endpoint(
+    serverless_job("model_retraining", WS_ML, JOB_MODEL_RETRAINING, SP_PLATFORM, POLICY_ML, activity="nightly"),
+    endpoint(
         "churn-model-prod",
         WS_ML,
         ENDPOINT_CHURN,
         "MODEL",
         {"BusinessUnit": "ML-Platform"},
-        (_entity(ENDPOINT_CHURN, 1, "CUSTOM_MODEL", "main.ml.churn_model", "4", "CPU"),),
+        (entity(ENDPOINT_CHURN, 1, "CUSTOM_MODEL", "main.ml.churn_model", "4", "CPU"),),
     ),
-    _endpoint(
+    endpoint(
         "recsys-gpu",
         WS_ML,
         ENDPOINT_RECSYS,
         "GPU_MODEL",
         {},
         (
-            _entity(ENDPOINT_RECSYS, 1, "CUSTOM_MODEL", "main.ml.recsys_model", "7", "GPU_SMALL"),
-            _entity(ENDPOINT_RECSYS, 2, "CUSTOM_MODEL", "main.ml.recsys_model", "8", "GPU_SMALL"),
+            entity(ENDPOINT_RECSYS, 1, "CUSTOM_MODEL", "main.ml.recsys_model", "7", "GPU_SMALL"),
+            entity(ENDPOINT_RECSYS, 2, "CUSTOM_MODEL", "main.ml.recsys_model", "8", "GPU_SMALL"),
         ),
         per_record=6.0,
     ),
-    _endpoint(
+    endpoint(
         "fraud-feature-serving",
         WS_ML,
         ENDPOINT_FRAUD_FEATURES,
         "FEATURE",
         {},
-        (_entity(ENDPOINT_FRAUD_FEATURES, 1, "FEATURE_SPEC", "main.fraud.features_spec", "1", "CPU"),),
+        (entity(ENDPOINT_FRAUD_FEATURES, 1, "FEATURE_SPEC", "main.fraud.features_spec", "1", "CPU"),),
     ),
     Workload(
         "inter-region-egress",
@@ -304,7 +304,7 @@ WORKLOADS: tuple[Workload, ...] = (
         usage_type="GPU_TIME",
     ),
     # --- acme-finance-azure (AZURE): default unit finance.
-    _classic_job(
+    classic_job(
         "ledger_close",
         WS_FINANCE,
         JOB_LEDGER_CLOSE,
@@ -312,7 +312,7 @@ WORKLOADS: tuple[Workload, ...] = (
         {"BusinessUnit": "Finance"},
         node_type="Standard_D16s_v3",
     ),
-    _classic_job(
+    classic_job(
         "fx_rates_loader",
         WS_FINANCE,
         JOB_FX_RATES,
@@ -322,10 +322,10 @@ WORKLOADS: tuple[Workload, ...] = (
         activity="early",
         node_type="Standard_D8s_v3",
     ),
-    _warehouse("finance-reporting", WS_FINANCE, WH_FINANCE_REPORTING, USER_FRANK, {}, pro=True),
+    warehouse("finance-reporting", WS_FINANCE, WH_FINANCE_REPORTING, USER_FRANK, {}, pro=True),
     # --- acme-sandbox-gcp (GCP): no default unit and outside the unallocated pool: stays UNALLOCATED.
-    _all_purpose("sandbox-shared", WS_SANDBOX, CLUSTER_SANDBOX, {}, node_type="n2-highmem-4"),
-    _classic_job(
+    all_purpose("sandbox-shared", WS_SANDBOX, CLUSTER_SANDBOX, {}, node_type="n2-highmem-4"),
+    classic_job(
         "sandbox_experiments",
         WS_SANDBOX,
         JOB_SANDBOX_EXPERIMENTS,
@@ -334,11 +334,11 @@ WORKLOADS: tuple[Workload, ...] = (
         node_type="n2-standard-8",
     ),
     # --- acme-shared-services (AWS): the whole workspace is a shared-cost pool.
-    _serverless_job("platform_maintenance", WS_SHARED, JOB_PLATFORM_MAINTENANCE, SP_PLATFORM, None, activity="nightly"),
-    _all_purpose("shared-services-cluster", WS_SHARED, CLUSTER_SHARED_SERVICES, {"env": "shared"}),
+    serverless_job("platform_maintenance", WS_SHARED, JOB_PLATFORM_MAINTENANCE, SP_PLATFORM, None, activity="nightly"),
+    all_purpose("shared-services-cluster", WS_SHARED, CLUSTER_SHARED_SERVICES, {"env": "shared"}),
     # --- acme-legacy-oregon (AWS, cancelled during the window).
-    _classic_job("old_reporting", WS_CANCELLED, JOB_OLD_REPORTING, SP_DATA_ENG, {"business_unit": "Sales"}),
-    _all_purpose("legacy-cluster", WS_CANCELLED, CLUSTER_LEGACY, {}),
+    classic_job("old_reporting", WS_CANCELLED, JOB_OLD_REPORTING, SP_DATA_ENG, {"business_unit": "Sales"}),
+    all_purpose("legacy-cluster", WS_CANCELLED, CLUSTER_LEGACY, {}),
 )
 
 # Probability that a workload runs in a given UTC hour, and the factor applied on Saturdays and Sundays.

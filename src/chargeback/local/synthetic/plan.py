@@ -101,5 +101,5 @@ def plan_activity(streams: list[Stream], window: Window, rng: Generator, multipl
     return ActivityPlan(hour, stream, records[stream, hour], blocks, block_start_hour[blocks])
 
 
-def _workspace_ids(streams: list[Stream]) -> list[str | None]:
+def workspace_ids(streams: list[Stream]) -> list[str | None]:
     return [s.workload.workspace.workspace_id for s in streams]

@@ -13,38 +13,38 @@ from numpy.random import Generator
 from chargeback.contracts import system_tables
 from chargeback.local.synthetic.account import ACCOUNT_ID
 from chargeback.local.synthetic.columns import (
-    _arrow_type,
-    _column,
-    _const,
-    _lists,
-    _nullable,
-    _pick,
-    _row_chunks,
-    _Struct,
-    _table,
-    _times,
+    Struct,
+    arrow_column,
+    column_arrow_type,
+    const,
+    lists,
+    nullable,
+    pick,
+    row_chunks,
+    table,
+    timestamps,
 )
-from chargeback.local.synthetic.plan import ActivityPlan, Stream, _workspace_ids
-from chargeback.local.synthetic.usage import _RECORDS_PER_RUN
+from chargeback.local.synthetic.plan import ActivityPlan, Stream, workspace_ids
+from chargeback.local.synthetic.usage import RECORDS_PER_RUN
 from chargeback.local.synthetic.values import (
-    _categorical,
-    _digit_chars,
-    _mix64,
-    _strings,
-    _uuid_chars,
+    categorical,
+    digit_chars,
     job_run_number,
+    mix64,
     run_cluster_id_chars,
+    strings,
     update_id_chars,
+    uuid_chars,
 )
-from chargeback.local.synthetic.window import _H, _MS, _S, Window, _epoch_day, _epoch_micros
-from chargeback.local.synthetic.workload import _changed, is_regional
+from chargeback.local.synthetic.window import MS, H, S, Window, epoch_day, epoch_micros
+from chargeback.local.synthetic.workload import changed_part, is_regional
 
 if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 
-_JOB_KINDS = ("job_classic", "job_serverless")
-_PIPELINE_KINDS = ("pipeline_classic", "pipeline_serverless")
+JOB_KINDS = ("job_classic", "job_serverless")
+PIPELINE_KINDS = ("pipeline_classic", "pipeline_serverless")
 _SCHEDULED = ("nightly", "early", "etl")
 
 
@@ -53,7 +53,7 @@ class RunPlan:
     """The runs usage bills (job runs or pipeline updates), sorted by run key `block << 32 | k`.
 
     Run k of a block of consecutive active hours has the usage records ranked 4k to 4k+3 in each hour of the block
-    (`_RECORDS_PER_RUN`), as the usage facts number them: it spans the hours from the first to the last it bills.
+    (`RECORDS_PER_RUN`), as the usage facts number them: it spans the hours from the first to the last it bills.
     """
 
     stream: np.ndarray
@@ -75,7 +75,7 @@ def plan_runs(streams: list[Stream], plan: ActivityPlan, kinds: tuple[str, ...])
     """The runs of regional streams of the given workload kinds."""
     wanted = np.array([not s.launch and s.workload.kind in kinds and is_regional(s.workload) for s in streams])
     groups = np.flatnonzero(wanted[plan.stream])
-    per_group = (plan.records[groups] + _RECORDS_PER_RUN - 1) // _RECORDS_PER_RUN
+    per_group = (plan.records[groups] + RECORDS_PER_RUN - 1) // RECORDS_PER_RUN
     group = np.repeat(groups, per_group)
     k = np.arange(int(per_group.sum())) - np.repeat(np.cumsum(per_group) - per_group, per_group)
     key = (plan.block[group].astype(np.uint64) << np.uint64(32)) | k.astype(np.uint64)
@@ -91,12 +91,12 @@ def _run_times(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(start, end, scheduled): a scheduled run's first run of a block starts minutes after the hour."""
     n = len(runs.key)
-    base = _epoch_day(window.start_date) * 24
+    base = epoch_day(window.start_date) * 24
     scheduled = np.array([s.workload.activity in _SCHEDULED for s in streams])[runs.stream]
     start_ms = np.where(scheduled & (runs.k == 0), rng.integers(5_000, 300_000, n), rng.integers(0, 2_400_000, n))
     end_ms = rng.integers(np.where(runs.first_hour == runs.last_hour, start_ms + 120_000, 120_000), 3_540_000)
-    start = (base + runs.first_hour) * _H + start_ms * _MS
-    end = (base + runs.last_hour) * _H + end_ms * _MS
+    start = (base + runs.first_hour) * H + start_ms * MS
+    end = (base + runs.last_hour) * H + end_ms * MS
     return start, end, scheduled
 
 
@@ -154,10 +154,10 @@ def job_runs(streams: list[Stream], runs: RunPlan, window: Window, salt: np.uint
     """Times and outcomes of the billed job runs: some fail, some are repaired, some are retried by a new run."""
     n = len(runs.key)
     start, end, scheduled = _run_times(streams, runs, window, rng)
-    state = _categorical(rng, np.tile(np.array(_RUN_STATE_P) / sum(_RUN_STATE_P), (n, 1)))
-    repaired = (state == _FAILED) & (end - start > 15 * 60 * _S) & (rng.random(n) < 0.5)
-    split = start + ((end - start) * rng.uniform(0.2, 0.6, n)).astype(np.int64) // _MS * _MS
-    resume = np.minimum(split + rng.integers(60_000, 240_000, n) * _MS, end - 60 * _S)
+    state = categorical(rng, np.tile(np.array(_RUN_STATE_P) / sum(_RUN_STATE_P), (n, 1)))
+    repaired = (state == _FAILED) & (end - start > 15 * 60 * S) & (rng.random(n) < 0.5)
+    split = start + ((end - start) * rng.uniform(0.2, 0.6, n)).astype(np.int64) // MS * MS
+    resume = np.minimum(split + rng.integers(60_000, 240_000, n) * MS, end - 60 * S)
     repair_state = np.where(rng.random(n) < 0.8, _SUCCEEDED, _FAILED)
     final = np.where(repaired, repair_state, state)
     retry = np.zeros(n, bool)
@@ -202,12 +202,12 @@ def job_runs(streams: list[Stream], runs: RunPlan, window: Window, salt: np.uint
 
 def _never_started(streams: list[Stream], window: Window, rng: Generator) -> JobAttempts:
     """About one run per job and fortnight skipped at its trigger time (start = end, no usage)."""
-    jobs = [i for i, s in enumerate(streams) if not s.launch and s.workload.kind in _JOB_KINDS]
+    jobs = [i for i, s in enumerate(streams) if not s.launch and s.workload.kind in JOB_KINDS]
     jobs = [i for i in jobs if is_regional(streams[i].workload)]
     day, job = np.nonzero(rng.random((window.days, len(jobs))) < 0.07)
     stream = np.array(jobs, dtype=np.int64)[job]
     n = len(stream)
-    at = (_epoch_day(window.start_date) + day) * 24 * _H + rng.integers(0, 86_400_000, n) * _MS
+    at = (epoch_day(window.start_date) + day) * 24 * H + rng.integers(0, 86_400_000, n) * MS
     scheduled = np.array([s.workload.activity in _SCHEDULED for s in streams])[stream]
     zero = np.zeros(n, dtype=np.int64)
     number = rng.integers(10**14, 10**15, n, dtype=np.int64).astype(np.uint64)
@@ -235,18 +235,20 @@ def _job_names(streams: list[Stream]) -> list[str | None]:
     """Per stream, the job name before (2i) and after (2i + 1) the rename instant."""
     names: list[str | None] = []
     for s in streams:
-        names += [s.workload.metadata.get("job_name"), _changed(s.workload, "metadata").get("job_name")]
+        names += [s.workload.metadata.get("job_name"), changed_part(s.workload, "metadata").get("job_name")]
     return names
 
 
 def _compute_refs(n: int, classic: np.ndarray, cluster: pa.Array, schema: StructType, column: str) -> pa.Array:
     """A one-element `compute` array per row: CLASSIC_COMPUTE with the cluster, or SERVERLESS_COMPUTE."""
-    element = _arrow_type(schema, column).value_type
-    refs = _column(element, n, _Struct({"type": _pick(_COMPUTE_TYPES, np.where(classic, 2, 1)), "cluster_id": cluster}))
-    return _lists(np.arange(n + 1), refs)
+    element = column_arrow_type(schema, column).value_type
+    refs = arrow_column(
+        element, n, Struct({"type": pick(COMPUTE_TYPES, np.where(classic, 2, 1)), "cluster_id": cluster})
+    )
+    return lists(np.arange(n + 1), refs)
 
 
-_COMPUTE_TYPES = ("WAREHOUSE", "SERVERLESS_COMPUTE", "CLASSIC_COMPUTE")
+COMPUTE_TYPES = ("WAREHOUSE", "SERVERLESS_COMPUTE", "CLASSIC_COMPUTE")
 
 
 def job_run_timeline_tables(streams: list[Stream], jobs: JobAttempts, window: Window) -> Iterator[pa.Table]:
@@ -254,15 +256,15 @@ def job_run_timeline_tables(streams: list[Stream], jobs: JobAttempts, window: Wi
     row, slice_start, slice_end, last = _hour_slices(jobs.start, jobs.end)
     schema = system_tables.JOB_RUN_TIMELINE
     names = _job_names(streams)
-    for part in _row_chunks(len(row)):
+    for part in row_chunks(len(row)):
         a = jobs.take(row[part])
         final = last[part]
         n = len(a.stream)
-        cluster = _strings(run_cluster_id_chars(window, a.block_hour, a.salted_key), a.has_cluster)
+        cluster = strings(run_cluster_id_chars(window, a.block_hour, a.salted_key), a.has_cluster)
         with_ids = a.has_cluster & final  # compute_ids is empty on most rows (spec §4)
         ids_offsets = np.concatenate(([0], np.cumsum(with_ids)))
-        after = (a.start >= _epoch_micros(window.change_time)).astype(np.int64)  # the name when the run began
-        run_s = (a.end - a.start) // _S
+        after = (a.start >= epoch_micros(window.change_time)).astype(np.int64)  # the name when the run began
+        run_s = (a.end - a.start) // S
         durations = {
             "setup_duration_seconds": a.setup_s,
             "queue_duration_seconds": a.queue_s,
@@ -271,30 +273,30 @@ def job_run_timeline_tables(streams: list[Stream], jobs: JobAttempts, window: Wi
             "execution_duration_seconds": np.maximum(run_s - a.setup_s - a.cleanup_s, 0),
         }
         code = np.where((a.state == _ERROR) & ~a.has_cluster, len(_TERMINATION_CODES), a.state)
-        yield _table(
+        yield table(
             schema,
             n,
             {
-                "account_id": _const(ACCOUNT_ID, n),
-                "workspace_id": _pick(_workspace_ids(streams), a.stream),
-                "job_id": _pick([s.workload.metadata.get("job_id") for s in streams], a.stream),
-                "run_id": _strings(_digit_chars(a.run_number, 15)),
-                "period_start_time": _times(slice_start[part]),
-                "period_end_time": _times(slice_end[part]),
-                "trigger_type": _pick(JOB_TRIGGER_TYPES, a.trigger),
-                "result_state": _pick([*RUN_STATES, None], np.where(final, a.state, len(RUN_STATES))),
-                "run_type": _const("JOB_RUN", n),
-                "run_name": _pick(names, 2 * a.stream + after),
-                "compute_ids": _lists(ids_offsets, cluster.filter(pa.array(with_ids))),
-                "termination_code": _pick(
+                "account_id": const(ACCOUNT_ID, n),
+                "workspace_id": pick(workspace_ids(streams), a.stream),
+                "job_id": pick([s.workload.metadata.get("job_id") for s in streams], a.stream),
+                "run_id": strings(digit_chars(a.run_number, 15)),
+                "period_start_time": timestamps(slice_start[part]),
+                "period_end_time": timestamps(slice_end[part]),
+                "trigger_type": pick(JOB_TRIGGER_TYPES, a.trigger),
+                "result_state": pick([*RUN_STATES, None], np.where(final, a.state, len(RUN_STATES))),
+                "run_type": const("JOB_RUN", n),
+                "run_name": pick(names, 2 * a.stream + after),
+                "compute_ids": lists(ids_offsets, cluster.filter(pa.array(with_ids))),
+                "termination_code": pick(
                     [*_TERMINATION_CODES, "CLOUD_FAILURE", None], np.where(final, code, len(_TERMINATION_CODES) + 1)
                 ),
-                "job_parameters": pa.array([[]], _arrow_type(schema, "job_parameters")).take(
+                "job_parameters": pa.array([[]], column_arrow_type(schema, "job_parameters")).take(
                     pa.array(np.zeros(n, int))
                 ),
                 "compute": _compute_refs(n, a.has_cluster, cluster, schema, "compute"),
-                "termination_type": _pick([*_TERMINATION_TYPES, None], np.where(final, a.state, len(RUN_STATES))),
-                **{k: _nullable(v, final) for k, v in durations.items()},
+                "termination_type": pick([*_TERMINATION_TYPES, None], np.where(final, a.state, len(RUN_STATES))),
+                **{k: nullable(v, final) for k, v in durations.items()},
             },
         )
 
@@ -328,7 +330,7 @@ def pipeline_updates(
 ) -> PipelineUpdates:
     n = len(runs.key)
     start, end, _ = _run_times(streams, runs, window, rng)
-    state = _categorical(rng, np.tile([0.92, 0.05, 0.03], (n, 1)))
+    state = categorical(rng, np.tile([0.92, 0.05, 0.03], (n, 1)))
     failed, retried = retries(runs.stream, start, end, state == 1)
     retry = np.zeros(n, bool)
     retry[retried] = True
@@ -342,7 +344,7 @@ def pipeline_updates(
         group = joined
     group = group.astype(np.uint64)
     words = rng.integers(0, 2**63, 2, dtype=np.int64).astype(np.uint64)
-    request = np.stack([_mix64(group ^ words[0]), _mix64(group ^ words[1])], axis=1)
+    request = np.stack([mix64(group ^ words[0]), mix64(group ^ words[1])], axis=1)
     classic = np.array([s.workload.kind == "pipeline_classic" for s in streams])[runs.stream]
     return PipelineUpdates(
         runs.stream, runs.key ^ salt, runs.block_hour, classic, start, end, state, retry, request, rng.random(n) < 0.04
@@ -353,41 +355,41 @@ def pipeline_update_timeline_tables(
     streams: list[Stream], updates: PipelineUpdates, window: Window
 ) -> Iterator[pa.Table]:
     row, slice_start, slice_end, last = _hour_slices(updates.start, updates.end)
-    for part in _row_chunks(len(row)):
+    for part in row_chunks(len(row)):
         u = updates.take(row[part])
         final = last[part]
         n = len(u.stream)
-        yield _table(
+        yield table(
             system_tables.PIPELINE_UPDATE_TIMELINE,
             n,
             {
-                "workspace_id": _pick(_workspace_ids(streams), u.stream),
-                "pipeline_id": _pick([s.workload.metadata.get("dlt_pipeline_id") for s in streams], u.stream),
-                "update_id": _strings(update_id_chars(u.salted_key)),
-                "update_type": _pick(("REFRESH", "FULL_REFRESH"), u.full_refresh.astype(np.int64)),
-                "request_id": _strings(_uuid_chars(u.request[:, 0], u.request[:, 1])),
-                "run_as_user_name": _pick([s.workload.identity.get("run_as") for s in streams], u.stream),
-                "trigger_type": _pick(("API_CALL", "RETRY_ON_FAILURE"), u.retry.astype(np.int64)),
-                "result_state": _pick([*UPDATE_STATES, None], np.where(final, u.state, len(UPDATE_STATES))),
-                "compute": _Struct(
+                "workspace_id": pick(workspace_ids(streams), u.stream),
+                "pipeline_id": pick([s.workload.metadata.get("dlt_pipeline_id") for s in streams], u.stream),
+                "update_id": strings(update_id_chars(u.salted_key)),
+                "update_type": pick(("REFRESH", "FULL_REFRESH"), u.full_refresh.astype(np.int64)),
+                "request_id": strings(uuid_chars(u.request[:, 0], u.request[:, 1])),
+                "run_as_user_name": pick([s.workload.identity.get("run_as") for s in streams], u.stream),
+                "trigger_type": pick(("API_CALL", "RETRY_ON_FAILURE"), u.retry.astype(np.int64)),
+                "result_state": pick([*UPDATE_STATES, None], np.where(final, u.state, len(UPDATE_STATES))),
+                "compute": Struct(
                     {
-                        "type": _pick(_COMPUTE_TYPES, np.where(u.has_cluster, 2, 1)),
-                        "cluster_id": _strings(run_cluster_id_chars(window, u.block_hour, u.salted_key), u.has_cluster),
+                        "type": pick(COMPUTE_TYPES, np.where(u.has_cluster, 2, 1)),
+                        "cluster_id": strings(run_cluster_id_chars(window, u.block_hour, u.salted_key), u.has_cluster),
                     }
                 ),
-                "period_start_time": _times(slice_start[part]),
-                "period_end_time": _times(slice_end[part]),
-                "account_id": _const(ACCOUNT_ID, n),
+                "period_start_time": timestamps(slice_start[part]),
+                "period_end_time": timestamps(slice_end[part]),
+                "account_id": const(ACCOUNT_ID, n),
             },
         )
 
 
 def _hour_slices(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Cut [start, end) at clock hours: (row, slice start, slice end, is last slice); start == end gives one slice."""
-    first = start // _H
-    last = np.maximum(end - 1, start) // _H
+    first = start // H
+    last = np.maximum(end - 1, start) // H
     count = last - first + 1
     row = np.repeat(np.arange(len(start)), count)
     i = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
     hour = first[row] + i
-    return row, np.maximum(start[row], hour * _H), np.minimum(end[row], (hour + 1) * _H), i == count[row] - 1
+    return row, np.maximum(start[row], hour * H), np.minimum(end[row], (hour + 1) * H), i == count[row] - 1

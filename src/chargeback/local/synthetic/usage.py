@@ -16,19 +16,19 @@ from numpy.random import Generator
 from chargeback import dates
 from chargeback.contracts import system_tables
 from chargeback.local.synthetic.account import ACCOUNT_ID, RESTATEMENT_MOVED_TAG
-from chargeback.local.synthetic.columns import _arrow_schema
+from chargeback.local.synthetic.columns import arrow_schema
 from chargeback.local.synthetic.plan import ActivityPlan, Stream
 from chargeback.local.synthetic.values import (
-    _decimal18,
-    _digit_chars,
-    _strings,
-    _uuid_chars,
+    decimal18,
+    digit_chars,
     job_run_number,
     run_cluster_id_chars,
+    strings,
     update_id_chars,
+    uuid_chars,
 )
-from chargeback.local.synthetic.window import _US_PER_HOUR, Window, _epoch_day
-from chargeback.local.synthetic.workload import Workload, _changed
+from chargeback.local.synthetic.window import US_PER_HOUR, Window, epoch_day
+from chargeback.local.synthetic.workload import Workload, changed_part
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -47,14 +47,14 @@ _VARIANTS = 4
 def _custom_tags(w: Workload, variant: int) -> dict[str, str]:
     tags = dict(w.policy.tags) if w.policy and not w.policy.deleted else {}
     if w.tags_in_usage:
-        tags.update(_changed(w, "tags") if variant & _AFTER else w.tags)
+        tags.update(changed_part(w, "tags") if variant & _AFTER else w.tags)
     if variant & _MOVED:
         tags[RESTATEMENT_MOVED_TAG[0]] = RESTATEMENT_MOVED_TAG[1]
     return tags
 
 
 def _metadata_fields(streams: list[Stream]) -> list[str]:
-    used = {name for s in streams for name in (*s.workload.metadata, *_changed(s.workload, "metadata"))}
+    used = {name for s in streams for name in (*s.workload.metadata, *changed_part(s.workload, "metadata"))}
     if any(s.workload.policy for s in streams):
         used.add("budget_policy_id")
     return [f.name for f in system_tables.USAGE_METADATA.fields if f.name in used]
@@ -68,7 +68,7 @@ def dimension_table(streams: list[Stream]) -> pa.Table:
     for index, s in enumerate(streams):
         w = s.workload
         for variant in range(_VARIANTS):
-            metadata = _changed(w, "metadata") if variant & _AFTER else dict(w.metadata)
+            metadata = changed_part(w, "metadata") if variant & _AFTER else dict(w.metadata)
             if w.policy:
                 metadata["budget_policy_id"] = w.policy.policy_id
             rows.append(
@@ -87,7 +87,7 @@ def dimension_table(streams: list[Stream]) -> pa.Table:
                     **{f"um_{name}": metadata.get(name) for name in metadata_fields},
                 }
             )
-    arrow = _arrow_schema([usage[c] for c in _DIMENSION_COLUMNS])
+    arrow = arrow_schema([usage[c] for c in _DIMENSION_COLUMNS])
     fields = [pa.field("dim_id", pa.int32()), *arrow, *(pa.field(f"um_{n}", pa.string()) for n in metadata_fields)]
     return pa.Table.from_pylist(rows, schema=pa.schema(fields))
 
@@ -111,7 +111,7 @@ _DIMENSION_COLUMNS = (
 _ORIGINAL, _RETRACTION, _RESTATEMENT = 0, 1, 2
 RECORD_TYPES = ("ORIGINAL", "RETRACTION", "RESTATEMENT")
 # Serverless runs emit several records per hour (spec §5.1); this many records make up one run.
-_RECORDS_PER_RUN = 4
+RECORDS_PER_RUN = 4
 
 
 _NANO = 10**9
@@ -185,7 +185,7 @@ def _original_records(
     hour = plan.hour[groups][group]
     block = plan.block[groups][group].astype(np.uint64)
     # A run spans the consecutive active hours of its block; several runs share an hour at large scale.
-    run_key = (block << np.uint64(32)) | (rank // _RECORDS_PER_RUN).astype(np.uint64)
+    run_key = (block << np.uint64(32)) | (rank // RECORDS_PER_RUN).astype(np.uint64)
     block_hour = plan.block_start[groups][group]
     mean = np.array([s.workload.quantity_per_record for s in streams])[stream]
     # Lognormal draws (median ~0.85 x mean) in whole nano-units; exact decimals are built from integers.
@@ -218,16 +218,16 @@ def _corrections(originals: _Records, window: Window, rng: Generator) -> list[_R
     chosen = np.flatnonzero(rng.random(len(originals.stream)) < CORRECTION_RATE)
     n = len(chosen)
     kind = rng.choice(3, size=n, p=(0.6, 0.1, 0.3))  # restated quantity, restated (moved) tags, retraction only
-    day0 = _epoch_day(window.start_date)
+    day0 = epoch_day(window.start_date)
     usage_day = day0 + originals.hour[chosen] // 24
-    next_month = _epoch_day(dates.next_month(window.start_date))
+    next_month = epoch_day(dates.next_month(window.start_date))
     delay = np.where(rng.random(n) < 0.15, rng.integers(31, 41, n), rng.integers(2, 11, n))
     after_close = (usage_day < next_month) & (rng.random(n) < 0.3)
     delay = np.where(after_close, next_month - usage_day + rng.integers(0, 7, n), delay)
     restated_nano = originals.quantity_nano[chosen] * rng.integers(500, 1200, n) // 1000
     restated_atto = rng.integers(0, _NANO, n, dtype=np.int64)
     ingestion_day = usage_day + delay
-    arrived = ingestion_day <= _epoch_day(window.as_of)
+    arrived = ingestion_day <= epoch_day(window.as_of)
 
     retraction = originals.take(chosen[arrived])
     retraction.quantity_nano = -retraction.quantity_nano
@@ -248,27 +248,27 @@ def _corrections(originals: _Records, window: Window, rng: Generator) -> list[_R
 
 def _facts_table(streams: list[Stream], r: _Records, window: Window, rng: Generator, salt: np.uint64) -> pa.Table:
     n = len(r.stream)
-    absolute_hour = _epoch_day(window.start_date) * 24 + r.hour
-    start_us = absolute_hour.astype(np.int64) * _US_PER_HOUR
+    absolute_hour = epoch_day(window.start_date) * 24 + r.hour
+    start_us = absolute_hour.astype(np.int64) * US_PER_HOUR
     usage_day = (absolute_hour // 24).astype(np.int32)
     ids = rng.integers(0, np.iinfo(np.uint64).max, size=(n, 2), dtype=np.uint64, endpoint=True)
     has_policy = np.array([s.workload.policy is not None for s in streams])[r.stream]
     key = r.run_key ^ salt
     columns = {
         "dim_id": pa.array((r.stream * _VARIANTS + r.variant).astype(np.int32)),
-        "record_id": _strings(_uuid_chars(ids[:, 0], ids[:, 1])),
+        "record_id": strings(uuid_chars(ids[:, 0], ids[:, 1])),
         "usage_start_time": pa.array(start_us).cast(pa.timestamp("us", tz="UTC")),
-        "usage_end_time": pa.array(start_us + _US_PER_HOUR).cast(pa.timestamp("us", tz="UTC")),
+        "usage_end_time": pa.array(start_us + US_PER_HOUR).cast(pa.timestamp("us", tz="UTC")),
         "usage_date": pa.array(usage_day).cast(pa.date32()),
-        "usage_quantity": _decimal18(r.quantity_nano, r.quantity_atto),
+        "usage_quantity": decimal18(r.quantity_nano, r.quantity_atto),
         "record_type": pa.array(RECORD_TYPES).take(pa.array(r.record_type)),
         "ingestion_date": pa.array(r.ingestion_day.astype(np.int32)).cast(pa.date32()),
-        "has_usage_policy": pa.array(has_policy & (usage_day >= _epoch_day(window.usage_policy_since))),
-        "run_job_run_id": _strings(
-            _digit_chars(job_run_number(key), 15), _has_run_field(streams, r.stream, "job_run_id")
+        "has_usage_policy": pa.array(has_policy & (usage_day >= epoch_day(window.usage_policy_since))),
+        "run_job_run_id": strings(
+            digit_chars(job_run_number(key), 15), _has_run_field(streams, r.stream, "job_run_id")
         ),
-        "run_dlt_update_id": _strings(update_id_chars(key), _has_run_field(streams, r.stream, "dlt_update_id")),
-        "run_cluster_id": _strings(
+        "run_dlt_update_id": strings(update_id_chars(key), _has_run_field(streams, r.stream, "dlt_update_id")),
+        "run_cluster_id": strings(
             run_cluster_id_chars(window, r.block_hour, key), _has_run_field(streams, r.stream, "cluster_id")
         ),
     }
@@ -285,7 +285,7 @@ def _has_run_field(streams: list[Stream], stream: np.ndarray, name: str) -> np.n
 _RUN_COLUMNS = {"job_run_id": "run_job_run_id", "dlt_update_id": "run_dlt_update_id", "cluster_id": "run_cluster_id"}
 
 
-def _usage_frame(spark: SparkSession, facts: pa.Table, dims: DataFrame) -> tuple[DataFrame, int]:
+def usage_frame(spark: SparkSession, facts: pa.Table, dims: DataFrame) -> tuple[DataFrame, int]:
     from pyspark.sql import functions as F
 
     joined = spark.createDataFrame(facts).join(F.broadcast(dims), "dim_id")

@@ -31,10 +31,10 @@ from chargeback.local.synthetic.account import (
     WS_PROD,
     Workspace,
 )
-from chargeback.local.synthetic.columns import _const, _pick, _table, _times
+from chargeback.local.synthetic.columns import const, pick, table, timestamps
 from chargeback.local.synthetic.inventory import WORKLOADS
-from chargeback.local.synthetic.plan import ActivityPlan, Stream, _workspace_ids
-from chargeback.local.synthetic.window import _H, _MS, _S, Window, _epoch_day
+from chargeback.local.synthetic.plan import ActivityPlan, Stream, workspace_ids
+from chargeback.local.synthetic.window import MS, H, S, Window, epoch_day
 from chargeback.local.synthetic.workload import is_regional
 
 RESIZE_SIZE, RESIZE_MAX_CLUSTERS = "LARGE", 4  # shared-bi is resized at the reorg instant
@@ -189,17 +189,17 @@ def warehouse_hours(streams: list[Stream], plan: ActivityPlan, window: Window, r
     """
     parts: list[dict[str, np.ndarray]] = []
     events: list[tuple[np.ndarray, ...]] = []
-    base = _epoch_day(window.start_date) * 24
+    base = epoch_day(window.start_date) * 24
     for index, s in enumerate(streams):
         if s.launch or s.workload.kind != "sql" or not is_regional(s.workload):
             continue
         cfg = WAREHOUSES[s.workload.metadata["warehouse_id"]]
         mine = plan.stream == index
-        h = _billed_hours(cfg, (base + plan.hour[mine]) * _H, plan.records[mine], plan.block[mine], rng)
+        h = _billed_hours(cfg, (base + plan.hour[mine]) * H, plan.records[mine], plan.block[mine], rng)
         kinds, counts, times = _block_events(cfg, h, rng)
         # Statements in the first hour after the window: billing has not caught up with them yet.
-        late_start = (base + window.hours) * _H + rng.integers(0, 20_000) * _MS
-        late_running = late_start + rng.integers(4_000, 30_000) * _MS
+        late_start = (base + window.hours) * H + rng.integers(0, 20_000) * MS
+        late_running = late_start + rng.integers(4_000, 30_000) * MS
         kinds += [np.array([0, 1])]
         counts += [np.array([0, 1])]
         times += [np.array([late_start, late_running])]
@@ -239,11 +239,11 @@ def _billed_hours(
     last = np.concatenate((block[1:] != block[:-1], [True]))
     u = rng.random(n)
     idle = np.where(first & last, u < 0.15, np.where(last, u < 0.5, ~first & (u < 0.08)))
-    starting = start + rng.integers(0, 480_000, n) * _MS
-    running = starting + rng.integers(4_000, 90_000, n) * _MS
-    auto_stop = cfg.auto_stop_minutes * 60 * _S
+    starting = start + rng.integers(0, 480_000, n) * MS
+    running = starting + rng.integers(4_000, 90_000, n) * MS
+    auto_stop = cfg.auto_stop_minutes * 60 * S
     lo = np.where(first, starting, start)
-    hi = np.where(last, start + _H - auto_stop - 120 * _S, start + _H)
+    hi = np.where(last, start + H - auto_stop - 120 * S, start + H)
     return _BilledHours(records, first, last, idle, start, starting, running, lo, hi, auto_stop)
 
 
@@ -254,7 +254,7 @@ def _open_until(h: _BilledHours) -> np.ndarray:
     segment_end = busy & (h.last | np.concatenate((h.idle[1:], [True])))
     cap = np.zeros(int(segment.max()) + 1, dtype=np.int64)
     cap[segment[segment_end]] = h.hi[segment_end]
-    return np.where(busy, cap[segment], h.lo + 61 * _S)
+    return np.where(busy, cap[segment], h.lo + 61 * S)
 
 
 def _block_events(
@@ -263,9 +263,9 @@ def _block_events(
     """(event types, cluster counts, times): STARTING/RUNNING at the first hour of a block, STOPPING/STOPPED in the
     last, and scaling in the busiest middle hours of a warehouse that can scale."""
     f, la = np.flatnonzero(h.first), np.flatnonzero(h.last)
-    stop_base = np.where(h.idle[la], np.maximum(h.lo[la] + 61 * _S, h.running[f] + _S), h.hi[la])
-    stopping = np.minimum(stop_base + h.auto_stop + rng.integers(0, 30_000, len(la)) * _MS, h.start[la] + _H - 20 * _S)
-    stopped = stopping + rng.integers(3_000, 15_000, len(la)) * _MS
+    stop_base = np.where(h.idle[la], np.maximum(h.lo[la] + 61 * S, h.running[f] + S), h.hi[la])
+    stopping = np.minimum(stop_base + h.auto_stop + rng.integers(0, 30_000, len(la)) * MS, h.start[la] + H - 20 * S)
+    stopped = stopping + rng.integers(3_000, 15_000, len(la)) * MS
     kinds = [np.zeros(len(f), int), np.ones(len(f), int), np.full(len(la), 4), np.full(len(la), 5)]
     counts = [np.zeros(len(f), int), np.ones(len(f), int), np.ones(len(la), int), np.zeros(len(la), int)]
     times = [h.starting[f], h.running[f], stopping, stopped]
@@ -275,8 +275,8 @@ def _block_events(
         kinds += [np.full(len(b), 2), np.full(len(b), 3)]
         counts += [np.full(len(b), 2), np.ones(len(b), int)]
         times += [
-            h.start[b] + rng.integers(60_000, 900_000, len(b)) * _MS,
-            h.start[b] + rng.integers(2_400_000, 3_300_000, len(b)) * _MS,
+            h.start[b] + rng.integers(60_000, 900_000, len(b)) * MS,
+            h.start[b] + rng.integers(2_400_000, 3_300_000, len(b)) * MS,
         ]
     return kinds, counts, times
 
@@ -286,7 +286,7 @@ def _hour_columns(index: int, h: _BilledHours, late_start: np.int64, late_runnin
     n = len(h.start)
     # The block's RUNNING time, carried to each of its hours.
     block_running = h.running[h.first][np.cumsum(h.first) - 1]
-    late_end = late_start + 40 * 60 * _S
+    late_end = late_start + 40 * 60 * S
     return {
         "stream": np.full(n + 1, index),
         "records": np.append(h.records, 2),
@@ -301,15 +301,15 @@ def _hour_columns(index: int, h: _BilledHours, late_start: np.int64, late_runnin
 
 def warehouse_event_table(streams: list[Stream], hours: WarehouseHours) -> pa.Table:
     n = len(hours.event_stream)
-    return _table(
+    return table(
         system_tables.WAREHOUSE_EVENTS,
         n,
         {
-            "account_id": _const(ACCOUNT_ID, n),
-            "workspace_id": _pick(_workspace_ids(streams), hours.event_stream),
-            "warehouse_id": _pick([s.workload.metadata.get("warehouse_id") for s in streams], hours.event_stream),
-            "event_type": _pick(WAREHOUSE_EVENT_TYPES, hours.event_type),
+            "account_id": const(ACCOUNT_ID, n),
+            "workspace_id": pick(workspace_ids(streams), hours.event_stream),
+            "warehouse_id": pick([s.workload.metadata.get("warehouse_id") for s in streams], hours.event_stream),
+            "event_type": pick(WAREHOUSE_EVENT_TYPES, hours.event_type),
             "cluster_count": hours.event_count.astype(np.int32),
-            "event_time": _times(hours.event_time),
+            "event_time": timestamps(hours.event_time),
         },
     )

@@ -52,16 +52,16 @@ class Window:
         return dt.datetime.combine(day, PRICE_CHANGE_TIME_OF_DAY, tzinfo=dt.UTC)
 
 
-def _epoch_day(day: dt.date) -> int:
+def epoch_day(day: dt.date) -> int:
     return (day - dt.date(1970, 1, 1)).days
 
 
-def _epoch_micros(when: dt.datetime) -> int:
+def epoch_micros(when: dt.datetime) -> int:
     return int((when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) / dt.timedelta(microseconds=1))
 
 
 # Times in the activity tables are epoch microseconds.
-_US_PER_HOUR = 3_600 * 1_000_000
-_H = _US_PER_HOUR
-_S = 1_000_000  # microseconds per second
-_MS = 1_000
+US_PER_HOUR = 3_600 * 1_000_000
+H = US_PER_HOUR
+S = 1_000_000  # microseconds per second
+MS = 1_000

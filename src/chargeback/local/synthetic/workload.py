@@ -53,15 +53,15 @@ class Workload:
         return m.get("job_name") or m.get("endpoint_name") or m.get("app_name") or m.get("notebook_path") or self.key
 
 
-def _sku(workspace: Workspace, product: str) -> str:
+def regional_sku(workspace: Workspace, product: str) -> str:
     return f"PREMIUM_{product}_{workspace.region}"
 
 
-def _photon(sku: str, photon: bool) -> str:
+def photon_sku(sku: str, photon: bool) -> str:
     return f"{sku}_(PHOTON)" if photon else sku
 
 
-def _classic_job(
+def classic_job(
     key: str,
     ws: Workspace,
     job_id: str,
@@ -77,7 +77,7 @@ def _classic_job(
         key,
         "job_classic",
         ws,
-        _photon("PREMIUM_JOBS_COMPUTE", photon),
+        photon_sku("PREMIUM_JOBS_COMPUTE", photon),
         "JOBS",
         activity,
         2.0,
@@ -90,7 +90,7 @@ def _classic_job(
     )
 
 
-def _serverless_job(
+def serverless_job(
     key: str,
     ws: Workspace,
     job_id: str,
@@ -106,7 +106,7 @@ def _serverless_job(
         key,
         "job_serverless",
         ws,
-        _sku(ws, "JOBS_SERVERLESS_COMPUTE"),
+        regional_sku(ws, "JOBS_SERVERLESS_COMPUTE"),
         product,
         activity,
         4.0,
@@ -119,13 +119,13 @@ def _serverless_job(
     )
 
 
-def _serverless_pipeline(key: str, ws: Workspace, pipeline_id: str, run_as: str, tags: Mapping[str, str]) -> Workload:
+def serverless_pipeline(key: str, ws: Workspace, pipeline_id: str, run_as: str, tags: Mapping[str, str]) -> Workload:
     # Serverless pipelines bill on the jobs-serverless SKU and leave custom_tags empty (spec §1.8, §5.7).
     return Workload(
         key,
         "pipeline_serverless",
         ws,
-        _sku(ws, "JOBS_SERVERLESS_COMPUTE"),
+        regional_sku(ws, "JOBS_SERVERLESS_COMPUTE"),
         "DLT",
         "hourly",
         3.0,
@@ -138,7 +138,7 @@ def _serverless_pipeline(key: str, ws: Workspace, pipeline_id: str, run_as: str,
     )
 
 
-def _warehouse(
+def warehouse(
     key: str,
     ws: Workspace,
     warehouse_id: str,
@@ -148,7 +148,7 @@ def _warehouse(
     activity: str = "business",
     pro: bool = False,
 ) -> Workload:
-    sku = _sku(ws, "SQL_PRO_COMPUTE") if pro else _sku(ws, "SERVERLESS_SQL_COMPUTE")
+    sku = regional_sku(ws, "SQL_PRO_COMPUTE") if pro else regional_sku(ws, "SERVERLESS_SQL_COMPUTE")
     metadata = {"warehouse_id": warehouse_id, **({"node_type": "Standard_E8ds_v5"} if pro else {})}
     return Workload(
         key,
@@ -166,12 +166,12 @@ def _warehouse(
     )
 
 
-def _notebook(key: str, ws: Workspace, notebook_id: str, user: str, name: str, policy: BudgetPolicy | None) -> Workload:
+def notebook(key: str, ws: Workspace, notebook_id: str, user: str, name: str, policy: BudgetPolicy | None) -> Workload:
     return Workload(
         key,
         "notebook",
         ws,
-        _sku(ws, "ALL_PURPOSE_SERVERLESS_COMPUTE"),
+        regional_sku(ws, "ALL_PURPOSE_SERVERLESS_COMPUTE"),
         "INTERACTIVE",
         "business",
         2.0,
@@ -183,7 +183,7 @@ def _notebook(key: str, ws: Workspace, notebook_id: str, user: str, name: str, p
     )
 
 
-def _all_purpose(
+def all_purpose(
     key: str,
     ws: Workspace,
     cluster_id: str,
@@ -197,7 +197,7 @@ def _all_purpose(
         key,
         "all_purpose",
         ws,
-        _photon("PREMIUM_ALL_PURPOSE_COMPUTE", photon),
+        photon_sku("PREMIUM_ALL_PURPOSE_COMPUTE", photon),
         "ALL_PURPOSE",
         activity,
         1.5,
@@ -209,7 +209,7 @@ def _all_purpose(
     )
 
 
-def _endpoint(
+def endpoint(
     key: str,
     ws: Workspace,
     endpoint_id: str,
@@ -224,7 +224,7 @@ def _endpoint(
         key,
         "serving",
         ws,
-        _sku(ws, "SERVERLESS_REAL_TIME_INFERENCE"),
+        regional_sku(ws, "SERVERLESS_REAL_TIME_INFERENCE"),
         "MODEL_SERVING",
         "sporadic",
         2.0,
@@ -235,18 +235,18 @@ def _endpoint(
         {"serving_type": serving_type},
         tags,
         usage_type="GPU_TIME" if gpu else "COMPUTE_TIME",
-        launch_sku=_sku(ws, "SERVERLESS_REAL_TIME_INFERENCE_LAUNCH"),
+        launch_sku=regional_sku(ws, "SERVERLESS_REAL_TIME_INFERENCE_LAUNCH"),
         served_entities=entities,
     )
 
 
-def _entity(endpoint_id: str, n: int, entity_type: str, entity_name: str, version: str, compute: str) -> ServedEntity:
+def entity(endpoint_id: str, n: int, entity_type: str, entity_name: str, version: str, compute: str) -> ServedEntity:
     served_entity_id = endpoint_id[:-2] + f"{n:02d}"
     short = entity_name.rsplit(".", 1)[-1]
     return ServedEntity(served_entity_id, f"{short}-{version}", entity_type, entity_name, version, compute)
 
 
-def _changed(w: Workload, part: str) -> dict[str, str]:
+def changed_part(w: Workload, part: str) -> dict[str, str]:
     base = w.tags if part == "tags" else w.metadata
     return {**base, **w.after_change.get(part, {})}
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from chargeback.local.synthetic.account import ACCOUNT_ID, USER_ALICE, WORKSPACES
 from chargeback.local.synthetic.inventory import WORKLOADS
 from chargeback.local.synthetic.window import Window
-from chargeback.local.synthetic.workload import Workload, _changed
+from chargeback.local.synthetic.workload import Workload, changed_part
 
 
 def workspace_rows(window: Window) -> list[dict[str, object]]:
@@ -37,7 +37,9 @@ def job_rows(window: Window) -> list[dict[str, object]]:
         if w.after_change:
             # Changed shortly before the hour from which usage carries the new values.
             changed_at = window.change_time - dt.timedelta(seconds=443)
-            rows.append(_job_row(w, _changed(w, "metadata")["job_name"], _changed(w, "tags"), changed_at, created))
+            rows.append(
+                _job_row(w, changed_part(w, "metadata")["job_name"], changed_part(w, "tags"), changed_at, created)
+            )
     return rows
 
 

@@ -4,9 +4,6 @@ on a new engine) and the identifier validation that keeps table names from carry
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import pkgutil
-import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,13 +12,13 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
-import chargeback
 from chargeback.contracts.table_spec import Column, TableSpec
 from chargeback.errors import InputError, SourceTableError
 from chargeback.local.engine import local_session
 from chargeback.local.lakehouse import LocalLakehouse, catalogs_in, discover_tables, rewrite_system_catalog
 from chargeback.names import TableName, validate_identifier
 from chargeback.storage.store import UnityCatalog, date_predicate, sql_string
+from tests.helpers import RecordingSpark
 
 COSTS = TableName.parse("main.finops.daily_costs")
 COSTS_SPEC = TableSpec(
@@ -189,25 +186,8 @@ def test_a_newer_release_adds_its_columns_to_a_table_an_older_one_wrote(tmp_path
     ]
 
 
-class _RecordingSpark:
-    """Just enough of a Databricks session for `UnityCatalog.ensure`: an existing table and the SQL it is sent."""
-
-    def __init__(self, columns: list[str]):
-        self.columns, self.statements = columns, []
-        self.catalog = self
-
-    def tableExists(self, name: str) -> bool:
-        return True
-
-    def table(self, name: str) -> _RecordingSpark:
-        return self
-
-    def sql(self, statement: str) -> None:
-        self.statements.append(statement)
-
-
 def test_unity_catalog_adds_missing_columns_with_their_comments_once() -> None:
-    spark = _RecordingSpark(COSTS_SPEC.column_names)
+    spark = RecordingSpark(COSTS_SPEC.column_names)
     store = UnityCatalog(spark)  # type: ignore[arg-type]
     store.ensure(COSTS, UPGRADED_SPEC)
     store.ensure(COSTS, UPGRADED_SPEC)
@@ -215,7 +195,7 @@ def test_unity_catalog_adds_missing_columns_with_their_comments_once() -> None:
         "ALTER TABLE `main`.`finops`.`daily_costs` ADD COLUMNS "
         "(`cost_center` STRING COMMENT 'Cost center of the unit.')"
     ]
-    current = _RecordingSpark(UPGRADED_SPEC.column_names)
+    current = RecordingSpark(UPGRADED_SPEC.column_names)
     UnityCatalog(current).ensure(COSTS, UPGRADED_SPEC)  # type: ignore[arg-type]
     assert current.statements == []
 
@@ -295,103 +275,3 @@ def test_sql_string_escapes_quotes_and_rejects_control_characters() -> None:
 )
 def test_only_three_part_names_in_the_system_catalog_are_rewritten(query: str, expected: str) -> None:
     assert rewrite_system_catalog(query) == expected
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Delta and Unity Catalog rules, for every table the product writes. The local engine enforces none of them.
-# ---------------------------------------------------------------------------------------------------------
-
-
-def _every_table_spec() -> dict[str, TableSpec]:
-    """Every `TableSpec` defined in the package (module constants and dicts of them), so none can be missed."""
-    found: dict[str, TableSpec] = {}
-    for module in pkgutil.walk_packages(chargeback.__path__, "chargeback."):
-        if module.name == "chargeback.__main__":  # running it is what importing it does
-            continue
-        for value in vars(importlib.import_module(module.name)).values():
-            for spec in value.values() if isinstance(value, dict) else [value]:
-                if isinstance(spec, TableSpec):
-                    found[spec.table] = spec
-    return found
-
-
-SPECS = _every_table_spec()
-# Delta collects file statistics on the first 32 leaf columns only (`delta.dataSkippingNumIndexedCols`), and
-# liquid clustering refuses a key without statistics (DELTA_CLUSTERING_COLUMN_MISSING_STATS); at most 4 keys,
-# of types with min/max statistics (Databricks docs, "Use liquid clustering for tables").
-STATS_COLUMNS = 32
-MAX_CLUSTERING_KEYS = 4
-# Unity Catalog: names are case-insensitive, at most 255 characters; plain identifiers need no quoting anywhere.
-UC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-
-
-def test_every_written_table_is_covered() -> None:
-    assert {"usage_costs", "cost_daily", "chargeback_monthly", "focus_costs", "reconciliation_runs"} <= SPECS.keys()
-    assert {"business_units", "budget_status_monthly", "cost_anomalies_daily", "policy_coverage_daily"} <= SPECS.keys()
-
-
-def _leaf_count(sql_type: str) -> int:
-    """Leaf columns of a type for Delta statistics: a struct counts its fields (recursively), anything else 1."""
-    sql_type = sql_type.strip()
-    if not sql_type.upper().startswith("STRUCT<"):
-        return 1
-    fields, depth, start, inner = [], 0, 0, sql_type[7:-1]
-    for i, ch in enumerate(inner):
-        depth += (ch in "<(" and 1) or 0
-        depth -= (ch in ">)" and 1) or 0
-        if ch == "," and depth == 0:
-            fields.append(inner[start:i])
-            start = i + 1
-    fields.append(inner[start:])
-    return sum(_leaf_count(f.split(":", 1)[1]) for f in fields)
-
-
-def test_leaf_count_counts_struct_fields() -> None:
-    assert _leaf_count("DECIMAL(38,10)") == 1
-    assert _leaf_count("MAP<STRING, STRING>") == 1
-    assert _leaf_count("STRUCT<a: STRING, b: STRUCT<c: INT, d: DECIMAL(10,2)>>") == 3
-
-
-@pytest.mark.parametrize("spec", SPECS.values(), ids=lambda s: s.table)
-def test_clustering_keys_have_statistics(spec: TableSpec) -> None:
-    position, leaves_before = {}, 0
-    for column in spec.columns:
-        position[column.name] = leaves_before
-        leaves_before += _leaf_count(column.type)
-    types = {c.name: c.type.upper() for c in spec.columns}
-    assert len(spec.partition_by) <= MAX_CLUSTERING_KEYS
-    for key in spec.partition_by:
-        assert position[key] < STATS_COLUMNS, f"{spec.table}.{key} is leaf column {position[key] + 1}, past 32"
-        assert not types[key].startswith(("MAP", "ARRAY", "STRUCT")), f"{spec.table}.{key}: no statistics"
-
-
-@pytest.mark.parametrize("spec", SPECS.values(), ids=lambda s: s.table)
-def test_names_keys_and_comments_are_legal_in_unity_catalog(spec: TableSpec) -> None:
-    assert UC_NAME.fullmatch(spec.table), spec.table
-    lowered = [c.name.lower() for c in spec.columns]
-    assert len(set(lowered)) == len(lowered), f"{spec.table}: columns equal but for case collide in Unity Catalog"
-    for column in spec.columns:
-        assert UC_NAME.fullmatch(column.name), f"{spec.table}.{column.name}"
-        assert column.comment.strip(), f"{spec.table}.{column.name} has no comment"
-    assert spec.grain.strip() and set(spec.primary_key) <= set(spec.column_names), spec.table
-
-
-@pytest.mark.parametrize("spec", SPECS.values(), ids=lambda s: s.table)
-def test_unity_catalog_ddl_of_every_table(spec: TableSpec) -> None:
-    """The exact CREATE statement the Unity Catalog store sends, parsed as Databricks SQL."""
-    import sqlglot
-    from sqlglot import exp
-
-    spark = _RecordingSpark([])
-    spark.tableExists = lambda name: False  # type: ignore[method-assign]
-    UnityCatalog(spark).ensure(TableName("main", "chargeback", spec.table), spec)  # type: ignore[arg-type]
-    (statement,) = spark.statements
-    tree = sqlglot.parse_one(statement, read="databricks")
-    assert isinstance(tree, exp.Create) and tree.args.get("exists"), statement
-    columns = [c for c in tree.find_all(exp.ColumnDef)]
-    assert [c.name for c in columns] == spec.column_names
-    assert all(c.find(exp.CommentColumnConstraint) for c in columns), "every column carries its comment"
-    clustered = tree.find(exp.ClusterProperty)
-    assert ([e.name for e in clustered.expressions] if clustered else []) == list(spec.partition_by)
-    (comment,) = tree.find_all(exp.SchemaCommentProperty)
-    assert comment.this.this == spec.comment
