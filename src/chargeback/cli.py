@@ -262,10 +262,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     start = args.start_date
     if start is None:
-        end = args.end_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+        today = dt.datetime.now(dt.UTC).date()
         try:
-            start = end - dt.timedelta(days=args.days - 1)
+            start, _ = run_window(today, args.days, end=args.end_date)
         except OverflowError:
+            end = args.end_date or today - dt.timedelta(days=1)
             raise InputError(f"--days {args.days} before --end-date {end} is before year 1") from None
     validate_arguments(start, args.days, args.seed, args.scale)  # before anything is created
     started = time.monotonic()

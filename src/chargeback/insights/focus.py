@@ -34,6 +34,7 @@ from pyspark.sql import functions as F
 
 from chargeback.config import Config
 from chargeback.contracts.cost_tables import COST_GRAIN
+from chargeback.marts import cost as cost_marts
 from chargeback.money import MONEY, QUANTITY, RATIO, ratio_of, times_ratio
 
 PROVIDER = "Databricks"
@@ -193,7 +194,7 @@ def _billing_columns() -> list[Column]:
     """`x_UsageDate` to `ListCost`: the account, billing and charge periods, the charge and its costs."""
     is_correction = _is_correction()
     description = _charge_description()
-    charged_day = F.coalesce("original_usage_date", "usage_date").cast("timestamp")
+    charged_day = cost_marts.charged_day().cast("timestamp")
     account_id = F.coalesce("_account_id", "_any_account")
     return [
         F.col("usage_date").alias("x_UsageDate"),
@@ -209,7 +210,7 @@ def _billing_columns() -> list[Column]:
         .otherwise(description)
         .alias("ChargeDescription"),
         charged_day.alias("ChargePeriodStart"),
-        F.date_add(F.coalesce("original_usage_date", "usage_date"), 1).cast("timestamp").alias("ChargePeriodEnd"),
+        F.date_add(cost_marts.charged_day(), 1).cast("timestamp").alias("ChargePeriodEnd"),
         F.col("effective_cost").cast(MONEY).alias("ContractedCost"),
         F.col("effective_cost").cast(MONEY).alias("EffectiveCost"),
         F.lit(PROVIDER).alias("InvoiceIssuerName"),

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pyspark.sql import Column, DataFrame, GroupedData
+from pyspark.sql import DataFrame, GroupedData
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
@@ -201,7 +201,7 @@ def publish_start(config: Config, params: RunParams) -> dt.date:
 
 
 def _read_from(store: TableStore, spec: TableSpec, params: RunParams, start: dt.date) -> DataFrame:
-    return outputs.days(store.read(params.table(spec)), start, params.end_date)
+    return usage_window(store.read(params.table(spec)), start, params.end_date)
 
 
 def run_config_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
@@ -249,7 +249,7 @@ def book_corrections(
     booked = store.spark.createDataFrame([], open_costs.schema)
     if first_open <= params.start_date or not store.exists(daily_name):
         return open_costs, booked
-    booking_day = F.coalesce("original_usage_date", "usage_date")
+    booking_day = cost_marts.charged_day()
     booked = (
         store.read(daily_name)
         .where(
@@ -275,7 +275,7 @@ def check_gate(
     facts = source_facts(store, params, summary)
     billed_by_day = tieout.check_lines(silver, facts, params.start_date, params.end_date).cost_by_day
     billed = sum(billed_by_day.values(), Decimal(0))
-    allocated_by_day = _cost_per_day(allocated.groupBy(_charged_day()))
+    allocated_by_day = _cost_per_day(allocated.groupBy(cost_marts.charged_day().alias("day")))
     total = sum(allocated_by_day.values(), Decimal(0))
     if abs(billed - total) > TOLERANCE:
         raise ReconciliationError(
@@ -284,11 +284,6 @@ def check_gate(
         )
     tieout.check_allocated(billed_by_day, allocated_by_day, config.currency, TOLERANCE)
     _check_published_shrink(store, config, params, facts, billed_by_day)
-
-
-def _charged_day() -> Column:
-    """The day a cost_daily row is charged to: a correction's original day, else its own."""
-    return F.coalesce("original_usage_date", "usage_date").alias("day")
 
 
 def _cost_per_day(by_day: GroupedData) -> dict[dt.date, Decimal]:
@@ -310,7 +305,7 @@ def _check_published_shrink(
     published = (
         store.read(daily_name)
         .where(F.col("usage_date") >= F.lit(params.start_date.replace(day=1)))
-        .select(_charged_day(), "effective_cost")
+        .select(cost_marts.charged_day().alias("day"), "effective_cost")
     )
     by_day = _cost_per_day(_months_of(published, "day", params).groupBy("day"))
     in_window = {d: c for d, c in by_day.items() if params.start_date <= d <= params.end_date}
@@ -323,7 +318,7 @@ def reconcile(store: TableStore, config: Config, params: RunParams, summary: Run
     daily = store.read(params.table(cost_tables.COST_DAILY))
     window_days = (F.col("day") >= F.lit(params.start_date)) & (F.col("day") <= F.lit(params.end_date))
     # Closed days count through their original booking plus later corrections naming them.
-    allocated_rows = daily.withColumn("day", F.coalesce("original_usage_date", "usage_date")).where(window_days)
+    allocated_rows = daily.withColumn("day", cost_marts.charged_day()).where(window_days)
     summary.billed_cost = _total(silver)
     summary.allocated_cost = _total(allocated_rows)
     summary.usage_line_count = silver.count()

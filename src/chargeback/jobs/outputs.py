@@ -33,15 +33,11 @@ from chargeback.insights.focus import focus_costs
 from chargeback.jobs.params import RunParams, RunSummary
 from chargeback.marts import cost as cost_marts
 from chargeback.marts.policy_coverage import policy_coverage_daily
+from chargeback.steps.usage import usage_window
 from chargeback.storage.store import TableStore
 
 # Tables earlier steps of the run write, which outputs may read.
 STEP_TABLES = (USAGE_COSTS,)
-
-
-def days(df: DataFrame, start: dt.date, end: dt.date, column: str = "usage_date") -> DataFrame:
-    """Rows of `df` whose `column` falls in `start`..`end`."""
-    return df.where((F.col(column) >= F.lit(start)) & (F.col(column) <= F.lit(end)))
 
 
 @dataclass(frozen=True)
@@ -140,13 +136,13 @@ def _policy_coverage_daily(inputs: Inputs, _: Written) -> DataFrame:
 
 def _focus_costs(inputs: Inputs, written: Written) -> DataFrame:
     # cost_daily as just written: reading it back is cheaper than allocating again.
-    daily = days(written[COST_DAILY], *inputs.open_days())
+    daily = usage_window(written[COST_DAILY], *inputs.open_days())
     return focus_costs(daily, inputs.lines, inputs.config, inputs.params.run_id)
 
 
 def _cost_anomalies_daily(inputs: Inputs, written: Written) -> DataFrame:
     start, end = inputs.open_days()
-    history = days(written[USAGE_COSTS], start - dt.timedelta(days=AnomalySettings().window_days), end)
+    history = usage_window(written[USAGE_COSTS], start - dt.timedelta(days=AnomalySettings().window_days), end)
     return cost_anomalies_daily(history, start, end, inputs.config.currency, inputs.params.run_id)
 
 

@@ -26,6 +26,11 @@ def billing_month(day: F.Column | str) -> F.Column:
     return F.trunc(F.col(day) if isinstance(day, str) else day, "month")
 
 
+def charged_day() -> F.Column:
+    """The day a `cost_daily` row is charged to: a correction's original (closed) day, else its own day."""
+    return F.coalesce("original_usage_date", "usage_date")
+
+
 def cost_daily(costs: DataFrame, run_id: str) -> DataFrame:
     """Allocated rows (from `allocation.allocate`, or corrections) shaped as `cost_daily`."""
     if "original_usage_date" not in costs.columns:
