@@ -131,17 +131,12 @@ def phase_jvm(spec: dict[str, Any]) -> dict[str, Any]:
     """The pipeline on JVM PySpark, reading parquet copies of the system tables (exported with Sail, untimed)."""
     from pyspark.sql import SparkSession
 
+    from chargeback.contracts.system_tables import SYSTEM_TABLES
     from chargeback.local.parquet_store import ParquetStore
-    from chargeback.local.synthetic import (
-        JOBS_TABLE,
-        LIST_PRICES_TABLE,
-        PIPELINES_TABLE,
-        SERVED_ENTITIES_TABLE,
-        USAGE_TABLE,
-        WORKSPACES_TABLE,
-    )
+    from chargeback.names import TableName
 
-    sources = (USAGE_TABLE, LIST_PRICES_TABLE, WORKSPACES_TABLE, JOBS_TABLE, PIPELINES_TABLE, SERVED_ENTITIES_TABLE)
+    # Every system table the generator writes: the pipeline reads what its config needs of them.
+    sources = tuple(TableName.parse(name) for name in SYSTEM_TABLES)
     root = Path(spec["parquet_root"])
     shutil.rmtree(root, ignore_errors=True)
     with _lakehouse(spec["lakehouse"], ("system",)) as sail:

@@ -19,6 +19,7 @@ from chargeback.config import (
     UNALLOCATED,
     BusinessUnit,
     Config,
+    IdleRule,
     PoolMatch,
     SharedPool,
     TagValueRule,
@@ -80,6 +81,10 @@ shared_costs:
     match: {unallocated: true}
     method: central
     business_unit: engineering
+  - id: bi-warehouse
+    match: {warehouse_ids: [b2e4d6f8a0c3e5b7], workspace_ids: ["1234567890123456"]}
+    method: consumption
+    idle: {method: unit, business_unit: finance}
 closed_months: ["2026-08", 2026-07]
 """
 )
@@ -154,6 +159,42 @@ def test_optional_sections_default_to_empty_and_pools_to_all_units() -> None:
     )
     assert config.attribution.budget_policies == () and config.discounts == () and config.closed_months == ()
     assert config.shared_costs[0].business_units == config.unit_ids
+
+
+@pytest.mark.parametrize(
+    ("idle", "expected"),
+    [
+        ("", IdleRule("spread")),
+        ("idle: {method: spread}", IdleRule("spread")),
+        ("idle: {method: unit, business_unit: finance}", IdleRule("unit", "finance")),
+        ("idle: {method: keep}", IdleRule("keep")),
+    ],
+    ids=["default", "spread", "unit", "keep"],
+)
+def test_consumption_pool_parses_with_its_idle_rule(idle: str, expected: IdleRule) -> None:
+    config = parse_config(
+        section(f"""\
+        shared_costs:
+          - id: bi
+            match: {{warehouse_ids: [wh-1, wh-2], workspace_ids: ["1"], sku_patterns: ["*SQL*"], unallocated: false}}
+            method: consumption
+            {idle}
+        """),
+        "cfg.yml",
+    )
+    (pool,) = config.shared_costs
+    match = PoolMatch(warehouse_ids=("wh-1", "wh-2"), workspace_ids=("1",), sku_patterns=("*SQL*",), unallocated=False)
+    # No target units: the cost goes to the identities that used the warehouses.
+    assert pool == SharedPool("bi", match, "consumption", False, (), (), None, expected)
+
+
+def test_only_consumption_pools_have_an_idle_rule() -> None:
+    assert [pool.idle for pool in parse_config(FULL, "cfg.yml").shared_costs] == [
+        None,
+        None,
+        None,
+        IdleRule("unit", "finance"),
+    ]
 
 
 def test_adjacent_validity_periods_do_not_overlap() -> None:
@@ -607,7 +648,7 @@ CASES = [
           - {id: p, match: {unallocated: true}, method: weighted}
         """),
         "cfg.yml:10: shared_costs[0].method",
-        "expected one of proportional, even, fixed, central",
+        "expected one of proportional, even, fixed, central, consumption",
     ),
     (
         "empty pool match",
@@ -636,6 +677,124 @@ CASES = [
         """),
         "cfg.yml:11: shared_costs[1].id",
         "duplicate pool id (first used by shared_costs[0], line 10)",
+    ),
+    (
+        "consumption pool without warehouses",
+        section("""\
+        shared_costs:
+          - {id: p, match: {workspace_ids: ["1"]}, method: consumption}
+        """),
+        "cfg.yml:10: shared_costs[0].match.warehouse_ids",
+        "method consumption needs match.warehouse_ids",
+    ),
+    (
+        "warehouse in two consumption pools",
+        section("""\
+        shared_costs:
+          - {id: first, match: {warehouse_ids: [wh-1, wh-2]}, method: consumption}
+          - {id: second, match: {warehouse_ids: [wh-3, wh-2]}, method: consumption}
+        """),
+        "cfg.yml:11: shared_costs[1].match.warehouse_ids",
+        "warehouse 'wh-2' is already split by consumption pool 'first' (shared_costs[0], line 10)",
+    ),
+    (
+        "targets on a consumption pool",
+        section("""\
+        shared_costs:
+          - {id: p, match: {warehouse_ids: [w]}, method: consumption, business_units: [finance]}
+        """),
+        "cfg.yml:10: shared_costs[0].business_units",
+        "applies only to methods proportional and even, not consumption",
+    ),
+    (
+        "percentages on a consumption pool",
+        section("""\
+        shared_costs:
+          - {id: p, match: {warehouse_ids: [w]}, method: consumption, percentages: {finance: 100}}
+        """),
+        "cfg.yml:10: shared_costs[0].percentages",
+        "applies only to method fixed, not consumption",
+    ),
+    (
+        "same_product on a consumption pool",
+        section("""\
+        shared_costs:
+          - {id: p, match: {warehouse_ids: [w]}, method: consumption, same_product: true}
+        """),
+        "cfg.yml:10: shared_costs[0].same_product",
+        "only to method proportional",
+    ),
+    (
+        "keeping unit on a consumption pool",
+        section("""\
+        shared_costs:
+          - {id: p, match: {warehouse_ids: [w]}, method: consumption, business_unit: finance}
+        """),
+        "cfg.yml:10: shared_costs[0].business_unit",
+        "only to method central, not consumption (idle hours go to a unit by idle: {method: unit",
+    ),
+    (
+        "idle rule on a fixed pool",
+        section("""\
+        shared_costs:
+          - {id: p, match: {warehouse_ids: [w]}, method: fixed, percentages: {finance: 100}, idle: {method: keep}}
+        """),
+        "cfg.yml:10: shared_costs[0].idle",
+        "idle applies only to method consumption, not fixed",
+    ),
+    (
+        "idle rule without method",
+        section("""\
+        shared_costs:
+          - {id: p, match: {warehouse_ids: [w]}, method: consumption, idle: {}}
+        """),
+        "cfg.yml:10: shared_costs[0].idle.method",
+        "required field is missing",
+    ),
+    (
+        "unknown idle method",
+        section("""\
+        shared_costs:
+          - {id: p, match: {warehouse_ids: [w]}, method: consumption, idle: {method: owner}}
+        """),
+        "cfg.yml:10: shared_costs[0].idle.method",
+        "expected one of spread, unit, keep",
+    ),
+    (
+        "idle unit without business_unit",
+        section("""\
+        shared_costs:
+          - {id: p, match: {warehouse_ids: [w]}, method: consumption, idle: {method: unit}}
+        """),
+        "cfg.yml:10: shared_costs[0].idle.business_unit",
+        "idle method unit needs business_unit",
+    ),
+    (
+        "idle unit unknown",
+        section("""\
+        shared_costs:
+          - {id: p, match: {warehouse_ids: [w]}, method: consumption, idle: {method: unit, business_unit: it}}
+        """),
+        "cfg.yml:10: shared_costs[0].idle.business_unit",
+        "unknown business unit 'it'",
+    ),
+    (
+        "business_unit on a spread idle rule",
+        section("""\
+        shared_costs:
+          - {id: p, match: {warehouse_ids: [w]}, method: consumption, idle: {method: spread, business_unit: finance}}
+        """),
+        "cfg.yml:10: shared_costs[0].idle.business_unit",
+        "applies only to idle method unit, not spread",
+    ),
+    (
+        "unknown key in an idle rule",
+        section("""\
+        shared_costs:
+          - {id: p, match: {warehouse_ids: [w]}, method: consumption, idle: {method: keep, unit: finance}}
+        """),
+        "cfg.yml:10: shared_costs[0].idle.unit",
+        "unknown key",
     ),
     # hostile values stay readable and harmless
     (
@@ -696,7 +855,7 @@ KNOWN_KEYS = [
     "cost_center", "attribution", "tag_keys", "tag_values", "value", "business_unit", "valid_from", "valid_to",
     "budget_policies", "policy_id", "workloads", "workload_type", "workload_id", "identities", "identity",
     "workspaces", "workspace_id", "discounts", "billing_origin_product", "sku_pattern", "percent", "shared_costs",
-    "match", "method", "same_product", "business_units", "percentages", "closed_months", "unallocated",
+    "match", "method", "same_product", "business_units", "percentages", "closed_months", "unallocated", "idle",
 ]  # fmt: skip
 HOSTILE_TEXT = ["'; DROP TABLE usage; --", "`x`", '"', "😀🚀", "a" * 5000, "\u202e", "NaN", "-Infinity", "1e999999"]
 
@@ -836,15 +995,17 @@ def test_config_frames_rows(spark: SparkSession) -> None:
 
     networking = '{"billing_origin_products": ["NETWORKING"], "unallocated": true}'
     storage = '{"sku_patterns": ["*_STORAGE_*"]}'
+    warehouse = '{"workspace_ids": ["1234567890123456"], "warehouse_ids": ["b2e4d6f8a0c3e5b7"]}'
     expected_pools = spark.createDataFrame(
         [
-            ("networking", 1, "proportional", True, networking, "engineering", None),
-            ("networking", 1, "proportional", True, networking, "data-eng", None),
-            ("networking", 1, "proportional", True, networking, "finance", None),
-            ("platform", 2, "fixed", False, storage, "data-eng", Decimal("33.3333")),
-            ("platform", 2, "fixed", False, storage, "finance", Decimal("33.3333")),
-            ("platform", 2, "fixed", False, storage, "engineering", Decimal("33.3334")),
-            ("leftovers", 3, "central", False, '{"unallocated": true}', "engineering", Decimal(100)),
+            ("networking", 1, "proportional", True, networking, "engineering", None, None, None),
+            ("networking", 1, "proportional", True, networking, "data-eng", None, None, None),
+            ("networking", 1, "proportional", True, networking, "finance", None, None, None),
+            ("platform", 2, "fixed", False, storage, "data-eng", Decimal("33.3333"), None, None),
+            ("platform", 2, "fixed", False, storage, "finance", Decimal("33.3333"), None, None),
+            ("platform", 2, "fixed", False, storage, "engineering", Decimal("33.3334"), None, None),
+            ("leftovers", 3, "central", False, '{"unallocated": true}', "engineering", Decimal(100), None, None),
+            ("bi-warehouse", 4, "consumption", False, warehouse, None, None, "unit", "finance"),
         ],
         frames["shared_cost_rules"].schema,
     )
@@ -855,3 +1016,20 @@ def test_config_frames_rows(spark: SparkSession) -> None:
     assert ("tag_value", 1, "de", "data-eng", dt.date(2025, 1, 1), None) in rules
     assert ("budget_policy", 2, "p-1", "data-eng", dt.date(2025, 1, 1), dt.date(2026, 1, 1)) in rules
     assert UNALLOCATED not in {row.business_unit_id for row in frames["business_units"].collect()}
+
+
+def test_each_consumption_pool_is_one_config_row_with_its_idle_rule(spark: SparkSession) -> None:
+    config = parse_config(
+        section("""\
+        shared_costs:
+          - {id: spread, match: {warehouse_ids: [w1]}, method: consumption}
+          - {id: keep, match: {warehouse_ids: [w2, w3]}, method: consumption, idle: {method: keep}}
+        """),
+        "cfg.yml",
+    )
+    rules = config_frames(spark, config)["shared_cost_rules"]
+    columns = ("pool_id", "business_unit_id", "percent", "idle_method", "idle_business_unit_id")
+    assert sorted(tuple(row) for row in rules.select(*columns).collect()) == [
+        ("keep", None, None, "keep", None),
+        ("spread", None, None, "spread", None),
+    ]

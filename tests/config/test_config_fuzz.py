@@ -30,6 +30,7 @@ HOSTILE_TEXT = [
     "-Infinity", "1e999999", "1e-999999", "-1", "0", "0.00001", "99999999999999999999.999", "2026-02-30",
     "2026-13-01", "0000-01-01", "9999-12-31", "2026-1-1", "2026-00", "2026-13", "99999-01", "null", "~", "yes",
     "<<", "UNALLOCATED", "unallocated", "finance", "USD", "EUR", "proportional", "fixed", "central", "job",
+    "consumption", "spread", "keep", "b2e4d6f8a0c3e5b7",
 ]  # fmt: skip
 HUGE = [10**400, -(10**400), 2**63, -(2**63) - 1]
 

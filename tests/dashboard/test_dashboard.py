@@ -89,6 +89,16 @@ def _sql(lakehouse: Any, query: str) -> Any:
     return lakehouse.sql(query).collect()[0][0]
 
 
+def _page(doc: dict[str, Any], display_name: str) -> dict[str, Any]:
+    return next(p for p in doc["pages"] if p["displayName"] == display_name)
+
+
+def _rows(preview: dashboard.Preview, widget: str) -> list[dict[str, Any]]:
+    """A widget query's result as one dict per row, by field name."""
+    result = preview.queries[(widget, "main_query")]
+    return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+
+
 def _dataset_rows(lakehouse: Any, doc: dict[str, Any], name: str, selection: Selection) -> list[Any]:
     """A dataset's rows, as the dashboard queries it (before any global filter on its columns)."""
     ds = next(d for d in doc["datasets"] if d["name"] == name)
@@ -105,8 +115,16 @@ def test_the_dashboard_file_follows_the_lakeview_structure(doc):
 
 def test_pages_and_grid(doc):
     canvas = [p["displayName"] for p in doc["pages"] if p["pageType"] == "PAGE_TYPE_CANVAS"]
-    assert canvas == ["Overview", "Chargeback", "Serverless and Model Serving", "Tag hygiene", "Budgets and anomalies"]
+    assert canvas == [
+        "Overview",
+        "Chargeback",
+        "Serverless and Model Serving",
+        "Tag hygiene",
+        "Budgets and anomalies",
+        "Optimize",
+    ]
     assert [p["pageType"] for p in doc["pages"]].count("PAGE_TYPE_GLOBAL_FILTERS") == 1
+    assert doc["pages"][-1]["pageType"] == "PAGE_TYPE_GLOBAL_FILTERS"
     assert {p["layoutVersion"] for p in doc["pages"]} == {"GRID_V1"}
 
 
@@ -329,6 +347,154 @@ def test_policy_coverage_lists_serverless_cost_without_a_known_policy(lakehouse,
     )
 
 
+# --- the Optimize page ----------------------------------------------------------------------------------
+
+OPTIMIZE_DATASETS = {
+    "ds_job_runs",
+    "ds_wasted_runs",
+    "ds_warehouse_daily",
+    "ds_warehouse_consumers",
+    "ds_serverless_users",
+}
+# Every table of the page names what it lists, then whom to ask (owner) and who pays (business unit).
+OPTIMIZE_TABLES = {
+    "costliest_jobs": ("job_name", "owner", "business_unit"),
+    "wasted_runs": ("job_name", "owner", "business_unit"),
+    "warehouse_idle": ("warehouse_name", "warehouse_owner", "idle_business_units"),
+    "warehouse_consumers": ("warehouse_name", "identity", "business_unit"),
+    "serverless_users": ("owner", "owner", "business_unit"),
+}
+
+
+def test_optimize_page(doc):
+    page = _page(doc, "Optimize")
+    kinds = {item["widget"]["name"]: item["widget"].get("spec", {}).get("widgetType") for item in page["layout"]}
+    assert kinds == {
+        "optimize_title": None,
+        "kpi_wasted_job_cost": "counter",
+        "kpi_waste_share": "counter",
+        "kpi_warehouse_idle_cost": "counter",
+        "kpi_warehouse_idle_share": "counter",
+        "costliest_jobs": "table",
+        "top_jobs_daily": "bar",
+        "wasted_runs": "table",
+        "warehouse_idle": "table",
+        "warehouse_idle_daily": "bar",
+        "warehouse_consumers": "table",
+        "serverless_users": "table",
+    }
+    datasets = {
+        q["query"]["datasetName"] for _, w, _ in dashboard.widgets({"pages": [page]}) for q in w.get("queries", [])
+    }
+    assert datasets == OPTIMIZE_DATASETS
+    read = set().union(
+        *(
+            dashboard.table_names(dashboard.bind(ds, Selection(AS_OF)))[0]
+            for ds in doc["datasets"]
+            if ds["name"] in datasets
+        )
+    )
+    assert read == {"job_run_costs", "compute_consumption_hourly", "usage_costs"}
+
+
+def test_optimize_datasets_return_rows(lakehouse, doc):
+    for name in sorted(OPTIMIZE_DATASETS):
+        assert _dataset_rows(lakehouse, doc, name, Selection(AS_OF)), name
+
+
+@pytest.mark.parametrize("widget", sorted(OPTIMIZE_TABLES))
+def test_optimize_tables_show_names_owners_and_business_units(doc, preview, widget):
+    name, owner, unit = OPTIMIZE_TABLES[widget]
+    shown = [c["fieldName"] for c in _widget(doc, widget)["spec"]["encodings"]["columns"]]
+    assert shown[0] == name and owner in shown and unit in shown, shown
+    rows = _rows(preview, widget)
+    assert rows and all(r[name] and r[owner] and r[unit] for r in rows)
+
+
+def test_optimize_names_are_names_not_ids(lakehouse, preview):
+    job_ids = {r[0] for r in lakehouse.sql("SELECT DISTINCT job_id FROM main.chargeback.job_run_costs").collect()}
+    warehouse_ids = {
+        r[0]
+        for r in lakehouse.sql("SELECT DISTINCT warehouse_id FROM main.chargeback.compute_consumption_hourly").collect()
+    }
+    for widget in ("costliest_jobs", "wasted_runs"):
+        assert not {r["job_name"] for r in _rows(preview, widget)} & job_ids
+    for widget in ("warehouse_idle", "warehouse_consumers"):
+        assert not {r["warehouse_name"] for r in _rows(preview, widget)} & warehouse_ids
+
+
+def test_job_cost_and_waste_match_job_run_costs(lakehouse, doc, preview):
+    runs, total, wasted_runs, waste = lakehouse.sql(
+        "SELECT COUNT(*), SUM(effective_cost), SUM(CASE WHEN is_waste THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN is_waste THEN effective_cost ELSE 0 END) FROM main.chargeback.job_run_costs"
+    ).collect()[0]
+    assert _value(preview, "kpi_wasted_job_cost", "sum(wasted_cost)") == waste > 0
+    assert abs(_value(preview, "kpi_waste_share", "waste_share") - waste / total) < Decimal("1e-6")
+    jobs = _rows(preview, "costliest_jobs")
+    assert sum(r["sum(effective_cost)"] for r in jobs) == total  # exact: decimals all the way
+    assert sum(r["count(job_run_id)"] for r in jobs) == runs
+    assert sum(r["sum(wasted_cost)"] for r in jobs) == waste and sum(r["sum(wasted_runs)"] for r in jobs) == wasted_runs
+    costs = [r["sum(effective_cost)"] for r in jobs]
+    assert costs == sorted(costs, reverse=True)
+    for r in jobs:
+        assert abs(r["avg(effective_cost)"] * r["count(job_run_id)"] - r["sum(effective_cost)"]) < Decimal("1e-6")
+    wasted = _rows(preview, "wasted_runs")
+    assert len(wasted) == wasted_runs and sum(r["effective_cost"] for r in wasted) == waste
+    assert {r["result_state"] for r in wasted} <= {
+        "FAILED",
+        "ERROR",
+        "TIMED_OUT",
+        "CANCELLED",
+        "SUCCEEDED after repair",
+    }
+    assert all(r["attempt_count"] > 1 for r in wasted if r["result_state"] == "SUCCEEDED after repair")
+    daily = _rows(preview, "top_jobs_daily")
+    assert sum(r["sum(effective_cost)"] for r in daily) == total
+    top8 = lakehouse.sql(
+        "SELECT job_name, SUM(effective_cost) AS cost FROM main.chargeback.job_run_costs "
+        "GROUP BY workspace_id, job_id, job_name ORDER BY cost DESC LIMIT 8"
+    ).collect()
+    assert {r["top_job"] for r in daily} == {r.job_name for r in top8} | {"other jobs"}  # 8 lines, the rest as one
+    in_august = _dataset_rows(lakehouse, doc, "ds_job_runs", Selection(AS_OF, (START, dt.date(2026, 8, 31))))
+    assert in_august and {r.run_date.month for r in in_august} == {8}
+
+
+def test_warehouse_idle_and_consumers_match_compute_consumption_hourly(lakehouse, preview):
+    idle, total = lakehouse.sql(
+        "SELECT SUM(CASE WHEN is_idle THEN effective_cost ELSE 0 END), SUM(effective_cost) "
+        "FROM main.chargeback.compute_consumption_hourly"
+    ).collect()[0]
+    assert _value(preview, "kpi_warehouse_idle_cost", "sum(idle_cost)") == idle > 0
+    assert abs(_value(preview, "kpi_warehouse_idle_share", "idle_share") - idle / total) < Decimal("1e-6")
+    warehouses = _rows(preview, "warehouse_idle")
+    assert sum(r["sum(idle_cost)"] for r in warehouses) == idle
+    assert sum(r["sum(idle_cost)"] + r["sum(busy_cost)"] for r in warehouses) == total
+    consumers = _rows(preview, "warehouse_consumers")
+    assert sum(r["effective_cost"] for r in consumers) == total
+    for warehouse in {r["warehouse_name"] for r in consumers}:
+        shares = [r["share_of_warehouse"] for r in consumers if r["warehouse_name"] == warehouse]
+        assert abs(sum(shares) - 1) < Decimal("1e-5"), warehouse
+    statements = _sql(lakehouse, "SELECT SUM(query_count) FROM main.chargeback.compute_consumption_hourly")
+    assert sum(r["query_count"] for r in consumers) == statements > 0
+    assert any(r["business_unit"] != "UNALLOCATED" for r in consumers)  # consumers are charged to their units
+
+
+def test_serverless_users_are_serverless_usage_by_owner(lakehouse, preview):
+    serverless = lakehouse.sql(
+        "SELECT COALESCE(owner_identity, 'unknown') AS owner, business_unit, billing_origin_product, effective_cost "
+        "FROM main.chargeback.usage_costs WHERE is_serverless"
+    ).collect()
+    users = _rows(preview, "serverless_users")
+    assert sum(r["sum(effective_cost)"] for r in users) == sum(r.effective_cost for r in serverless)
+    for r in users:
+        products = {
+            s.billing_origin_product
+            for s in serverless
+            if (s.owner, s.business_unit) == (r["owner"], r["business_unit"])
+        }
+        assert r["products"] == ", ".join(sorted(products))
+
+
 # --- parameters -----------------------------------------------------------------------------------------
 
 
@@ -490,7 +656,7 @@ def test_html_preview_renders_every_page_and_widget_offline(lakehouse, doc, tmp_
 def test_dashboard_command(lakehouse, tmp_path, capsys):
     out = tmp_path / "dash.html"
     assert main(["dashboard", "--lakehouse", str(lakehouse.root), "--out", str(out)]) == 0
-    assert "6 pages, 41 widgets" in capsys.readouterr().out
+    assert "7 pages, 53 widgets" in capsys.readouterr().out
     assert "today taken as 2026-09-10" in out.read_text()
 
 

@@ -8,28 +8,31 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import shutil
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from chargeback.config import CONFIG_TABLES, Config, load_config
+from chargeback.config import CONFIG_TABLES, Config, IdleRule, load_config
 from chargeback.contracts import cost_tables
 from chargeback.contracts.cost_tables import POLICY_COVERAGE_DAILY
 from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY, FOCUS_COSTS
 from chargeback.contracts.table_spec import TableSpec
-from chargeback.errors import InputError, ShrinkError
+from chargeback.errors import InputError, ShrinkError, SourceTableError
 from chargeback.insights.report import print_budgets_and_anomalies
 from chargeback.jobs.daily import run
-from chargeback.jobs.params import RunParams
+from chargeback.jobs.params import RunParams, SourceTables
 from chargeback.local.engine import local_session
 from chargeback.local.lakehouse import LocalLakehouse
-from chargeback.local.synthetic import generate
+from chargeback.local.synthetic import WH_SHARED_BI, generate
 from chargeback.names import TableName
+from tests.consumption_reference import reference_split
 from tests.helpers import inject_job_spike
 
 pytestmark = pytest.mark.slow
@@ -46,6 +49,9 @@ ALL_TABLES = (
     FOCUS_COSTS,
     COST_ANOMALIES_DAILY,
     BUDGET_STATUS_MONTHLY,
+    cost_tables.COMPUTE_CONSUMPTION_HOURLY,
+    cost_tables.JOB_RUN_COSTS,
+    cost_tables.PIPELINE_UPDATE_COSTS,
 )
 USAGE = TableName.parse("system.billing.usage")
 
@@ -102,7 +108,9 @@ def priced_records(store: LocalLakehouse) -> DataFrame:
     """Every usage record priced by its own usage_end_time: no netting, attribution or allocation."""
     return store.sql(
         """
-        SELECT u.usage_date, u.record_type, u.ingestion_date,
+        SELECT u.usage_date, u.record_type, u.ingestion_date, u.usage_start_time,
+               u.usage_metadata.warehouse_id AS warehouse_id, u.usage_metadata.job_run_id AS job_run_id,
+               u.usage_metadata.dlt_update_id AS dlt_update_id,
                CAST(CAST(u.usage_quantity AS DECIMAL(28, 12))
                     * CAST(COALESCE(p.pricing.effective_list.default, p.pricing.default) AS DECIMAL(20, 10))
                     AS DECIMAL(38, 10)) AS list_cost
@@ -148,6 +156,95 @@ def test_monthly_statement_equals_independently_priced_usage_each_month(baseline
         assert total > 10_000, "sums in the thousands catch decimal overflow"
         assert abs(actual[month] - total) <= Decimal("0.01"), month
         assert effective[month] == daily[month] == focus[month]
+
+
+def test_the_shared_warehouse_is_split_by_consumption_as_plain_python_splits_the_raw_tables(
+    baseline: Path, config: Config
+) -> None:
+    """The demo config splits the shared BI warehouse by consumption, idle hours spread over the day's users."""
+    (pool,) = [p for p in config.shared_costs if p.method == "consumption"]
+    assert pool.idle == IdleRule("spread") and pool.match.warehouse_ids == (WH_SHARED_BI,)
+    with lakehouse(baseline) as store:
+        raw = priced_records(store).where(F.col("usage_date").between(F.lit(START), F.lit(END)))
+        bill: dict[dt.datetime, Fraction] = defaultdict(Fraction)
+        for r in raw.where(F.col("warehouse_id") == WH_SHARED_BI).collect():
+            bill[r.usage_start_time.replace(minute=0, second=0, microsecond=0)] += Fraction(r.list_cost)
+        statements = (
+            store.read(TableName.parse("system.query.history"))
+            .where(F.col("compute.warehouse_id") == WH_SHARED_BI)
+            .select(
+                F.col("executed_by").alias("identity"),
+                "start_time",
+                "end_time",
+                F.col("total_task_duration_ms").alias("task_duration_ms"),
+            )
+            .collect()
+        )
+        gold = store.read(params("x").table(cost_tables.COMPUTE_CONSUMPTION_HOURLY)).where(
+            F.col("warehouse_id") == WH_SHARED_BI
+        )
+        by_hour = {
+            r.usage_hour: r.cost for r in gold.groupBy("usage_hour").agg(F.sum("list_cost").alias("cost")).collect()
+        }
+        by_identity = gold.groupBy("usage_date", "identity").agg(F.sum("list_cost").alias("cost")).collect()
+        per_unit = gold.groupBy("usage_date", "business_unit").agg(F.sum("effective_cost").alias("cost"))
+        in_cost_daily = (
+            store.read(params("x").table(cost_tables.COST_DAILY))
+            .where(F.col("pool_id") == pool.id)
+            .groupBy("usage_date", "business_unit")
+            .agg(F.sum("effective_cost").alias("cost"))
+        )
+        assert sorted(per_unit.collect()) == sorted(in_cost_daily.collect())  # the same split, exactly
+    assert len(bill) > 100 and by_hour.keys() == bill.keys()
+    for hour, cost in bill.items():  # every billed hour (priced per record here, per netted line there)
+        assert abs(Fraction(by_hour[hour]) - cost) < Fraction(1, 10**8), hour
+    reference = reference_split(bill, statements, idle="spread")
+    actual = {(r.usage_date, r.identity): r.cost for r in by_identity}
+    assert actual.keys() == reference.keys() and len(actual) > 50
+    for key, amount in reference.items():
+        assert abs(Fraction(actual[key]) - amount) <= Fraction(1, 100), key
+
+
+def test_every_billed_job_run_is_costed_once_as_the_raw_records_sum(baseline: Path) -> None:
+    # The generated data starts on START and ends on END: every run starts and ends inside the window. A run whose
+    # records were all retracted nets to nothing and has no row.
+    with lakehouse(baseline) as store:
+        raw = priced_records(store).where(F.col("job_run_id").isNotNull())
+        by_run = raw.groupBy("job_run_id").agg(F.sum("list_cost").alias("cost"))
+        expected = {r.job_run_id: r.cost for r in by_run.collect() if r.cost != 0}
+        runs = store.read(params("x").table(cost_tables.JOB_RUN_COSTS)).collect()
+    assert len(runs) == len(expected) > 100
+    for run_row in runs:
+        assert abs(run_row.list_cost - expected[run_row.job_run_id]) < Decimal("1e-8"), run_row.job_run_id
+    assert {r.result_state for r in runs} >= {"SUCCEEDED", "FAILED", None}  # None: a run with no timeline row
+    assert any(r.is_waste for r in runs) and any(not r.has_timeline for r in runs)
+    assert all(r.job_name and r.workspace_name and r.business_unit for r in runs)
+
+
+def test_every_billed_pipeline_update_is_costed_once_as_the_raw_records_sum(copy: Path, config: Config) -> None:
+    # Every generated update starts and ends inside the window. None nets to zero, so one is retracted in full: its
+    # records then net to nothing and it has no row.
+    update = F.col("usage_metadata.dlt_update_id")
+    with lakehouse(copy) as store:
+        usage = store.read(USAGE).where(update.isNotNull())
+        corrected = usage.where(F.col("record_type") != "ORIGINAL").select(update.alias("corrected"))
+        gone = usage.join(corrected, update == F.col("corrected"), "left_anti").agg(F.min(update)).collect()[0][0]
+        retractions = usage.where(update == gone).withColumns(
+            {"usage_quantity": -F.col("usage_quantity"), "record_type": F.lit("RETRACTION")}
+        )
+        store.write_raw(USAGE, retractions, mode="append")
+        run(store, config, params("retracted"))
+        raw = priced_records(store).where(F.col("dlt_update_id").isNotNull())
+        by_update = raw.groupBy("dlt_update_id").agg(F.sum("list_cost").alias("cost"))
+        expected = {r.dlt_update_id: r.cost for r in by_update.collect() if r.cost != 0}
+        updates = store.read(params("x").table(cost_tables.PIPELINE_UPDATE_COSTS)).collect()
+    assert gone and gone not in expected
+    assert len(updates) == len(expected) > 100
+    for u in updates:
+        assert abs(u.list_cost - expected[u.dlt_update_id]) < Decimal("1e-8"), u.dlt_update_id
+    assert {u.result_state for u in updates} == {"COMPLETED", "FAILED", "CANCELED"}
+    assert all(u.is_waste == (u.result_state in ("FAILED", "CANCELED")) for u in updates)
+    assert all(u.pipeline_name and u.workspace_name and u.business_unit and u.has_timeline for u in updates)
 
 
 def test_second_run_of_the_same_window_changes_nothing(copy: Path, config: Config) -> None:
@@ -267,17 +364,30 @@ def test_a_usage_table_read_as_empty_is_refused_and_nothing_changes(copy: Path, 
     assert after == before
 
 
+def test_a_consumption_pool_without_query_history_is_refused_before_writing(copy: Path, config: Config) -> None:
+    """The demo config splits a warehouse by consumption: with no readable query history the run stops with one
+    line before anything is written, config tables included."""
+    published = (*ALL_TABLES, cost_tables.RECONCILIATION_RUNS, *CONFIG_TABLES.values())
+    gone = SourceTables(query_history=TableName.parse("system.query.gone"))
+    with lakehouse(copy) as store:
+        before = {spec.table: rows(store, spec, without_run_id=False) for spec in published}
+        with pytest.raises(SourceTableError, match=r"source table system\.query\.gone does not exist"):
+            run(store, config, dataclasses.replace(params("no-history"), sources=gone))
+        after = {spec.table: rows(store, spec, without_run_id=False) for spec in published}
+    assert after == before
+
+
 class Killed(RuntimeError):
     """The injected failure: the process dies at this point of the run."""
 
 
-@pytest.mark.parametrize("fatal_write", [1, 6, 7, 8, 10, 11, 15])
+@pytest.mark.parametrize("fatal_write", [1, 6, 7, 8, 11, 15, 16, 18])
 def test_a_run_killed_at_any_write_then_rerun_equals_one_clean_run(
     generated: Path, baseline: Path, tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch, fatal_write: int
 ) -> None:
-    """Writes 1-5 are config tables, 6 silver, 7-14 gold in the order of `outputs.OUTPUTS` (cost_daily,
-    chargeback_monthly, serving, tag and policy coverage, focus_costs, cost_anomalies_daily, budget_status_monthly),
-    15 the run log."""
+    """Writes 1-5 are config tables, 6 silver, 7-17 gold in the order of `outputs.OUTPUTS` (cost_daily,
+    chargeback_monthly, serving, tag and policy coverage, focus_costs, cost_anomalies_daily, budget_status_monthly,
+    compute_consumption_hourly, job_run_costs, pipeline_update_costs), 18 the run log."""
     root = tmp_path / "lakehouse"
     shutil.copytree(generated, root)
     calls = {"n": 0}

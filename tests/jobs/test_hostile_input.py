@@ -13,11 +13,12 @@ from chargeback import money
 from chargeback.contracts.system_tables import JOBS, LIST_PRICES, PIPELINES, SERVED_ENTITIES, USAGE, WORKSPACES_LATEST
 from chargeback.errors import InputError, ReconciliationError
 from chargeback.jobs import tieout
-from chargeback.jobs.daily import Enrichment, usage_costs
+from chargeback.jobs.daily import usage_costs
 from chargeback.jobs.params import RunParams
 from chargeback.names import TableName
 from chargeback.steps.allocation import allocate
 from chargeback.steps.usage import content_hash
+from chargeback.steps.workloads import Enrichment
 from tests.helpers import DAY, config, price_row, usage_row
 
 SKU = "PREMIUM_JOBS_SERVERLESS_COMPUTE_US_EAST_N_VIRGINIA"

@@ -21,6 +21,9 @@ def test_every_gold_table_is_declared_once() -> None:
         FOCUS_COSTS.table,
         COST_ANOMALIES_DAILY.table,
         BUDGET_STATUS_MONTHLY.table,
+        cost_tables.COMPUTE_CONSUMPTION_HOURLY.table,
+        cost_tables.JOB_RUN_COSTS.table,
+        cost_tables.PIPELINE_UPDATE_COSTS.table,
     }
     assert len(tables) == len(set(tables))
     assert set(tables) == expected

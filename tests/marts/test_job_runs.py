@@ -22,13 +22,14 @@ from tests.helpers import DAY, assert_rows, struct_value
 WS, WS2 = "1111", "2222"
 LINES = (
     "workspace_id string, job_id string, job_run_id string, usage_start_time timestamp, usage_end_time timestamp, "
-    "list_cost decimal(38,10), effective_cost decimal(38,10), currency_code string, business_unit string"
+    "list_cost decimal(38,10), effective_cost decimal(38,10), currency_code string, business_unit string, "
+    "workspace_name string, owner_identity string"
 )
 OUTPUT = (
-    "job_run_id string, workspace_id string, job_id string, job_name string, run_date date, "
+    "job_run_id string, workspace_id string, job_id string, job_name string, workspace_name string, run_date date, "
     "run_start_at timestamp, run_end_at timestamp, duration_seconds bigint, result_state string, "
     "termination_code string, trigger_type string, run_type string, attempt_count int, has_timeline boolean, "
-    "is_retry boolean, is_waste boolean, business_unit string, usage_line_count bigint, "
+    "is_retry boolean, is_waste boolean, owner_identity string, business_unit string, usage_line_count bigint, "
     "list_cost decimal(38,10), effective_cost decimal(38,10), currency_code string, run_id string"
 )
 
@@ -39,7 +40,7 @@ def at(hour: int, minute: int = 0, day: dt.date = DAY) -> dt.datetime:
 
 
 def usage(run: str | None, hour: int, lst: str, cost: str, unit: str = "data-eng", job: str = "j1", ws: str = WS):  # type: ignore[no-untyped-def]
-    return (ws, job, run, at(hour), at(hour + 1), Decimal(lst), Decimal(cost), "USD", unit)
+    return (ws, job, run, at(hour), at(hour + 1), Decimal(lst), Decimal(cost), "USD", unit, f"ws-{ws}", f"{job}@x.io")
 
 
 def slice_row(run: str, start: dt.datetime, end: dt.datetime, state: str | None, job: str = "j1", **kw: str) -> tuple:
@@ -70,8 +71,9 @@ def result(run: str, job: str, name: str, start: dt.datetime, end: dt.datetime, 
     trigger, run_type, attempts, timeline, retry, waste, unit, lines, lst, cost, ws = rest
     code = {None: None, "SUCCEEDED": "SUCCESS"}.get(state, "RUN_EXECUTION_ERROR")
     seconds = int((end - start).total_seconds())
-    return (run, ws, job, name, start.date(), start, end, seconds, state, code, trigger, run_type, attempts, timeline,
-            retry, waste, unit, lines, Decimal(lst), Decimal(cost), "USD", "r1")  # fmt: skip
+    return (run, ws, job, name, f"ws-{ws}", start.date(), start, end, seconds, state, code, trigger, run_type,
+            attempts, timeline, retry, waste, f"{job}@x.io", unit, lines, Decimal(lst), Decimal(cost), "USD",
+            "r1")  # fmt: skip
 
 
 pytestmark = pytest.mark.transform
@@ -185,6 +187,8 @@ def test_every_billed_run_of_the_generated_account_gets_its_outcome(sail_spark, 
         amount.alias("effective_cost"),
         F.lit("USD").alias("currency_code"),
         F.lit("data-eng").alias("business_unit"),
+        F.col("workspace_id").alias("workspace_name"),
+        F.col("identity_metadata.run_as").alias("owner_identity"),
     )
     computed = job_run_costs(lines, store.read(synthetic.JOB_RUN_TIMELINE_TABLE), store.read(synthetic.JOBS_TABLE), "g")
     rows = computed.collect()

@@ -31,10 +31,12 @@ from chargeback.config import (
     parse_config,
 )
 from chargeback.contracts.system_tables import JOBS, LIST_PRICES, PIPELINES, SERVED_ENTITIES, USAGE, WORKSPACES_LATEST
-from chargeback.jobs.daily import Enrichment, usage_costs
+from chargeback.jobs.daily import usage_costs
 from chargeback.jobs.params import RunParams
+from chargeback.steps import consumption
 from chargeback.steps.allocation import allocate
 from chargeback.steps.attribution import attribute
+from chargeback.steps.workloads import Enrichment
 from tests.helpers import DAY, price_row, usage_row
 
 pytestmark = pytest.mark.transform
@@ -45,6 +47,7 @@ PRODUCTS = ("JOBS", "SQL", "NETWORKING")
 SKUS = ("SKU_A", "SKU_B", "SKU_UNPRICED")
 POLICIES = ("pol-1", "pol-2")
 IDENTITIES = ("a@x.io", "b@x.io")
+WAREHOUSE = "wh-1"
 PRICE_CHANGE = dt.datetime.combine(DAY, dt.time(10, 17, 3))
 PRICES = [
     price_row("SKU_A", "0.55", dt.datetime(2020, 1, 1), PRICE_CHANGE),
@@ -71,7 +74,9 @@ def records(draw: st.DrawFn) -> list[tuple]:
             "day": DAY + dt.timedelta(days=draw(st.integers(0, 2))),
             "workspace_id": draw(st.sampled_from(WORKSPACES)),
             "tags": tags,
-            "metadata": {"job_id": str(draw(st.integers(1, 3))), "budget_policy_id": policy},
+            # Some lines are a shared warehouse's, which a pool may split by consumption.
+            "metadata": draw(st.sampled_from(({"job_id": str(draw(st.integers(1, 3)))}, {"warehouse_id": WAREHOUSE})))
+            | {"budget_policy_id": policy},
             "identity": {"run_as": draw(st.sampled_from(IDENTITIES))},
             "product": draw(st.sampled_from(PRODUCTS)),
         }
@@ -92,7 +97,8 @@ def _rule(key: str, value: str, unit: str) -> str:
 
 @st.composite
 def configs(draw: st.DrawFn) -> Config:
-    """A valid config: at most one rule per key, and 0 to 3 shared-cost pools of any method."""
+    """A valid config: at most one rule per key, and 0 to 3 shared-cost pools of any method, after (or without) a
+    pool splitting the shared warehouse by consumption."""
     unit = st.sampled_from(UNITS)
     text = "version: 1\ncurrency: USD\nprice_currency: USD\nlookback_days: 30\nbusiness_units:\n"
     text += "".join(f"  - {{id: {u}, name: {u.title()}}}\n" for u in UNITS)
@@ -104,6 +110,12 @@ def configs(draw: st.DrawFn) -> Config:
     spaces = draw(st.lists(st.sampled_from(WORKSPACES), unique=True))
     text += "  workspaces:\n" + "".join(_rule("workspace_id", w, draw(unit)) for w in spaces) if spaces else ""
     pools = []
+    if draw(st.booleans()):
+        idle = draw(
+            st.sampled_from(("{method: spread}", "{method: keep}", f"{{method: unit, business_unit: {draw(unit)}}}"))
+        )
+        match = f"{{warehouse_ids: [{WAREHOUSE}]}}"
+        pools.append(f"  - id: pool-use\n    match: {match}\n    method: consumption\n    idle: {idle}\n")
     for i in range(draw(st.integers(0, 3))):
         match = draw(
             st.sampled_from(
@@ -153,15 +165,37 @@ def _record_cost(row: tuple) -> Decimal:
     return Decimal(0)
 
 
+@st.composite
+def statements(draw: st.DrawFn) -> list[tuple]:
+    """Statements on the shared warehouse over the three days: any length, some over hours, some with no task time."""
+    rows = []
+    for i in range(draw(st.integers(0, 8))):
+        start = dt.datetime.combine(DAY, dt.time(8)) + dt.timedelta(minutes=draw(st.integers(0, 3 * 24 * 60)))
+        end = start + dt.timedelta(minutes=draw(st.sampled_from((0, 5, 60, 150))))
+        who = draw(st.sampled_from((*IDENTITIES, None)))
+        rows.append(("1001", WAREHOUSE, f"s{i}", who, start, end, draw(st.sampled_from((0, 10, 5_000)))))
+    return rows
+
+
+def _usage(spark, config: Config, queries: list[tuple]) -> consumption.Usage:  # type: ignore[no-untyped-def]
+    schema = (
+        "workspace_id string, warehouse_id string, statement_id string, identity string, start_time timestamp, "
+        "end_time timestamp, task_duration_ms bigint"
+    )
+    units = consumption.identity_units(spark, config.attribution.identities)
+    return consumption.Usage(spark.createDataFrame(queries, schema), units)
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(rows=records(), config=configs())
-def test_allocation_conserves_money_keeps_pool_signs_and_repeats(spark, rows, config) -> None:
+@given(rows=records(), config=configs(), queries=statements())
+def test_allocation_conserves_money_keeps_pool_signs_and_repeats(spark, rows, config, queries) -> None:
     params = RunParams("main", "chargeback", DAY, DAY + dt.timedelta(days=2), "p", dt.datetime(2026, 11, 1))
     computed = usage_costs(*_frames(spark, rows), config, params)
     # Materialised once: every later check reads these rows instead of re-running the whole plan.
     silver = spark.createDataFrame(computed.collect(), computed.schema)
     lines = silver.collect()
-    allocated = allocate(silver, config.shared_costs, config.unit_ids)
+    usage = _usage(spark, config, queries)
+    allocated = allocate(silver, config.shared_costs, config.unit_ids, usage)
     shares = allocated.collect()
 
     billed = sum((r.effective_cost for r in lines), Decimal(0))
@@ -180,7 +214,7 @@ def test_allocation_conserves_money_keeps_pool_signs_and_repeats(spark, rows, co
         if r.cost_kind == "shared":
             assert r.effective_cost * pools[tuple(r[c] for c in group)] >= 0, r
 
-    again = allocate(silver.orderBy(F.desc("usage_line_id")), config.shared_costs, config.unit_ids)
+    again = allocate(silver.orderBy(F.desc("usage_line_id")), config.shared_costs, config.unit_ids, usage)
     assert sorted(map(tuple, again.collect())) == sorted(map(tuple, shares))
 
 

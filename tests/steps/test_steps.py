@@ -323,8 +323,9 @@ def test_negative_pool_allocations_keep_the_pool_sign(spark):
 
 def test_serverless_pipeline_with_empty_custom_tags_is_attributed_through_its_pipeline_tags(spark):
     from chargeback.contracts.system_tables import JOBS, PIPELINES, SERVED_ENTITIES, WORKSPACES_LATEST
-    from chargeback.jobs.daily import Enrichment, usage_costs
+    from chargeback.jobs.daily import usage_costs
     from chargeback.jobs.params import RunParams
+    from chargeback.steps.workloads import Enrichment
     from tests.helpers import struct_value
 
     ws = "1111111111111111"

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from chargeback.errors import InputError
+
 SUPPORTED_VERSION = 1
 WORKLOAD_TYPES = ("job", "pipeline", "warehouse", "serving_endpoint", "app", "cluster", "notebook")
-METHODS = ("proportional", "even", "fixed", "central")
+METHODS = ("proportional", "even", "fixed", "central", "consumption")
+IDLE_METHODS = ("spread", "unit", "keep")
 RULE_PRECEDENCE = {
     "tag_value": 1,
     "budget_policy": 2,
@@ -185,11 +188,31 @@ class PoolMatch:
 
 
 @dataclass(frozen=True)
+class IdleRule:
+    """What a billed warehouse hour with no task time is charged to, in a pool split by consumption.
+
+    `spread`: the identities that used the warehouse that day, in proportion to their task time that day (a day with
+    no task time at all keeps its idle hours as `keep` does); `unit`: the named `business_unit`; `keep`: one row
+    with identity NULL, `UNALLOCATED`, so idle cost stays visible.
+    """
+
+    method: str
+    business_unit: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in IDLE_METHODS:
+            raise InputError(f"idle rule: method {self.method!r} must be one of {', '.join(IDLE_METHODS)}")
+        if (self.method == "unit") != (self.business_unit is not None):
+            raise InputError("idle rule: a business_unit is required by method 'unit' and allowed only there")
+
+
+@dataclass(frozen=True)
 class SharedPool:
     """A shared-cost pool and how it is split.
 
-    `business_units` always holds the targets: the configured (or all) units for proportional and even, the
-    `percentages` keys for fixed, `(business_unit,)` for central.
+    `business_units` holds the target units: the configured (or all) units for proportional and even, the
+    `percentages` keys for fixed, `(business_unit,)` for central, and none for consumption, whose cost goes to
+    the identities that ran statements on its warehouses (attribution finds their units).
     """
 
     id: str
@@ -199,6 +222,7 @@ class SharedPool:
     business_units: tuple[str, ...]
     percentages: tuple[tuple[str, Decimal], ...] = ()
     business_unit: str | None = None
+    idle: IdleRule | None = None  # method consumption only: what its idle warehouse hours are charged to
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def _config_rows(config: Config) -> dict[str, list[tuple[object, ...]]]:
         ],
         "fx_rates": [(f.from_currency, f.to_currency, f.rate, f.valid_from, f.valid_to) for f in config.fx_rates],
         "shared_cost_rules": [
-            (pool.id, order, pool.method, pool.same_product, pool.match.description(), unit, percent)
+            (pool.id, order, pool.method, pool.same_product, pool.match.description(), unit, percent, *_idle(pool))
             for order, pool in enumerate(config.shared_costs, start=1)
             for unit, percent in _pool_shares(pool)
         ],
@@ -53,12 +53,18 @@ def _rule_row(rule_type: str, match_key: str, rule: _Rule) -> tuple[object, ...]
     return (rule_type, RULE_PRECEDENCE[rule_type], match_key, rule.business_unit, rule.valid_from, rule.valid_to)
 
 
-def _pool_shares(pool: SharedPool) -> list[tuple[str, Decimal | None]]:
+def _pool_shares(pool: SharedPool) -> list[tuple[str | None, Decimal | None]]:
     if pool.method == "fixed":
         return list(pool.percentages)
     if pool.method == "central":
         return [(unit, Decimal(100)) for unit in pool.business_units]
+    if pool.method == "consumption":
+        return [(None, None)]  # no target units, but the pool and its idle rule still get their row
     return [(unit, None) for unit in pool.business_units]
+
+
+def _idle(pool: SharedPool) -> tuple[str | None, str | None]:
+    return (pool.idle.method, pool.idle.business_unit) if pool.idle else (None, None)
 
 
 def _struct(spec: TableSpec) -> StructType:

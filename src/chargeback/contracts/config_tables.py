@@ -89,7 +89,11 @@ CONFIG_TABLES: dict[str, TableSpec] = {
     ),
     "shared_cost_rules": TableSpec(
         table="shared_cost_rules",
-        grain="One row per target business unit of each shared-cost pool in the chargeback config.",
+        grain=(
+            "One row per target business unit of each shared-cost pool in the chargeback config, and one row with "
+            "business_unit_id NULL per pool split by consumption, which has no target units (its cost goes to the "
+            "identities that ran statements on its warehouses). The key is unique counting NULL as a value."
+        ),
         primary_key=("pool_id", "business_unit_id"),
         columns=(
             Column("pool_id", "STRING", "Shared-cost pool id."),
@@ -98,7 +102,7 @@ CONFIG_TABLES: dict[str, TableSpec] = {
                 "INT",
                 "Position of the pool in the config, from 1; a usage line belongs to the first pool it matches.",
             ),
-            Column("method", "STRING", "How the pool is split: proportional, even, fixed or central."),
+            Column("method", "STRING", "How the pool is split: proportional, even, fixed, central or consumption."),
             Column(
                 "same_product",
                 "BOOLEAN",
@@ -109,12 +113,27 @@ CONFIG_TABLES: dict[str, TableSpec] = {
                 "STRING",
                 "The pool's match criteria as JSON; usage lines must satisfy every criterion given.",
             ),
-            _UNIT_COLUMN,
+            Column(
+                "business_unit_id",
+                "STRING",
+                "Target business unit id from the chargeback config (joins business_units); NULL for consumption.",
+            ),
             Column(
                 "percent",
                 "DECIMAL(9,4)",
-                "Share of the pool: the configured share for fixed, 100 for central; NULL for proportional and "
-                "even, whose shares depend on the period's usage.",
+                "Share of the pool: the configured share for fixed, 100 for central; NULL for proportional, even "
+                "and consumption, whose shares depend on the period's usage.",
+            ),
+            Column(
+                "idle_method",
+                "STRING",
+                "Consumption only, where warehouse hours with no task time go: spread (to that day's users by "
+                "task time), unit (to idle_business_unit_id) or keep (UNALLOCATED); NULL for other methods.",
+            ),
+            Column(
+                "idle_business_unit_id",
+                "STRING",
+                "Business unit that idle hours go to when idle_method is unit; else NULL.",
             ),
         ),
     ),

@@ -1,6 +1,6 @@
 """The cost tables: silver `usage_costs`, gold `cost_daily`, `chargeback_monthly`, `serving_costs_daily`,
-`tag_coverage_daily`, `policy_coverage_daily`, `compute_consumption_hourly`, `job_run_costs`, and the
-`reconciliation_runs` log. Grain, primary key and a comment on every column.
+`tag_coverage_daily`, `policy_coverage_daily`, `compute_consumption_hourly`, `job_run_costs`,
+`pipeline_update_costs`, and the `reconciliation_runs` log. Grain, primary key and a comment on every column.
 """
 
 from __future__ import annotations
@@ -78,6 +78,10 @@ USAGE_COSTS = TableSpec(
         ),
         Column("workload_id", "string", "Id of the workload (the product for platform usage)."),
         Column("workload_name", "string", "Latest known name of the workload, else its id."),
+        Column("job_run_id", "string", "Job run that billed the line (usage_metadata.job_run_id), else NULL."),
+        Column(
+            "dlt_update_id", "string", "Pipeline update that billed the line (usage_metadata.dlt_update_id), else NULL."
+        ),
         Column(
             "is_priced", "boolean", "False when the line has no list price (cost is then 0, reason in unpriced_reason)."
         ),
@@ -114,8 +118,15 @@ COST_DAILY = TableSpec(
         _WORKSPACE_ID,
         _PRODUCT,
         Column("sku_name", "string", "Billing SKU."),
-        Column("workload_type", "string", "Workload type; shared_pool for allocated shared cost."),
-        Column("workload_id", "string", "Workload id; the pool id for shared cost."),
+        Column(
+            "workload_type",
+            "string",
+            "Workload type; shared_pool for shared cost split by a rule, warehouse for a warehouse split by "
+            "consumption.",
+        ),
+        Column(
+            "workload_id", "string", "Workload id; the pool id (or the warehouse id, by consumption) for shared cost."
+        ),
         Column("workload_name", "string", "Workload name."),
         Column("cost_kind", "string", "direct, shared or correction."),
         Column("pool_id", "string", "Shared-cost pool for shared rows, else NULL."),
@@ -261,13 +272,19 @@ COMPUTE_CONSUMPTION_HOURLY = TableSpec(
     grain="Gold: how each billed hour of a shared SQL warehouse was split by consumption, one row per hour x "
     "workspace x warehouse x identity (the statement's executed_by), and for idle hours per their idle rule; "
     "the rows of an hour sum exactly to its billed cost.",
-    primary_key=("usage_hour", "workspace_id", "warehouse_id", "identity", "is_idle"),
+    primary_key=("usage_hour", "workspace_id", "warehouse_id", "pool_id", "identity", "is_idle"),
     partition_by=("usage_date",),
     columns=(
         Column("usage_hour", "timestamp", "UTC start of the billed hour."),
         Column("usage_date", "date", "UTC date of the billed hour."),
         Column("workspace_id", "string", "Databricks workspace id."),
         Column("warehouse_id", "string", "SQL warehouse id."),
+        Column("warehouse_name", "string", "Latest name of the warehouse in system.compute.warehouses, else its id."),
+        Column(
+            "warehouse_owner", "string", "Who created the warehouse (created_by of its latest row); NULL if unknown."
+        ),
+        Column("workspace_name", "string", "Workspace name from system.access.workspaces_latest, else its id."),
+        Column("pool_id", "string", "The shared-cost pool (method consumption) that splits the warehouse."),
         Column(
             "identity",
             "string",
@@ -308,6 +325,7 @@ JOB_RUN_COSTS = TableSpec(
         Column(
             "job_name", "string", "Latest name of the job in system.lakeflow.jobs, else the run name, else the job id."
         ),
+        Column("workspace_name", "string", "Workspace name from system.access.workspaces_latest, else its id."),
         Column("run_date", "date", "UTC date the run started."),
         Column("run_start_at", "timestamp", "UTC start of the run's first timeline slice, else of its first usage."),
         Column("run_end_at", "timestamp", "UTC end of the run's last timeline slice, else of its last usage."),
@@ -328,11 +346,59 @@ JOB_RUN_COSTS = TableSpec(
         Column(
             "is_waste", "boolean", "True when the run ended FAILED, ERROR, TIMED_OUT or CANCELLED, or was repaired."
         ),
+        Column(
+            "owner_identity", "string", "Who the run ran as: run_as of its usage lines, else owned_by, else created_by."
+        ),
         Column("business_unit", "string", "Business unit charged: the unit of the run's usage lines (the largest)."),
         Column("usage_line_count", "bigint", "Usage lines summed into the run."),
         Column("list_cost", MONEY, "Cost of the run at list price, in currency_code."),
         Column("effective_cost", MONEY, "Cost of the run after discounts, in currency_code."),
         Column("currency_code", "string", "Chargeback currency (ISO 4217)."),
         Column("run_id", "string", "Id of the pipeline run that wrote the row."),
+    ),
+)
+
+
+PIPELINE_UPDATE_COSTS = TableSpec(
+    table="pipeline_update_costs",
+    grain="Gold: cost per pipeline update, one row per update billed (workspace and dlt_update_id), with its outcome "
+    "from system.lakeflow.pipeline_update_timeline (NULL when the update has no timeline row) and whether its cost "
+    "was waste. Maintenance usage (dlt_maintenance_id, no update id) belongs to no update.",
+    primary_key=("workspace_id", "dlt_update_id"),
+    partition_by=("run_date",),
+    columns=(
+        Column(
+            "dlt_update_id",
+            "string",
+            "Pipeline update id (usage_metadata.dlt_update_id = pipeline_update_timeline.update_id).",
+        ),
+        _WORKSPACE_ID,
+        Column("workspace_name", "string", "Workspace name from system.access.workspaces_latest, else its id."),
+        Column("pipeline_id", "string", "Pipeline id (usage_metadata.dlt_pipeline_id, else the timeline's)."),
+        Column("pipeline_name", "string", "Latest name of the pipeline in system.lakeflow.pipelines, else its id."),
+        Column("run_date", "date", "UTC date the update started."),
+        Column(
+            "update_start_at", "timestamp", "UTC start of the update's first timeline slice, else of its first usage."
+        ),
+        Column("update_end_at", "timestamp", "UTC end of the update's last timeline slice, else of its last usage."),
+        Column("duration_seconds", "bigint", "update_end_at - update_start_at, in whole seconds."),
+        Column(
+            "result_state",
+            "string",
+            "Final state (COMPLETED, FAILED, CANCELED) of the latest final slice; NULL while running or no timeline.",
+        ),
+        Column("update_type", "string", "REFRESH, FULL_REFRESH or VALIDATE (the first slice's)."),
+        Column("trigger_type", "string", "How the update was triggered (API_CALL, JOB_TASK, RETRY_ON_FAILURE, ...)."),
+        Column("has_timeline", "boolean", "True when the update has rows in system.lakeflow.pipeline_update_timeline."),
+        Column("is_waste", "boolean", "True when the update ended FAILED or CANCELED: its cost produced nothing."),
+        Column(
+            "owner_identity", "string", "Who the update ran as: run_as of its lines, else owned_by, else created_by."
+        ),
+        Column("business_unit", "string", "Business unit charged: the unit of the update's usage lines (the largest)."),
+        Column("usage_line_count", "bigint", "Usage lines summed into the update."),
+        _LIST_COST,
+        _EFFECTIVE_COST,
+        _CURRENCY,
+        _RUN_ID,
     ),
 )

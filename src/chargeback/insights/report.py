@@ -1,5 +1,6 @@
-"""The demo's printed report: the latest complete month's statement, tag hygiene, top workloads, the current
-month's budget status, the top anomalies and the alerts a run would send (dry run)."""
+"""The demo's printed report: the latest complete month's statement, tag hygiene, top workloads, the consumers of
+shared warehouses, the costliest failed runs, the current month's budget status, the top anomalies and the alerts a
+run would send (dry run)."""
 
 from __future__ import annotations
 
@@ -81,7 +82,58 @@ def print_demo_report(store: TableStore, config: Config, params: RunParams) -> N
     for row in top:
         print(f"  {row.workload_type:<18}{row.workload_name[:40]:<42}{row.business_unit:<20}{_fmt(row.cost)}")
 
+    print_shared_warehouses(store, params, month)
+    print_failed_runs(store, params, month)
     print_budgets_and_anomalies(store, config, params)
+
+
+def print_shared_warehouses(store: TableStore, params: RunParams, month: dt.date, top: int = 5) -> None:
+    """The largest consumers of each warehouse split by consumption in `month`, and its idle cost."""
+    rows = store.read(params.table(cost_tables.COMPUTE_CONSUMPTION_HOURLY)).where(
+        F.col("usage_date").between(F.lit(month), F.lit(month_end(month)))
+    )
+    by_user = (
+        rows.groupBy("warehouse_name", "identity", "business_unit")
+        .agg(
+            F.sum("effective_cost").alias("cost"),
+            F.sum("task_duration_ms").alias("task_ms"),
+            F.sum(F.when(F.col("is_idle"), F.col("effective_cost"))).alias("idle"),
+        )
+        .collect()
+    )
+    warehouses = sorted({r.warehouse_name for r in by_user})
+    if not warehouses:
+        print(f"\nShared warehouses {month:%B %Y}: none is split by consumption")
+    for warehouse in warehouses:
+        users = sorted((r for r in by_user if r.warehouse_name == warehouse), key=lambda r: (-r.cost, r.identity or ""))
+        total = sum((r.cost for r in users), Decimal(0))
+        idle = sum((r.idle or Decimal(0) for r in users), Decimal(0))
+        print(f"\nShared warehouse {warehouse} {month:%B %Y}: {total:,.2f}, of which idle {idle:,.2f}; top consumers")
+        print(f"  {'identity':<40}{'business unit':<20}{'task hours':>12}{'cost':>14}{'share':>8}")
+        for r in users[:top]:
+            share = r.cost / total * 100 if total else Decimal(0)
+            hours = r.task_ms / 3_600_000
+            who = (r.identity or "(idle, no user)")[:39]
+            print(f"  {who:<40}{r.business_unit:<20}{hours:>12,.1f}{_fmt(r.cost)}{share:7.1f}%")
+
+
+def print_failed_runs(store: TableStore, params: RunParams, month: dt.date, top: int = 5) -> None:
+    """The costliest job runs of `month` whose cost was waste: failed, or repaired."""
+    runs = (
+        store.read(params.table(cost_tables.JOB_RUN_COSTS))
+        .where(F.col("run_date").between(F.lit(month), F.lit(month_end(month))) & F.col("is_waste"))
+        .orderBy(F.col("effective_cost").desc(), "job_run_id")
+    )
+    waste = runs.agg(F.sum("effective_cost"), F.count(F.lit(1))).collect()[0]
+    print(f"\nCostliest failed runs {month:%B %Y}: {waste[1]:,} runs wasted {waste[0] or 0:,.2f}")
+    print(f"  {'job':<30}{'run':<17}{'outcome':<27}{'started':<18}{'business unit':<16}{'cost':>10}")
+    for r in runs.limit(top).collect():
+        state = r.result_state or "no outcome yet"
+        if r.attempt_count and r.attempt_count > 1:
+            state = f"{state} after {r.attempt_count - 1} repair{'s' if r.attempt_count > 2 else ''}"
+        started = f"{r.run_start_at:%Y-%m-%d %H:%M}"
+        where = f"{r.job_name[:29]:<30}{r.job_run_id:<17}{state[:26]:<27}{started:<18}"
+        print(f"  {where}{r.business_unit[:15]:<16}{r.effective_cost:>10,.2f}")
 
 
 def print_budgets_and_anomalies(store: TableStore, config: Config, params: RunParams, top: int = 5) -> None:

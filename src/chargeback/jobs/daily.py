@@ -16,36 +16,33 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from decimal import Decimal
 
 from pyspark.sql import DataFrame, GroupedData
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
 from chargeback.config import CONFIG_TABLES, Config, config_frames
 from chargeback.contracts import cost_tables
-from chargeback.contracts.system_tables import JOBS, PIPELINES, SERVED_ENTITIES, WORKSPACES_LATEST
+from chargeback.contracts.system_tables import (
+    CLUSTERS,
+    JOBS,
+    PIPELINES,
+    SERVED_ENTITIES,
+    WAREHOUSES,
+    WORKSPACES_LATEST,
+)
 from chargeback.contracts.table_spec import TableSpec
 from chargeback.dates import month_end, next_month
 from chargeback.errors import InputError, ReconciliationError
-from chargeback.jobs import outputs, shrink, tieout
+from chargeback.jobs import outputs, shrink, sources, tieout
 from chargeback.jobs.params import STEPS, TOLERANCE, RunParams, RunSummary
 from chargeback.marts import cost as cost_marts
-from chargeback.names import TableName
 from chargeback.steps.allocation import allocate, assign_pools
 from chargeback.steps.attribution import attribute
 from chargeback.steps.pricing import apply_discounts_and_fx, price_intervals, price_usage
 from chargeback.steps.usage import net_usage, stage_usage, usage_window
-from chargeback.steps.workloads import identify_workloads
+from chargeback.steps.workloads import Enrichment, identify_workloads
 from chargeback.storage.store import TableStore
-
-
-def _optional(store: TableStore, name: TableName, schema: StructType) -> DataFrame:
-    """An enrichment table, or an empty one of its schema when the account lacks it (regional, preview)."""
-    if store.exists(name):
-        return store.read(name)
-    return store.spark.createDataFrame([], schema)
 
 
 def _total(df: DataFrame, column: str = "effective_cost") -> Decimal:
@@ -75,7 +72,8 @@ def source_facts(store: TableStore, params: RunParams, summary: RunSummary) -> t
 def check_inputs(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
     """Read and check everything the run needs; runs at the start of a run's first step, before any write.
 
-    Refuses (one line, nothing written): a missing source table or column; a day of the window no FX rate covers;
+    Refuses (one line, nothing written): a missing source table or column (query history too, when a pool splits
+    by consumption); a day of the window no FX rate covers;
     a usage record without id, SKU or end time, or with a NULL, NaN or out-of-range quantity; no prices in
     price_currency; two different or a NULL list price in force for a SKU the window uses; a source that lost
     usage the published silver holds (beyond max_shrink_percent, or any of a closed day).
@@ -86,6 +84,8 @@ def check_inputs(store: TableStore, config: Config, params: RunParams, summary: 
     tieout.check_records(usage, str(params.sources.usage), start, end)
     facts = source_facts(store, params, summary)
     tieout.check_prices(list_prices, str(params.sources.list_prices), config.price_currency, facts)
+    if sources.consumption_pool_ids(config):
+        sources.read_query_history(store, params)
     silver = params.table(cost_tables.USAGE_COSTS)
     if store.exists(silver):
         months = _months_of(store.read(silver), "usage_date", params)
@@ -140,24 +140,16 @@ def build_usage_costs(store: TableStore, config: Config, params: RunParams) -> D
         read_usage(store, params),
         read_list_prices(store, params),
         Enrichment(
-            _optional(store, src.workspaces, WORKSPACES_LATEST),
-            _optional(store, src.jobs, JOBS),
-            _optional(store, src.pipelines, PIPELINES),
-            _optional(store, src.served_entities, SERVED_ENTITIES),
+            sources.optional(store, src.workspaces, WORKSPACES_LATEST),
+            sources.optional(store, src.jobs, JOBS),
+            sources.optional(store, src.pipelines, PIPELINES),
+            sources.optional(store, src.served_entities, SERVED_ENTITIES),
+            sources.optional(store, src.warehouses, WAREHOUSES),
+            sources.optional(store, src.clusters, CLUSTERS),
         ),
         config,
         params,
     )
-
-
-@dataclass(frozen=True)
-class Enrichment:
-    """The system tables that name workloads and workspaces and carry pipeline tags."""
-
-    workspaces: DataFrame
-    jobs: DataFrame
-    pipelines: DataFrame
-    served_entities: DataFrame
 
 
 def usage_costs(
@@ -168,9 +160,7 @@ def usage_costs(
     priced = price_usage(lines, price_intervals(list_prices, config.price_currency)).transform(
         apply_discounts_and_fx, config.discounts, config.fx_rates, config.price_currency, config.currency
     )
-    identified = identify_workloads(
-        priced, enrichment.workspaces, enrichment.jobs, enrichment.pipelines, enrichment.served_entities
-    )
+    identified = identify_workloads(priced, enrichment)
     attributed = attribute(identified, config).transform(assign_pools, config.shared_costs)
     return attributed.withColumn("run_id", F.lit(params.run_id)).select(*cost_tables.USAGE_COSTS.column_names)
 
@@ -229,10 +219,11 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
     """
     first_open = publish_start(config, params)
     silver = _read_from(store, cost_tables.USAGE_COSTS, params, params.start_date)
-    costs = allocate(silver, config.shared_costs, config.unit_ids)
+    usage = sources.consumption_usage(store, config, params, params.start_date)
+    costs = allocate(silver, config.shared_costs, config.unit_ids, usage)
     daily, booked = book_corrections(store, costs, params, first_open)
     check_gate(store, config, params, summary, silver, daily.unionByName(booked))
-    outputs.publish(outputs.Inputs(store, config, params, first_open, silver, daily), summary)
+    outputs.publish(outputs.Inputs(store, config, params, first_open, silver, daily, usage), summary)
 
 
 def book_corrections(

@@ -18,21 +18,30 @@ from pyspark.sql import functions as F
 from chargeback.config import Config
 from chargeback.contracts.cost_tables import (
     CHARGEBACK_MONTHLY,
+    COMPUTE_CONSUMPTION_HOURLY,
     COST_DAILY,
+    JOB_RUN_COSTS,
+    PIPELINE_UPDATE_COSTS,
     POLICY_COVERAGE_DAILY,
     SERVING_COSTS_DAILY,
     TAG_COVERAGE_DAILY,
     USAGE_COSTS,
 )
 from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY, FOCUS_COSTS
+from chargeback.contracts.system_tables import JOB_RUN_TIMELINE, JOBS, PIPELINE_UPDATE_TIMELINE, WAREHOUSES
 from chargeback.contracts.table_spec import TableSpec
 from chargeback.dates import month_starts
 from chargeback.insights.anomalies import AnomalySettings, cost_anomalies_daily
 from chargeback.insights.budgets import budget_status_monthly
 from chargeback.insights.focus import focus_costs
+from chargeback.jobs import sources
 from chargeback.jobs.params import RunParams, RunSummary
 from chargeback.marts import cost as cost_marts
+from chargeback.marts.consumption import consumption_hourly
+from chargeback.marts.job_runs import job_run_costs
+from chargeback.marts.pipeline_updates import pipeline_update_costs
 from chargeback.marts.policy_coverage import policy_coverage_daily
+from chargeback.steps import consumption
 from chargeback.steps.usage import usage_window
 from chargeback.storage.store import TableStore
 
@@ -50,6 +59,7 @@ class Inputs:
     first_open: dt.date  # the first day of the window in an open month: gold is rewritten from there
     lines: DataFrame  # the silver lines of the window
     cost_daily: DataFrame  # the cost_daily rows of the open days, and corrections of closed days booked on them
+    usage: consumption.Usage | None = None  # statements and identity units, when a pool splits by consumption
 
     @property
     def open_lines(self) -> DataFrame:
@@ -146,6 +156,47 @@ def _cost_anomalies_daily(inputs: Inputs, written: Written) -> DataFrame:
     return cost_anomalies_daily(history, start, end, inputs.config.currency, inputs.params.run_id)
 
 
+def _compute_consumption_hourly(inputs: Inputs, _: Written) -> DataFrame:
+    """The open days' warehouse hours of the pools split by consumption, as `allocate` split them."""
+    pools = [pool for pool in inputs.config.shared_costs if pool.method == "consumption"]
+    spark, params = inputs.store.spark, inputs.params
+    if inputs.usage is None or not pools:
+        return spark.createDataFrame([], COMPUTE_CONSUMPTION_HOURLY.ddl_schema(with_comments=False))
+    lines = consumption.pool_lines(inputs.open_lines.where(F.col("pool_id").isNotNull()), pools)
+    shares = consumption.consumption_shares(lines, inputs.usage.queries, inputs.usage.identity_units)
+    warehouses = sources.optional(inputs.store, params.sources.warehouses, WAREHOUSES)
+    return consumption_hourly(shares, warehouses, params.run_id)
+
+
+def _job_run_costs(inputs: Inputs, written: Written) -> DataFrame:
+    """The runs that started on an open day. A run can cross midnight, so the lines read start a day earlier."""
+    start, end = inputs.open_days()
+    params = inputs.params
+    lines = usage_window(written[USAGE_COSTS], start - dt.timedelta(days=1), end).withColumn(
+        "job_id", F.when(F.col("workload_type") == "job", F.col("workload_id"))
+    )
+    timeline = sources.optional(inputs.store, params.sources.job_run_timeline, JOB_RUN_TIMELINE)
+    jobs = sources.optional(inputs.store, params.sources.jobs, JOBS)
+    runs = job_run_costs(lines, timeline, jobs, params.run_id)
+    return runs.where(F.col("run_date").between(F.lit(start), F.lit(end)))
+
+
+def _pipeline_update_costs(inputs: Inputs, written: Written) -> DataFrame:
+    """The updates that started on an open day, read like runs (`_job_run_costs`); silver names pipelines."""
+    start, end = inputs.open_days()
+    params = inputs.params
+    is_pipeline = F.col("workload_type") == "pipeline"
+    lines = usage_window(written[USAGE_COSTS], start - dt.timedelta(days=1), end).withColumns(
+        {
+            "pipeline_id": F.when(is_pipeline, F.col("workload_id")),
+            "pipeline_name": F.when(is_pipeline, F.col("workload_name")),
+        }
+    )
+    timeline = sources.optional(inputs.store, params.sources.pipeline_update_timeline, PIPELINE_UPDATE_TIMELINE)
+    updates = pipeline_update_costs(lines, timeline, params.run_id)
+    return updates.where(F.col("run_date").between(F.lit(start), F.lit(end)))
+
+
 def _budget_status_monthly(inputs: Inputs, written: Written) -> DataFrame:
     months = month_starts(*inputs.open_months())
     return budget_status_monthly(
@@ -162,6 +213,9 @@ OUTPUTS = (
     Output(FOCUS_COSTS, _focus_costs, Inputs.open_days, reads=(COST_DAILY,), run_column="x_RunId"),
     Output(COST_ANOMALIES_DAILY, _cost_anomalies_daily, Inputs.open_days, reads=(USAGE_COSTS,)),
     Output(BUDGET_STATUS_MONTHLY, _budget_status_monthly, Inputs.open_months, reads=(COST_DAILY,)),
+    Output(COMPUTE_CONSUMPTION_HOURLY, _compute_consumption_hourly, Inputs.open_days),
+    Output(JOB_RUN_COSTS, _job_run_costs, Inputs.open_days, reads=(USAGE_COSTS,)),
+    Output(PIPELINE_UPDATE_COSTS, _pipeline_update_costs, Inputs.open_days, reads=(USAGE_COSTS,)),
 )
 
 

@@ -9,11 +9,16 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from chargeback.contracts.system_table_names import (
+    CLUSTERS_TABLE,
+    JOB_RUN_TIMELINE_TABLE,
     JOBS_TABLE,
     LIST_PRICES_TABLE,
+    PIPELINE_UPDATE_TIMELINE_TABLE,
     PIPELINES_TABLE,
+    QUERY_HISTORY_TABLE,
     SERVED_ENTITIES_TABLE,
     USAGE_TABLE,
+    WAREHOUSES_TABLE,
     WORKSPACES_TABLE,
 )
 from chargeback.contracts.table_spec import TableSpec
@@ -31,7 +36,11 @@ STEPS = ("config", "price_attribute", "allocate_publish", "reconcile")
 
 @dataclass(frozen=True)
 class SourceTables:
-    """Where the system tables are read from (copies of them work too)."""
+    """Where the system tables are read from (copies of them work too).
+
+    Usage and list prices are required. Query history is required only when a pool splits by consumption; the
+    others are optional: without them names fall back to ids and runs have no outcome.
+    """
 
     usage: TableName = USAGE_TABLE
     list_prices: TableName = LIST_PRICES_TABLE
@@ -39,6 +48,11 @@ class SourceTables:
     jobs: TableName = JOBS_TABLE
     pipelines: TableName = PIPELINES_TABLE
     served_entities: TableName = SERVED_ENTITIES_TABLE
+    warehouses: TableName = WAREHOUSES_TABLE
+    clusters: TableName = CLUSTERS_TABLE
+    query_history: TableName = QUERY_HISTORY_TABLE
+    job_run_timeline: TableName = JOB_RUN_TIMELINE_TABLE
+    pipeline_update_timeline: TableName = PIPELINE_UPDATE_TIMELINE_TABLE
 
 
 @dataclass(frozen=True)

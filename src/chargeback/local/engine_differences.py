@@ -37,7 +37,7 @@ ENGINE_DIFFERENCES = (
         "Every branch of CASE WHEN is evaluated, so an out-of-range value in an unused branch still fails a cast "
         "or divides by zero.",
         "Operands are replaced by harmless values before any branch sees them (money.in_range, "
-        "marts.consumption, insights.focus).",
+        "steps.consumption, insights.focus).",
     ),
     EngineDifference(
         "tiny-decimal-compare",

@@ -19,15 +19,21 @@ the largest by effective cost when a run's lines went to several (ties: the smal
 
 The cost of a run is the cost of the lines given: pass every line of the runs being written (a run can cross
 midnight; runs start at most a day before their last usage in practice) and write rows by `run_date`.
+
+Cost per pipeline update (`marts.pipeline_updates`) is built the same way, from the functions here that take the
+run's key: `run_outcomes` reads a sliced timeline, `costed_runs` sums the lines and picks the unit, `span_columns`
+dates the run and `cost_columns` closes its row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from chargeback.marts.consumption import US_PER_DAY
 from chargeback.money import MONEY, money
+from chargeback.steps.consumption import utc_date
 from chargeback.steps.workloads import latest
 
 FAILED_STATES = ("FAILED", "ERROR", "TIMED_OUT", "CANCELLED")
@@ -36,18 +42,20 @@ FAILED_STATES = ("FAILED", "ERROR", "TIMED_OUT", "CANCELLED")
 _RUN = ("workspace_id", "job_run_id")
 
 
-def run_outcomes(job_run_timeline: DataFrame) -> DataFrame:
-    """One row per run of the timeline: workspace_id, job_run_id, job_id, run_start_at, run_end_at, result_state,
-    termination_code, trigger_type, run_type, run_name, attempt_count."""
-    timeline = job_run_timeline.withColumnRenamed("run_id", "job_run_id")
-    run = Window.partitionBy(*_RUN)
+def run_outcomes(
+    timeline: DataFrame, key: Sequence[str], first: Sequence[str | Column], final: Sequence[str]
+) -> DataFrame:
+    """One row per run (`key`) of a timeline sliced by the hour: `_timeline_start_at` (of its first slice),
+    `_timeline_end_at` (of its last), the `first` columns of its first slice, and the `final` columns of its latest
+    final slice (`result_state` set) with `attempt_count`, its final slices (NULL while it runs)."""
+    run = Window.partitionBy(*key)
     first_slice = F.row_number().over(run.orderBy(F.col("period_start_time").asc(), F.col("period_end_time").asc()))
     span = (
         timeline.withColumn("_first", first_slice)
-        .withColumn("run_start_at", F.min("period_start_time").over(run))
-        .withColumn("run_end_at", F.max("period_end_time").over(run))
+        .withColumn("_timeline_start_at", F.min("period_start_time").over(run))
+        .withColumn("_timeline_end_at", F.max("period_end_time").over(run))
         .where(F.col("_first") == 1)
-        .select(*_RUN, "job_id", "run_start_at", "run_end_at", "trigger_type", "run_type", "run_name")
+        .select(*key, "_timeline_start_at", "_timeline_end_at", *first)
     )
     final_order = run.orderBy(
         F.col("period_end_time").desc(), F.col("period_start_time").desc(), F.col("result_state").asc()
@@ -57,9 +65,9 @@ def run_outcomes(job_run_timeline: DataFrame) -> DataFrame:
         .withColumn("_latest", F.row_number().over(final_order))
         .withColumn("attempt_count", F.count(F.lit(1)).over(run).cast("int"))
         .where(F.col("_latest") == 1)
-        .select(*_RUN, "result_state", "termination_code", "attempt_count")
+        .select(*key, *final, "attempt_count")
     )
-    return span.join(finals, list(_RUN), "left")
+    return span.join(finals, list(key), "left")
 
 
 def is_waste(result_state: Column, attempt_count: Column) -> Column:
@@ -67,42 +75,78 @@ def is_waste(result_state: Column, attempt_count: Column) -> Column:
     return F.coalesce(result_state.isin(list(FAILED_STATES)) | (attempt_count > 1), F.lit(False))
 
 
-def _run_costs(lines: DataFrame) -> DataFrame:
-    """The lines summed per run: cost, line count, job id and the span of the usage."""
-    return lines.groupBy(*_RUN).agg(
-        F.max("job_id").alias("_line_job_id"),
+def _run_units(lines: DataFrame, key: Sequence[str]) -> DataFrame:
+    """Each run's business unit: the one with the largest effective cost of its lines (ties: the smallest id)."""
+    unit_order = Window.partitionBy(*key).orderBy(F.col("_unit_cost").desc(), F.col("business_unit").asc())
+    return (
+        lines.groupBy(*key, "business_unit")
+        .agg(F.sum("effective_cost").cast(MONEY).alias("_unit_cost"))
+        .withColumn("_rank", F.row_number().over(unit_order))
+        .where(F.col("_rank") == 1)
+        .select(*key, "business_unit")
+    )
+
+
+def costed_runs(usage_lines: DataFrame, outcomes: DataFrame, key: Sequence[str], *extra: Column) -> DataFrame:
+    """The lines carrying a run id (the last column of `key`) summed per run, with its business unit, the `extra`
+    aggregates of its lines and its outcome (`run_outcomes` of the same key; NULL without timeline).
+
+    Per run: list_cost, effective_cost, usage_line_count, currency_code, workspace_name (else the id),
+    owner_identity, and the span of its usage (`_first_usage_at`, `_last_usage_at`).
+    """
+    lines = usage_lines.where(F.col(key[-1]).isNotNull())
+    costs = lines.groupBy(*key).agg(
         F.min("usage_start_time").alias("_first_usage_at"),
         F.max("usage_end_time").alias("_last_usage_at"),
         money(F.sum("list_cost")).alias("list_cost"),
         money(F.sum("effective_cost")).alias("effective_cost"),
         F.max("currency_code").alias("currency_code"),
+        F.coalesce(F.max("workspace_name"), F.max("workspace_id")).alias("workspace_name"),
+        F.max("owner_identity").alias("owner_identity"),
         F.count(F.lit(1)).cast("bigint").alias("usage_line_count"),
+        *extra,
     )
+    return costs.join(_run_units(lines, key), list(key), "left").join(outcomes, list(key), "left")
 
 
-def _run_units(lines: DataFrame) -> DataFrame:
-    """Each run's business unit: the one with the largest effective cost of its lines (ties: the smallest id)."""
-    unit_order = Window.partitionBy(*_RUN).orderBy(F.col("_unit_cost").desc(), F.col("business_unit").asc())
-    return (
-        lines.groupBy(*_RUN, "business_unit")
-        .agg(F.sum("effective_cost").cast(MONEY).alias("_unit_cost"))
-        .withColumn("_rank", F.row_number().over(unit_order))
-        .where(F.col("_rank") == 1)
-        .select(*_RUN, "business_unit")
-    )
+def has_timeline() -> Column:
+    """Whether a `costed_runs` row has timeline slices."""
+    return F.col("_timeline_start_at").isNotNull()
+
+
+def span_columns(prefix: str) -> list[Column]:
+    """run_date, `{prefix}_start_at`, `{prefix}_end_at` and duration_seconds of a `costed_runs` row: the span of
+    its timeline slices, else of its usage; dated by the UTC day it started."""
+    start = F.coalesce("_timeline_start_at", "_first_usage_at")
+    end = F.coalesce("_timeline_end_at", "_last_usage_at")
+    start_us = F.unix_micros(start)
+    return [
+        utc_date(start_us).alias("run_date"),
+        start.alias(f"{prefix}_start_at"),
+        end.alias(f"{prefix}_end_at"),
+        F.floor((F.unix_micros(end) - start_us) / F.lit(1_000_000)).cast("bigint").alias("duration_seconds"),
+    ]
+
+
+def cost_columns(run_id: str) -> list[Column]:
+    """The last columns of a `costed_runs` row: owner, unit, line count, costs, currency and the writing run."""
+    summed = ("owner_identity", "business_unit", "usage_line_count", "list_cost", "effective_cost", "currency_code")
+    return [*(F.col(name) for name in summed), F.lit(run_id).alias("run_id")]
 
 
 def _runs(usage_lines: DataFrame, job_run_timeline: DataFrame, jobs: DataFrame) -> DataFrame:
     """Per run: its cost, unit, timeline outcome, `job_id` and the job's latest name (`_job_name`)."""
-    lines = usage_lines.where(F.col("job_run_id").isNotNull())
     names = latest(jobs, ["workspace_id", "job_id"]).select(
         F.col("workspace_id").alias("_name_ws"), F.col("job_id").alias("_name_job"), F.col("name").alias("_job_name")
     )
-    outcomes = run_outcomes(job_run_timeline).withColumnRenamed("job_id", "_timeline_job_id")
+    outcomes = run_outcomes(
+        job_run_timeline.withColumnRenamed("run_id", "job_run_id"),
+        _RUN,
+        first=(F.col("job_id").alias("_timeline_job_id"), "trigger_type", "run_type", "run_name"),
+        final=("result_state", "termination_code"),
+    )
     return (
-        _run_costs(lines)
-        .join(_run_units(lines), list(_RUN), "left")
-        .join(outcomes, list(_RUN), "left")
+        costed_runs(usage_lines, outcomes, _RUN, F.max("job_id").alias("_line_job_id"))
         .withColumn("job_id", F.coalesce("_line_job_id", "_timeline_job_id"))
         .join(
             F.broadcast(names),
@@ -116,42 +160,29 @@ def job_run_costs(usage_lines: DataFrame, job_run_timeline: DataFrame, jobs: Dat
     """`job_run_costs`: usage summed per job run, with outcome, name and unit (module docstring).
 
     Args:
-        usage_lines: priced, attributed usage lines: workspace_id, job_id, job_run_id, usage_start_time,
-            usage_end_time, list_cost, effective_cost, currency_code, business_unit (lines without job_run_id
-            are ignored).
+        usage_lines: priced, attributed usage lines (silver): workspace_id, workspace_name, job_id, job_run_id,
+            owner_identity, usage_start_time, usage_end_time, list_cost, effective_cost, currency_code,
+            business_unit (lines without job_run_id are ignored).
         job_run_timeline: `system.lakeflow.job_run_timeline` (workspace_id, job_id, run_id, period_start_time,
             period_end_time, trigger_type, result_state, run_type, run_name, termination_code).
         jobs: `system.lakeflow.jobs` (workspace_id, job_id, name, change_time).
         run_id: the pipeline run writing the rows.
     """
     joined = _runs(usage_lines, job_run_timeline, jobs)
-    has_timeline = F.col("run_start_at").isNotNull()
-    start = F.coalesce("run_start_at", "_first_usage_at")
-    end = F.coalesce("run_end_at", "_last_usage_at")
-    start_us = F.unix_micros(start)
     return joined.select(
         "job_run_id",
         "workspace_id",
         "job_id",
         F.coalesce("_job_name", "run_name", "job_id").alias("job_name"),
-        F.date_from_unix_date(((start_us - F.pmod(start_us, F.lit(US_PER_DAY))) / F.lit(US_PER_DAY)).cast("int")).alias(
-            "run_date"
-        ),
-        start.alias("run_start_at"),
-        end.alias("run_end_at"),
-        F.floor((F.unix_micros(end) - start_us) / F.lit(1_000_000)).cast("bigint").alias("duration_seconds"),
+        "workspace_name",
+        *span_columns("run"),
         "result_state",
         "termination_code",
         "trigger_type",
         "run_type",
-        F.when(has_timeline, F.coalesce(F.col("attempt_count"), F.lit(0))).cast("int").alias("attempt_count"),
-        has_timeline.alias("has_timeline"),
+        F.when(has_timeline(), F.coalesce(F.col("attempt_count"), F.lit(0))).cast("int").alias("attempt_count"),
+        has_timeline().alias("has_timeline"),
         F.coalesce(F.col("trigger_type") == "ONETIME_RETRY", F.lit(False)).alias("is_retry"),
         is_waste(F.col("result_state"), F.col("attempt_count")).alias("is_waste"),
-        "business_unit",
-        "usage_line_count",
-        "list_cost",
-        "effective_cost",
-        "currency_code",
-        F.lit(run_id).alias("run_id"),
+        *cost_columns(run_id),
     )

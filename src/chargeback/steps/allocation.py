@@ -5,7 +5,8 @@ cost of their attributed unit (UNALLOCATED included, so unowned cost stays visib
 (day, workspace, product, SKU) is split by weights:
 
 * `proportional`: the targets' direct effective cost that day (optionally in the same product);
-* `even`: equal; `fixed`: configured percentages; `central`: all to one unit.
+* `even`: equal; `fixed`: configured percentages; `central`: all to one unit;
+* `consumption`: each billed warehouse hour by its users' statement task time (`steps.consumption`).
 
 A pool-day whose proportional weights are all zero (at 6 decimals) falls back to `even`. Shares are
 truncated toward zero at 10 decimals and the remainder goes to the largest-weight target (ties: smallest
@@ -22,7 +23,9 @@ from pyspark.sql import functions as F
 
 from chargeback.config import UNALLOCATED, SharedPool
 from chargeback.contracts.cost_tables import COST_GRAIN
+from chargeback.errors import InputError
 from chargeback.money import MONEY, PERCENT, money, ratio_of, share_toward_zero
+from chargeback.steps import consumption
 from chargeback.steps.pricing import glob_like
 
 _GROUP = ("pool_id", "usage_date", "workspace_id", "billing_origin_product", "sku_name", "currency_code")
@@ -207,8 +210,23 @@ def allocate_shared(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Seq
     )
 
 
-def allocate(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Sequence[str]) -> DataFrame:
-    """Direct and allocated shared cost rows at the `cost_daily` grain; totals equal the lines' totals."""
-    direct = direct_rows(lines)
-    shared = allocate_shared(lines, pools, unit_ids)
-    return direct.unionByName(shared)
+def allocate(
+    lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Sequence[str], usage: consumption.Usage | None = None
+) -> DataFrame:
+    """Direct and allocated shared cost rows at the `cost_daily` grain; totals equal the lines' totals.
+
+    Pools split by consumption need `usage` (statements and identity units): see `steps.consumption`.
+    """
+    by_rule = [pool for pool in pools if pool.method != "consumption"]
+    by_use = [pool for pool in pools if pool.method == "consumption"]
+    rows = direct_rows(lines)
+    if by_rule:
+        ruled = lines.where(F.col("pool_id").isNull() | F.col("pool_id").isin([pool.id for pool in by_rule]))
+        rows = rows.unionByName(allocate_shared(ruled, by_rule, unit_ids))
+    if by_use:
+        if usage is None:
+            raise InputError(f"shared_costs: pool {by_use[0].id} splits by consumption, which needs query history")
+        pool_lines = consumption.pool_lines(lines, by_use)
+        shares = consumption.consumption_shares(pool_lines, usage.queries, usage.identity_units)
+        rows = rows.unionByName(consumption.cost_rows(shares))
+    return rows

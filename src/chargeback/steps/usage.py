@@ -1,8 +1,9 @@
 """Staging of `system.billing.usage`: the usage window, re-exported records, and the netting of corrections.
 
 Grain of the output ("usage lines"): one row per distinct billable key (workspace, SKU, time window, tags,
-policy, workload, identity) with its quantity summed over every record type. A RETRACTION cancels its
-ORIGINAL; a RESTATEMENT whose tags or workload differ becomes its own line, so corrected cost moves owner.
+policy, workload and its job run or pipeline update, identity) with its quantity summed over every record type.
+A RETRACTION cancels its ORIGINAL; a RESTATEMENT whose tags or workload differ becomes its own line, so corrected
+cost moves owner.
 
 A record is its (record_id, record_type): exported or appended again, it is billed once, whatever the copies say.
 The copy kept is the one with the latest `ingestion_date`, then the greatest SHA-256 of the rest of its content
@@ -33,6 +34,9 @@ WORKLOAD_FIELDS = (
     "app_name",
     "cluster_id",
     "database_instance_id",
+    # The run or update that billed the line: cost per job run and per pipeline update (they split lines by run).
+    "job_run_id",
+    "dlt_update_id",
 )
 _POLICY_FIELDS = ("usage_policy_id", "budget_policy_id")
 LINE_KEY = (

@@ -6,6 +6,8 @@ falling back to names on the usage record and then to ids: these tables are regi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -49,13 +51,42 @@ def latest(scd: DataFrame, key: list[str], order_by: str = "change_time") -> Dat
     return scd.withColumn("_rank", rank).where(F.col("_rank") == 1).drop("_rank")
 
 
-def identify_workloads(
-    lines: DataFrame, workspaces: DataFrame, jobs: DataFrame, pipelines: DataFrame, served_entities: DataFrame
-) -> DataFrame:
-    """Add workload_type, workload_id, workload_name, workspace_name, owner_identity and pipeline_tags_json."""
-    job_names = latest(jobs, ["workspace_id", "job_id"]).select(
-        F.col("workspace_id").alias("_job_ws"), F.col("job_id").alias("_job_id"), F.col("name").alias("_job_name")
+@dataclass(frozen=True)
+class Enrichment:
+    """The system tables that name workloads and workspaces and carry pipeline tags (each may be empty).
+
+    Warehouses and clusters are optional: without them their lines are named by id.
+    """
+
+    workspaces: DataFrame
+    jobs: DataFrame
+    pipelines: DataFrame
+    served_entities: DataFrame
+    warehouses: DataFrame | None = None
+    clusters: DataFrame | None = None
+
+
+def _latest_names(scd: DataFrame, id_column: str, name_column: str, alias: str) -> DataFrame:
+    """The latest name per (workspace, id) of an SCD2 table, as `_<alias>_ws`, `_<alias>_id`, `_<alias>_name`.
+
+    Deleted entities keep their latest name, so historical cost is still named.
+    """
+    return latest(scd, ["workspace_id", id_column]).select(
+        F.col("workspace_id").alias(f"_{alias}_ws"),
+        F.col(id_column).alias(f"_{alias}_id"),
+        F.col(name_column).alias(f"_{alias}_name"),
     )
+
+
+def _join_names(lines: DataFrame, names: DataFrame, line_id: str, alias: str) -> DataFrame:
+    # Right-side keys are renamed so no join needs a DataFrame-bound column reference (fragile on Spark Connect).
+    on = (F.col("workspace_id") == F.col(f"_{alias}_ws")) & (F.col(line_id) == F.col(f"_{alias}_id"))
+    return lines.join(F.broadcast(names), on, "left")
+
+
+def identify_workloads(lines: DataFrame, enrichment: Enrichment) -> DataFrame:
+    """Add workload_type, workload_id, workload_name, workspace_name, owner_identity and pipeline_tags_json."""
+    pipelines = enrichment.pipelines
     pipeline_tags = (
         F.to_json(F.array_sort(F.map_entries("tags"))) if "tags" in pipelines.columns else F.lit(None).cast("string")
     )
@@ -65,32 +96,13 @@ def identify_workloads(
         F.col("name").alias("_pipeline_name"),
         pipeline_tags.alias("pipeline_tags_json"),
     )
-    endpoint_names = latest(served_entities, ["workspace_id", "endpoint_id"]).select(
-        F.col("workspace_id").alias("_ep_ws"),
-        F.col("endpoint_id").alias("_ep_id"),
-        F.col("endpoint_name").alias("_ep_name"),
-    )
-    workspace_names = workspaces.select(F.col("workspace_id").alias("_ws_id"), "workspace_name")
+    workspace_names = enrichment.workspaces.select(F.col("workspace_id").alias("_ws_id"), "workspace_name")
     typed = lines.withColumn("workload_type", workload_type()).withColumn("workload_id", workload_id())
-    # Right-side keys are renamed so no join needs a DataFrame-bound column reference (fragile on Spark Connect).
-    enriched = (
-        typed.join(F.broadcast(workspace_names), F.col("workspace_id") == F.col("_ws_id"), "left")
-        .join(
-            F.broadcast(job_names),
-            (F.col("workspace_id") == F.col("_job_ws")) & (F.col("job_id") == F.col("_job_id")),
-            "left",
-        )
-        .join(
-            F.broadcast(pipeline_info),
-            (F.col("workspace_id") == F.col("_pipeline_ws")) & (F.col("dlt_pipeline_id") == F.col("_pipeline_id")),
-            "left",
-        )
-        .join(
-            F.broadcast(endpoint_names),
-            (F.col("workspace_id") == F.col("_ep_ws")) & (F.col("endpoint_id") == F.col("_ep_id")),
-            "left",
-        )
-    )
+    enriched = typed.join(F.broadcast(workspace_names), F.col("workspace_id") == F.col("_ws_id"), "left")
+    enriched = _join_names(enriched, _latest_names(enrichment.jobs, "job_id", "name", "job"), "job_id", "job")
+    enriched = _join_names(enriched, pipeline_info, "dlt_pipeline_id", "pipeline")
+    endpoint_names = _latest_names(enrichment.served_entities, "endpoint_id", "endpoint_name", "ep")
+    enriched = _join_names(enriched, endpoint_names, "endpoint_id", "ep")
     name = (
         F.when(F.col("workload_type") == "job", F.coalesce("_job_name", "job_name"))
         .when(F.col("workload_type") == "pipeline", F.col("_pipeline_name"))
@@ -98,6 +110,13 @@ def identify_workloads(
         .when(F.col("workload_type") == "app", F.col("app_name"))
         .when(F.col("workload_type") == "notebook", F.col("notebook_path"))
     )
+    for kind, scd, id_column, name_column in (
+        ("warehouse", enrichment.warehouses, "warehouse_id", "warehouse_name"),
+        ("cluster", enrichment.clusters, "cluster_id", "cluster_name"),
+    ):
+        if scd is not None:
+            enriched = _join_names(enriched, _latest_names(scd, id_column, name_column, kind), id_column, kind)
+            name = name.when(F.col("workload_type") == kind, F.col(f"_{kind}_name"))
     return enriched.select(
         *lines.columns,
         "workload_type",

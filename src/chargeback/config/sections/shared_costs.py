@@ -7,8 +7,8 @@ from functools import partial
 
 from yaml.nodes import Node
 
-from chargeback.config.model import METHODS, PoolMatch, SharedPool
-from chargeback.config.reader import join_path, line_of
+from chargeback.config.model import IDLE_METHODS, METHODS, IdleRule, PoolMatch, SharedPool
+from chargeback.config.reader import Placed, join_path, line_of, show
 from chargeback.config.values import ID_PATTERN, ConfigReader, Units
 
 
@@ -18,10 +18,30 @@ def parse_shared_costs(r: ConfigReader, node: Node | None, units: Units) -> tupl
         node,
         "shared_costs",
         ("id", "match", "method"),
-        ("same_product", "business_units", "percentages", "business_unit"),
+        ("same_product", "business_units", "percentages", "business_unit", "idle"),
         partial(_parse_pool, r, units, first_use),
     )
+    _check_warehouses_split_once(r, placed)
     return tuple(pool for pool, _, _ in placed)
+
+
+def _check_warehouses_split_once(r: ConfigReader, placed: list[Placed[SharedPool]]) -> None:
+    """A warehouse's hours can be split by the task time on it only once: by one consumption pool."""
+    splitter: dict[str, tuple[SharedPool, Node, str]] = {}  # warehouse id -> the consumption pool that names it first
+    for pool, item, path in placed:
+        if pool.method != "consumption":
+            continue
+        for warehouse_id in pool.match.warehouse_ids:
+            if warehouse_id not in splitter:
+                splitter[warehouse_id] = (pool, item, path)
+                continue
+            first, first_item, first_path = splitter[warehouse_id]
+            r.problem(
+                item,
+                f"{path}.match.warehouse_ids",
+                f"warehouse {show(warehouse_id)} is already split by consumption pool {show(first.id)} "
+                f"({first_path}, line {line_of(first_item)})",
+            )
 
 
 def _parse_pool(
@@ -36,27 +56,44 @@ def _parse_pool(
     match = r.get(f, path, "match", lambda n, p: _pool_match(r, n, p))
     method = r.get(f, path, "method", lambda n, p: r.choice(n, p, METHODS))
     same_product = r.get(f, path, "same_product", r.boolean)
-    targets = r.get(f, path, "business_units", lambda n, p: r.list_of(n, p, lambda m, q: r.unit(m, q, units)))
+    listed = r.get(f, path, "business_units", lambda n, p: r.list_of(n, p, lambda m, q: r.unit(m, q, units)))
     shares = r.get(f, path, "percentages", lambda n, p: _percentages(r, n, p, units))
     keeper = r.get(f, path, "business_unit", lambda n, p: r.unit(n, p, units))
+    idle = r.get(f, path, "idle", lambda n, p: _idle_rule(r, n, p, units))
     if method is not None:
         _check_method_fields(r, f, path, item, method, bool(same_product))
+        _check_consumption_fields(r, f, path, method, match)
     if pool_id is None or match is None or method is None:
         return None
     shares = (shares or ()) if method == "fixed" else ()
-    if method == "fixed":
-        targets = tuple(unit for unit, _ in shares)
-    elif method == "central":
-        targets = (keeper,) if keeper else ()
     return SharedPool(
         id=pool_id,
         match=match,
         method=method,
         same_product=bool(same_product),
-        business_units=targets or units.ids,
+        business_units=_targets(method, listed, shares, keeper, units),
         percentages=shares,
         business_unit=keeper if method == "central" else None,
+        idle=(idle or IdleRule("spread")) if method == "consumption" else None,
     )
+
+
+def _targets(
+    method: str,
+    listed: tuple[str, ...] | None,
+    shares: tuple[tuple[str, Decimal], ...],
+    keeper: str | None,
+    units: Units,
+) -> tuple[str, ...]:
+    """The units a pool's cost goes to; none for consumption, whose cost goes to the identities that ran statements
+    on its warehouses (attribution finds their units)."""
+    if method == "fixed":
+        return tuple(unit for unit, _ in shares)
+    if method == "central":
+        return (keeper,) if keeper else ()
+    if method == "consumption":
+        return ()
+    return listed or units.ids
 
 
 def _check_method_fields(
@@ -78,9 +115,46 @@ def _check_method_fields(
     if method == "central" and "business_unit" not in f:
         r.problem(item, f"{path}.business_unit", "method central needs business_unit, the unit that keeps the pool")
     if "business_unit" in f and method != "central":
-        r.problem(
-            f["business_unit"], f"{path}.business_unit", f"business_unit applies only to method central, not {method}"
+        # A consumption pool names a unit only for its idle hours, and that unit belongs under idle.
+        hint = (
+            " (idle hours go to a unit by idle: {method: unit, business_unit: ...})" if method == "consumption" else ""
         )
+        r.problem(
+            f["business_unit"],
+            f"{path}.business_unit",
+            f"business_unit applies only to method central, not {method}{hint}",
+        )
+
+
+def _check_consumption_fields(
+    r: ConfigReader, f: dict[str, Node], path: str, method: str, match: PoolMatch | None
+) -> None:
+    """Consumption is measured per SQL warehouse, and only it has idle hours to place."""
+    if method == "consumption" and match is not None and not match.warehouse_ids:
+        r.problem(
+            f["match"],
+            f"{path}.match.warehouse_ids",
+            "method consumption needs match.warehouse_ids: task time is measured per SQL warehouse",
+        )
+    if "idle" in f and method != "consumption":
+        r.problem(f["idle"], f"{path}.idle", f"idle applies only to method consumption, not {method}")
+
+
+def _idle_rule(r: ConfigReader, node: Node, path: str, units: Units) -> IdleRule | None:
+    f = r.fields(node, path, ("method",), ("business_unit",))
+    if f is None:
+        return None
+    method = r.get(f, path, "method", lambda n, p: r.choice(n, p, IDLE_METHODS))
+    unit = r.get(f, path, "business_unit", lambda n, p: r.unit(n, p, units))
+    if method == "unit" and "business_unit" not in f:
+        r.problem(node, f"{path}.business_unit", "idle method unit needs business_unit, the unit idle hours go to")
+    if "business_unit" in f and method not in (None, "unit"):
+        r.problem(
+            f["business_unit"], f"{path}.business_unit", f"business_unit applies only to idle method unit, not {method}"
+        )
+    if method is None or (method == "unit") != (unit is not None):
+        return None
+    return IdleRule(method, unit)
 
 
 def _pool_match(r: ConfigReader, node: Node, path: str) -> PoolMatch | None:

@@ -1,4 +1,5 @@
-"""Consumption-based split of shared warehouse hours (`chargeback.marts.consumption`), on every engine.
+"""Consumption-based split of shared warehouse hours (`steps.consumption`, gold by `marts.consumption`), on every
+engine.
 
 Step tests on tiny inline data compare whole DataFrames; property tests draw random statement timelines (spanning
 hours, idle hours, zero task time, NULL identities) and check that every billed hour is conserved exactly with no
@@ -13,7 +14,6 @@ from collections import defaultdict
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import pytest
 from chispa import assert_df_equality
@@ -22,19 +22,14 @@ from hypothesis import strategies as st
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from chargeback.config import UNALLOCATED
+from chargeback.config import UNALLOCATED, IdleRule, PoolMatch, SharedPool
 from chargeback.contracts.cost_tables import COMPUTE_CONSUMPTION_HOURLY
-from chargeback.contracts.system_tables import QUERY_HISTORY
+from chargeback.contracts.system_tables import QUERY_HISTORY, WAREHOUSES
 from chargeback.errors import InputError
 from chargeback.local import synthetic
-from chargeback.marts.consumption import (
-    IdleRule,
-    consumption_hourly,
-    identity_units,
-    query_window,
-    stage_queries,
-    warehouse_lines,
-)
+from chargeback.marts.consumption import consumption_hourly
+from chargeback.steps.consumption import consumption_shares, identity_units, pool_lines, query_window, stage_queries
+from tests.consumption_reference import reference_split
 from tests.helpers import DAY, assert_rows, config, struct_value
 
 WS, WH = "1111", "wh-shared"
@@ -48,7 +43,8 @@ QUERIES = (
 )
 UNITS = "identity string, business_unit string, valid_from date, valid_to date"
 OUTPUT = (
-    "usage_hour timestamp, usage_date date, workspace_id string, warehouse_id string, identity string, "
+    "usage_hour timestamp, usage_date date, workspace_id string, warehouse_id string, warehouse_name string, "
+    "warehouse_owner string, workspace_name string, pool_id string, identity string, "
     "is_idle boolean, allocation_basis string, business_unit string, task_duration_ms decimal(38,3), "
     "query_count bigint, share_of_hour decimal(13,12), list_cost decimal(38,10), effective_cost decimal(38,10), "
     "currency_code string, run_id string"
@@ -69,8 +65,8 @@ def query(qid: str, who: str | None, start: dt.datetime, end: dt.datetime | None
 
 def row(hour: int, who: str | None, basis: str, unit: str, task: str, n: int, share: str, lst: str, cost: str) -> tuple:
     idle = basis != "consumption"
-    return (at(hour), DAY, WS, WH, who, idle, basis, unit, Decimal(task), n, Decimal(share), Decimal(lst),
-            Decimal(cost), "USD", "r1")  # fmt: skip
+    return (at(hour), DAY, WS, WH, "bi", "owner@x.io", "ws", "pool", who, idle, basis, unit, Decimal(task), n,
+            Decimal(share), Decimal(lst), Decimal(cost), "USD", "r1")  # fmt: skip
 
 
 # Hour 10 (billed in two lines, 10 / 8): alice 1800 ms (half of a 10:30-11:30 statement), bob 600 and a service
@@ -107,14 +103,30 @@ BUSY = [
 pytestmark = pytest.mark.transform
 
 
-def split(spark: SparkSession, rule: IdleRule, lines: list[tuple] = LINE_ROWS, queries: list[tuple] = QUERY_ROWS):  # type: ignore[no-untyped-def]
-    return consumption_hourly(
-        spark.createDataFrame(lines, LINES),
-        spark.createDataFrame(queries, QUERIES),
-        rule,
-        spark.createDataFrame(UNIT_ROWS, UNITS),
-        "r1",
+def bills(spark: SparkSession, rule: IdleRule, lines: list[tuple]) -> DataFrame:
+    """Pool lines as `pool_lines` gives them: one pool, one SKU, the warehouse named `bi` (others by their id)."""
+    return spark.createDataFrame(lines, LINES).withColumns(
+        {
+            "pool_id": F.lit("pool"),
+            "billing_origin_product": F.lit("SQL"),
+            "sku_name": F.lit("PREMIUM_SERVERLESS_SQL_COMPUTE_US_EAST_N_VIRGINIA"),
+            "warehouse_name": F.when(F.col("warehouse_id") == WH, F.lit("bi")).otherwise(F.col("warehouse_id")),
+            "workspace_name": F.lit("ws"),
+            "idle_method": F.lit(rule.method),
+            "idle_unit": F.lit(rule.business_unit).cast("string"),
+        }
     )
+
+
+def warehouses(spark: SparkSession) -> DataFrame:
+    row = struct_value(WAREHOUSES, {"workspace_id": WS, "warehouse_id": WH, "created_by": "owner@x.io"})
+    return spark.createDataFrame([row], WAREHOUSES)
+
+
+def split(spark: SparkSession, rule: IdleRule, lines: list[tuple] = LINE_ROWS, queries: list[tuple] = QUERY_ROWS):  # type: ignore[no-untyped-def]
+    units = spark.createDataFrame(UNIT_ROWS, UNITS)
+    shares = consumption_shares(bills(spark, rule, lines), spark.createDataFrame(queries, QUERIES), units)
+    return consumption_hourly(shares, warehouses(spark), "r1")
 
 
 def expect(spark: SparkSession, rows: list[tuple]) -> DataFrame:
@@ -245,20 +257,33 @@ def test_stage_queries_keeps_warehouse_statements_with_null_task_time_as_zero(sp
     assert_rows(query_window(history, DAY + dt.timedelta(days=3), DAY + dt.timedelta(days=3)), ["statement_id"], [])
 
 
-def test_warehouse_lines_take_sql_warehouse_lines_of_silver(spark):
+def test_pool_lines_are_the_consumption_pools_lines_with_their_idle_rule(spark):
+    pools = [
+        SharedPool("bi", PoolMatch(warehouse_ids=(WH,)), "consumption", False, (), idle=IdleRule("unit", "finance")),
+        SharedPool("rest", PoolMatch(warehouse_ids=("wh-2",)), "consumption", False, (), idle=IdleRule("keep")),
+    ]
     silver = spark.createDataFrame(
         [
-            ("warehouse", WH, "SQL", at(9), Decimal(1), Decimal(1)),
-            ("warehouse", "wh-2", "SQL", at(9), Decimal(2), Decimal(2)),
-            ("job", "42", "JOBS", at(9), Decimal(3), Decimal(3)),
+            ("warehouse", WH, "bi", "bi", at(9), Decimal(1), Decimal(1)),
+            ("job", "42", "nightly", "rest", at(9), Decimal(3), Decimal(3)),  # no warehouse's: idle, never dropped
+            ("warehouse", "wh-3", "adhoc", "other", at(9), Decimal(2), Decimal(2)),  # another pool's
+            ("warehouse", "wh-4", "adhoc", None, at(9), Decimal(2), Decimal(2)),  # direct cost
         ],
-        "workload_type string, workload_id string, billing_origin_product string, usage_start_time timestamp, "
+        "workload_type string, workload_id string, workload_name string, pool_id string, usage_start_time timestamp, "
         "list_cost decimal(38,10), effective_cost decimal(38,10)",
-    ).withColumns({"workspace_id": F.lit(WS), "currency_code": F.lit("USD")})
-    assert_df_equality(
-        warehouse_lines(silver, [WH]),
-        spark.createDataFrame([line(9, "1", "1")], LINES),
-        ignore_nullable=True,
+    ).withColumns(
+        {
+            "workspace_id": F.lit(WS),
+            "workspace_name": F.lit("ws"),
+            "currency_code": F.lit("USD"),
+            "billing_origin_product": F.lit("SQL"),
+            "sku_name": F.lit("S"),
+        }
+    )
+    assert_rows(
+        pool_lines(silver, pools),
+        ["warehouse_id", "warehouse_name", "pool_id", "idle_method", "idle_unit", "effective_cost"],
+        [(WH, "bi", "bi", "unit", "finance", Decimal(1)), (None, None, "rest", "keep", None, Decimal(3))],
     )
 
 
@@ -338,33 +363,6 @@ def test_every_billed_hour_is_conserved_exactly_with_no_negative_share(spark, da
 # ---------------------------------------------------------------------------------------------------------
 
 
-def reference_split(lines: list[Any], statements: list[Any]) -> dict[tuple[dt.date, str | None], Fraction]:
-    """The DESIGN §4 formula in plain Python with exact fractions: effective cost per (day, identity), idle kept."""
-    bill: dict[dt.datetime, Fraction] = defaultdict(Fraction)
-    for r in lines:
-        bill[r.usage_start_time.replace(minute=0, second=0, microsecond=0)] += Fraction(r.effective_cost)
-    task: dict[dt.datetime, dict[str | None, Fraction]] = defaultdict(lambda: defaultdict(Fraction))
-    for s in statements:
-        if not s.task_duration_ms:
-            continue
-        if s.end_time is None or s.end_time <= s.start_time:
-            task[s.start_time.replace(minute=0, second=0, microsecond=0)][s.identity] += s.task_duration_ms
-            continue
-        hour = s.start_time.replace(minute=0, second=0, microsecond=0)
-        duration = Fraction((s.end_time - s.start_time) / dt.timedelta(microseconds=1))
-        while hour < s.end_time:
-            overlap = min(s.end_time, hour + dt.timedelta(hours=1)) - max(s.start_time, hour)
-            task[hour][s.identity] += s.task_duration_ms * Fraction(overlap / dt.timedelta(microseconds=1)) / duration
-            hour += dt.timedelta(hours=1)
-    out: dict[tuple[dt.date, str | None], Fraction] = defaultdict(Fraction)
-    for hour, cost in bill.items():
-        users = {k: v for k, v in task[hour].items() if v > 0}
-        total = sum(users.values(), Fraction(0))
-        for identity, t in users.items() if total else [(None, Fraction(1))]:
-            out[(hour.date(), identity)] += cost * (t / total if total else 1)
-    return out
-
-
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory, sail_spark: SparkSession) -> Path:
     from chargeback.local.lakehouse import LocalLakehouse
@@ -397,19 +395,20 @@ def test_the_generated_shared_warehouse_splits_exactly_and_as_plain_python_does(
         F.col("warehouse_id") == synthetic.WH_SHARED_BI
     )
     statements = spark.createDataFrame(statements.collect(), statements.schema)
-    rows = consumption_hourly(lines, statements, IdleRule("keep"), None, "g").collect()
+    gold = consumption_hourly(consumption_shares(bills(spark, IdleRule("keep"), lines.collect()), statements, None),
+                              store.read(synthetic.WAREHOUSES_TABLE), "g")  # fmt: skip
+    rows = gold.collect()
 
     hourly = lines.groupBy(F.col("usage_start_time").alias("hour")).agg(F.sum("effective_cost").alias("cost"))
-    split_hourly = (
-        consumption_hourly(lines, statements, IdleRule("keep"), None, "g")
-        .groupBy(F.col("usage_hour").alias("hour"))
-        .agg(F.sum("effective_cost").alias("cost"))
-    )
+    split_hourly = gold.groupBy(F.col("usage_hour").alias("hour")).agg(F.sum("effective_cost").alias("cost"))
     assert_rows(split_hourly, ["hour", "cost"], hourly.collect())  # every billed hour, exactly
     assert hourly.count() > 20
     assert any(r.is_idle for r in rows) and sum(not r.is_idle for r in rows) > 50
 
-    reference = reference_split(lines.collect(), statements.collect())
+    bill: dict[dt.datetime, Fraction] = defaultdict(Fraction)
+    for r in lines.collect():
+        bill[r.usage_start_time.replace(minute=0, second=0, microsecond=0)] += Fraction(r.effective_cost)
+    reference = reference_split(bill, statements.collect())
     actual: dict[tuple[dt.date, str | None], Decimal] = defaultdict(Decimal)
     for r in rows:
         actual[(r.usage_date, r.identity)] += r.effective_cost
