@@ -459,6 +459,29 @@ def test_job_cost_and_waste_match_job_run_costs(lakehouse, doc, preview):
     assert in_august and {r.run_date.month for r in in_august} == {8}
 
 
+def test_a_renamed_job_is_one_job_under_its_latest_name(lakehouse, doc):
+    """Runs keep the job name of the day they were written: a job renamed between two runs is still one job."""
+    from chargeback.names import TableName
+    from tests.helpers import spec_frame
+
+    def run_row(run: str, name: str, day: int, cost: str) -> dict[str, Any]:
+        start = dt.datetime(2026, 8, day, 1)
+        return {"job_run_id": run, "workspace_id": "1", "job_id": "j1", "job_name": name, "run_date": start.date(),
+                "run_start_at": start, "is_waste": False, "business_unit": "finance", "effective_cost": Decimal(cost),
+                "currency_code": "USD"}  # fmt: skip
+
+    spec = cost_tables.JOB_RUN_COSTS
+    runs = [run_row("r1", "old name", 3, "10"), run_row("r2", "new name", 4, "5")]
+    lakehouse.write(TableName("main", "renamed", spec.table), spec, spec_frame(lakehouse.spark, spec, runs))
+    ds = next(d for d in doc["datasets"] if d["name"] == "ds_job_runs")
+    lakehouse.set_current_schema("main", "renamed")
+    rows = lakehouse.sql(dashboard.bind(ds, Selection(AS_OF, (START, END)))).collect()
+    assert sorted((r.job_run_id, r.job_name, r.top_job, r.effective_cost) for r in rows) == [
+        ("r1", "new name", "new name", Decimal(10)),
+        ("r2", "new name", "new name", Decimal(5)),
+    ]
+
+
 def test_warehouse_idle_and_consumers_match_compute_consumption_hourly(lakehouse, preview):
     idle, total = lakehouse.sql(
         "SELECT SUM(CASE WHEN is_idle THEN effective_cost ELSE 0 END), SUM(effective_cost) "

@@ -247,6 +247,23 @@ def test_every_billed_pipeline_update_is_costed_once_as_the_raw_records_sum(copy
     assert all(u.pipeline_name and u.workspace_name and u.business_unit and u.has_timeline for u in updates)
 
 
+def test_runs_and_updates_of_a_backfill_in_two_chunks_equal_one_run_over_both(
+    generated: Path, baseline: Path, tmp_path: Path, config: Config
+) -> None:
+    """A run that goes on past the end of a chunk is completed by the next chunk, not left with part of its cost."""
+    root = tmp_path / "lakehouse"
+    shutil.copytree(generated, root)
+    middle = START + dt.timedelta(days=20)
+    per_run = (cost_tables.JOB_RUN_COSTS, cost_tables.PIPELINE_UPDATE_COSTS)
+    with lakehouse(root) as store:
+        run(store, config, params("chunk-1", START, middle))
+        run(store, config, params("chunk-2", middle + dt.timedelta(days=1), END))
+        chunked = {spec.table: rows(store, spec) for spec in per_run}
+    with lakehouse(baseline) as store:
+        whole = {spec.table: rows(store, spec) for spec in per_run}
+    assert chunked == whole
+
+
 def test_second_run_of_the_same_window_changes_nothing(copy: Path, config: Config) -> None:
     with lakehouse(copy) as store:
         before = {spec.table: rows(store, spec) for spec in ALL_TABLES}

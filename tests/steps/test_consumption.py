@@ -10,6 +10,7 @@ computation of the same formula.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import defaultdict
 from decimal import Decimal
 from fractions import Fraction
@@ -221,6 +222,24 @@ def test_a_days_split_does_not_depend_on_the_window_it_is_computed_in(spark):
              Decimal("0.3913043478")),
         ],
     )  # fmt: skip
+
+
+@pytest.mark.skipif(not hasattr(time, "tzset"), reason="needs time.tzset")
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "Pacific/Honolulu"])
+def test_the_query_window_is_utc_whatever_the_client_time_zone(spark, monkeypatch, zone):
+    # The client converts datetime literals in its own time zone: a window in UTC must not move with it.
+    edges = [query("first", "a@x.io", at(0, day=DAY - dt.timedelta(days=2)), None, 1),
+             query("last", "a@x.io", at(23, 59, 59), None, 1),
+             query("after", "a@x.io", at(0, day=DAY + dt.timedelta(days=1)), None, 1),
+             query("before", "a@x.io", at(23, 59, 59, day=DAY - dt.timedelta(days=3)), None, 1)]  # fmt: skip
+    statements = spark.createDataFrame(edges, QUERIES)
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        assert_rows(query_window(statements, DAY, DAY), ["statement_id"], [("first",), ("last",)])
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_stage_queries_keeps_warehouse_statements_with_null_task_time_as_zero(spark):

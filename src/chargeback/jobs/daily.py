@@ -73,7 +73,7 @@ def check_inputs(store: TableStore, config: Config, params: RunParams, summary: 
     """Read and check everything the run needs; runs at the start of a run's first step, before any write.
 
     Refuses (one line, nothing written): a missing source table or column (query history too, when a pool splits
-    by consumption); a day of the window no FX rate covers;
+    by consumption), or an optional one that exists but cannot be read; a day of the window no FX rate covers;
     a usage record without id, SKU or end time, or with a NULL, NaN or out-of-range quantity; no prices in
     price_currency; two different or a NULL list price in force for a SKU the window uses; a source that lost
     usage the published silver holds (beyond max_shrink_percent, or any of a closed day).
@@ -86,6 +86,7 @@ def check_inputs(store: TableStore, config: Config, params: RunParams, summary: 
     tieout.check_prices(list_prices, str(params.sources.list_prices), config.price_currency, facts)
     if sources.consumption_pool_ids(config):
         sources.read_query_history(store, params)
+    sources.check_optional(store, params)
     silver = params.table(cost_tables.USAGE_COSTS)
     if store.exists(silver):
         months = _months_of(store.read(silver), "usage_date", params)

@@ -45,6 +45,9 @@ from chargeback.steps import consumption
 from chargeback.steps.usage import usage_window
 from chargeback.storage.store import TableStore
 
+# Runs and updates that started this long before the first open day are rewritten too, with all their lines: they may
+# have gone on into the window. Longer ones keep the cost they had when their start day was last rewritten.
+RUN_REACH = dt.timedelta(days=2)
 # Tables earlier steps of the run write, which outputs may read.
 STEP_TABLES = (USAGE_COSTS,)
 
@@ -67,6 +70,11 @@ class Inputs:
 
     def open_days(self) -> tuple[dt.date, dt.date]:
         return self.first_open, self.params.end_date
+
+    def run_days(self) -> tuple[dt.date, dt.date]:
+        """The start days of the job runs and pipeline updates rewritten: those of the open days, and of the
+        `RUN_REACH` days before, whose runs may have gone on into the window (or a backfill's next chunk)."""
+        return self.first_open - RUN_REACH, self.params.end_date
 
     def open_months(self) -> tuple[dt.date, dt.date]:
         return self.first_open.replace(day=1), self.params.end_date.replace(day=1)
@@ -168,11 +176,17 @@ def _compute_consumption_hourly(inputs: Inputs, _: Written) -> DataFrame:
     return consumption_hourly(shares, warehouses, params.run_id)
 
 
+def _run_lines(inputs: Inputs, written: Written) -> DataFrame:
+    """The silver lines of the runs that started in `run_days` (a run's first usage can precede its timeline start)."""
+    start, end = inputs.run_days()
+    return usage_window(written[USAGE_COSTS], start - dt.timedelta(days=1), end)
+
+
 def _job_run_costs(inputs: Inputs, written: Written) -> DataFrame:
-    """The runs that started on an open day. A run can cross midnight, so the lines read start a day earlier."""
-    start, end = inputs.open_days()
+    """The runs that started in `run_days`."""
+    start, end = inputs.run_days()
     params = inputs.params
-    lines = usage_window(written[USAGE_COSTS], start - dt.timedelta(days=1), end).withColumn(
+    lines = _run_lines(inputs, written).withColumn(
         "job_id", F.when(F.col("workload_type") == "job", F.col("workload_id"))
     )
     timeline = sources.optional(inputs.store, params.sources.job_run_timeline, JOB_RUN_TIMELINE)
@@ -182,11 +196,11 @@ def _job_run_costs(inputs: Inputs, written: Written) -> DataFrame:
 
 
 def _pipeline_update_costs(inputs: Inputs, written: Written) -> DataFrame:
-    """The updates that started on an open day, read like runs (`_job_run_costs`); silver names pipelines."""
-    start, end = inputs.open_days()
+    """The updates that started in `run_days`, read like runs (`_job_run_costs`); silver names pipelines."""
+    start, end = inputs.run_days()
     params = inputs.params
     is_pipeline = F.col("workload_type") == "pipeline"
-    lines = usage_window(written[USAGE_COSTS], start - dt.timedelta(days=1), end).withColumns(
+    lines = _run_lines(inputs, written).withColumns(
         {
             "pipeline_id": F.when(is_pipeline, F.col("workload_id")),
             "pipeline_name": F.when(is_pipeline, F.col("workload_name")),
@@ -214,8 +228,8 @@ OUTPUTS = (
     Output(COST_ANOMALIES_DAILY, _cost_anomalies_daily, Inputs.open_days, reads=(USAGE_COSTS,)),
     Output(BUDGET_STATUS_MONTHLY, _budget_status_monthly, Inputs.open_months, reads=(COST_DAILY,)),
     Output(COMPUTE_CONSUMPTION_HOURLY, _compute_consumption_hourly, Inputs.open_days),
-    Output(JOB_RUN_COSTS, _job_run_costs, Inputs.open_days, reads=(USAGE_COSTS,)),
-    Output(PIPELINE_UPDATE_COSTS, _pipeline_update_costs, Inputs.open_days, reads=(USAGE_COSTS,)),
+    Output(JOB_RUN_COSTS, _job_run_costs, Inputs.run_days, reads=(USAGE_COSTS,)),
+    Output(PIPELINE_UPDATE_COSTS, _pipeline_update_costs, Inputs.run_days, reads=(USAGE_COSTS,)),
 )
 
 
@@ -235,12 +249,13 @@ _check_order(OUTPUTS)
 def rows_of_run(store: TableStore, params: RunParams, output: Output) -> int:
     """How many rows of the output this run holds.
 
-    Every row a run writes lies between the first month of its window and its end: the date predicate prunes
-    the history partitions, which a filter on the run id alone would scan.
+    Every row a run writes lies between the first month of its window (or the runs started `RUN_REACH` before it)
+    and its end: the date predicate prunes the history partitions, which a filter on the run id alone would scan.
     """
+    first = min(params.start_date.replace(day=1), params.start_date - RUN_REACH)
     return (
         store.read(params.table(output.spec))
-        .where(F.col(output.window_column).between(F.lit(params.start_date.replace(day=1)), F.lit(params.end_date)))
+        .where(F.col(output.window_column).between(F.lit(first), F.lit(params.end_date)))
         .where(F.col(output.run_column) == params.run_id)
         .count()
     )

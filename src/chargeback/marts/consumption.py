@@ -37,7 +37,7 @@ def consumption_hourly(shares: DataFrame, warehouses: DataFrame, run_id: str) ->
     owners = latest(warehouses, ["workspace_id", "warehouse_id"]).select(
         F.col("workspace_id").alias("_owner_ws"),
         F.col("warehouse_id").alias("_owner_wh"),
-        F.col("created_by").alias("warehouse_owner"),
+        F.col("created_by").cast("string").alias("warehouse_owner"),
     )
     rows = shares.groupBy(*_ROW).agg(
         F.max("warehouse_name").alias("warehouse_name"),

@@ -97,8 +97,9 @@ def stage_queries(history: DataFrame) -> DataFrame:
 
 def query_window(history: DataFrame, start_date: dt.date, end_date: dt.date) -> DataFrame:
     """Statements that can overlap [start_date, end_date]: started from `QUERY_LOOKBACK` before to the end."""
-    first = dt.datetime.combine(start_date - QUERY_LOOKBACK, dt.time())
-    after = dt.datetime.combine(end_date + dt.timedelta(days=1), dt.time())
+    # Aware bounds: a naive datetime literal is read in the client process's time zone, not the session's.
+    first = dt.datetime.combine(start_date - QUERY_LOOKBACK, dt.time(), tzinfo=dt.UTC)
+    after = dt.datetime.combine(end_date + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     return history.where((F.col("start_time") >= F.lit(first)) & (F.col("start_time") < F.lit(after)))
 
 

@@ -78,10 +78,11 @@ def _latest_names(scd: DataFrame, id_column: str, name_column: str, alias: str) 
     )
 
 
-def _join_names(lines: DataFrame, names: DataFrame, line_id: str, alias: str) -> DataFrame:
+def _join_names(lines: DataFrame, names: DataFrame, line_id: str, alias: str, small: bool = True) -> DataFrame:
+    """Left-join `_latest_names` on (workspace, id); `small` tables are broadcast."""
     # Right-side keys are renamed so no join needs a DataFrame-bound column reference (fragile on Spark Connect).
     on = (F.col("workspace_id") == F.col(f"_{alias}_ws")) & (F.col(line_id) == F.col(f"_{alias}_id"))
-    return lines.join(F.broadcast(names), on, "left")
+    return lines.join(F.broadcast(names) if small else names, on, "left")
 
 
 def identify_workloads(lines: DataFrame, enrichment: Enrichment) -> DataFrame:
@@ -110,12 +111,14 @@ def identify_workloads(lines: DataFrame, enrichment: Enrichment) -> DataFrame:
         .when(F.col("workload_type") == "app", F.col("app_name"))
         .when(F.col("workload_type") == "notebook", F.col("notebook_path"))
     )
-    for kind, scd, id_column, name_column in (
-        ("warehouse", enrichment.warehouses, "warehouse_id", "warehouse_name"),
-        ("cluster", enrichment.clusters, "cluster_id", "cluster_name"),
+    # Clusters are not broadcast: every job run creates one, so a busy account has millions.
+    for kind, scd, id_column, name_column, small in (
+        ("warehouse", enrichment.warehouses, "warehouse_id", "warehouse_name", True),
+        ("cluster", enrichment.clusters, "cluster_id", "cluster_name", False),
     ):
         if scd is not None:
-            enriched = _join_names(enriched, _latest_names(scd, id_column, name_column, kind), id_column, kind)
+            names = _latest_names(scd, id_column, name_column, kind)
+            enriched = _join_names(enriched, names, id_column, kind, small)
             name = name.when(F.col("workload_type") == kind, F.col(f"_{kind}_name"))
     return enriched.select(
         *lines.columns,
