@@ -36,6 +36,9 @@ _RUN_ID = Column("run_id", "string", "Id of the pipeline run that wrote the row.
 _USAGE_DATE = Column("usage_date", "date", "UTC date of the usage.")
 
 _WORKSPACE_ID = Column("workspace_id", "string", "Databricks workspace id.")
+_WORKSPACE_NAME = Column(
+    "workspace_name", "string", "Workspace name from system.access.workspaces_latest, else its id."
+)
 
 _PRODUCT = Column(
     "billing_origin_product", "string", "Product that originated the usage (JOBS, SQL, MODEL_SERVING, ...)."
@@ -53,7 +56,7 @@ USAGE_COSTS = TableSpec(
         _USAGE_DATE,
         Column("account_id", "string", "Databricks account id."),
         _WORKSPACE_ID,
-        Column("workspace_name", "string", "Workspace name from system.access.workspaces_latest, else its id."),
+        _WORKSPACE_NAME,
         Column("cloud", "string", "AWS, AZURE or GCP."),
         Column("sku_name", "string", "Billing SKU."),
         _PRODUCT,
@@ -242,7 +245,7 @@ POLICY_COVERAGE_DAILY = TableSpec(
     columns=(
         Column("usage_date", "date", "UTC date of the usage."),
         Column("workspace_id", "string", "Databricks workspace id."),
-        Column("workspace_name", "string", "Workspace name from system.access.workspaces_latest, else its id."),
+        _WORKSPACE_NAME,
         Column(
             "owner_identity",
             "string",
@@ -283,7 +286,7 @@ COMPUTE_CONSUMPTION_HOURLY = TableSpec(
         Column(
             "warehouse_owner", "string", "Who created the warehouse (created_by of its latest row); NULL if unknown."
         ),
-        Column("workspace_name", "string", "Workspace name from system.access.workspaces_latest, else its id."),
+        _WORKSPACE_NAME,
         Column("pool_id", "string", "The shared-cost pool (method consumption) that splits the warehouse."),
         Column(
             "identity",
@@ -325,7 +328,7 @@ JOB_RUN_COSTS = TableSpec(
         Column(
             "job_name", "string", "Latest name of the job in system.lakeflow.jobs, else the run name, else the job id."
         ),
-        Column("workspace_name", "string", "Workspace name from system.access.workspaces_latest, else its id."),
+        _WORKSPACE_NAME,
         Column("run_date", "date", "UTC date the run started."),
         Column("run_start_at", "timestamp", "UTC start of the run's first timeline slice, else of its first usage."),
         Column("run_end_at", "timestamp", "UTC end of the run's last timeline slice, else of its last usage."),
@@ -373,7 +376,7 @@ PIPELINE_UPDATE_COSTS = TableSpec(
             "Pipeline update id (usage_metadata.dlt_update_id = pipeline_update_timeline.update_id).",
         ),
         _WORKSPACE_ID,
-        Column("workspace_name", "string", "Workspace name from system.access.workspaces_latest, else its id."),
+        _WORKSPACE_NAME,
         Column("pipeline_id", "string", "Pipeline id (usage_metadata.dlt_pipeline_id, else the timeline's)."),
         Column("pipeline_name", "string", "Latest name of the pipeline in system.lakeflow.pipelines, else its id."),
         Column("run_date", "date", "UTC date the update started."),
