@@ -283,13 +283,14 @@ def test_pool_lines_are_the_consumption_pools_lines_with_their_idle_rule(spark):
     ]
     silver = spark.createDataFrame(
         [
-            ("warehouse", WH, "bi", "bi", at(9), Decimal(1), Decimal(1)),
-            ("job", "42", "nightly", "rest", at(9), Decimal(3), Decimal(3)),  # no warehouse's: idle, never dropped
-            ("warehouse", "wh-3", "adhoc", "other", at(9), Decimal(2), Decimal(2)),  # another pool's
-            ("warehouse", "wh-4", "adhoc", None, at(9), Decimal(2), Decimal(2)),  # direct cost
+            ("warehouse", WH, WH, "bi", "bi", at(9), Decimal(1), Decimal(1)),
+            ("job", "42", "wh-2", "nightly", "rest", at(9), Decimal(4), Decimal(4)),  # typed a job: still wh-2's
+            ("job", "42", None, "nightly", "rest", at(9), Decimal(3), Decimal(3)),  # no warehouse's: idle, kept
+            ("warehouse", "wh-3", "wh-3", "adhoc", "other", at(9), Decimal(2), Decimal(2)),  # another pool's
+            ("warehouse", "wh-4", "wh-4", "adhoc", None, at(9), Decimal(2), Decimal(2)),  # direct cost
         ],
-        "workload_type string, workload_id string, workload_name string, pool_id string, usage_start_time timestamp, "
-        "list_cost decimal(38,10), effective_cost decimal(38,10)",
+        "workload_type string, workload_id string, warehouse_id string, workload_name string, pool_id string, "
+        "usage_start_time timestamp, list_cost decimal(38,10), effective_cost decimal(38,10)",
     ).withColumns(
         {
             "workspace_id": F.lit(WS),
@@ -302,7 +303,11 @@ def test_pool_lines_are_the_consumption_pools_lines_with_their_idle_rule(spark):
     assert_rows(
         pool_lines(silver, pools),
         ["warehouse_id", "warehouse_name", "pool_id", "idle_method", "idle_unit", "effective_cost"],
-        [(WH, "bi", "bi", "unit", "finance", Decimal(1)), (None, None, "rest", "keep", None, Decimal(3))],
+        [
+            (WH, "bi", "bi", "unit", "finance", Decimal(1)),
+            ("wh-2", "wh-2", "rest", "keep", None, Decimal(4)),
+            (None, None, "rest", "keep", None, Decimal(3)),
+        ],
     )
 
 

@@ -81,6 +81,9 @@ USAGE_COSTS = TableSpec(
         ),
         Column("workload_id", "string", "Id of the workload (the product for platform usage)."),
         Column("workload_name", "string", "Latest known name of the workload, else its id."),
+        Column(
+            "warehouse_id", "string", "SQL warehouse that billed the line (usage_metadata.warehouse_id), else NULL."
+        ),
         Column("job_run_id", "string", "Job run that billed the line (usage_metadata.job_run_id), else NULL."),
         Column(
             "dlt_update_id", "string", "Pipeline update that billed the line (usage_metadata.dlt_update_id), else NULL."
@@ -303,7 +306,11 @@ COMPUTE_CONSUMPTION_HOURLY = TableSpec(
         ),
         Column("business_unit", "string", "Business unit charged: the identity's unit, else UNALLOCATED."),
         Column("task_duration_ms", TASK_MS, "The identity's statement task time inside the hour, prorated by overlap."),
-        Column("query_count", "bigint", "Statements of the identity with task time in the hour."),
+        Column(
+            "query_count",
+            "bigint",
+            "Statements of the identity with task time in the hour (one over several hours counts in each).",
+        ),
         Column(
             "share_of_hour", RATIO, "Share of the hour's cost: task time in the hour (or day, for idle_spread) / all."
         ),

@@ -105,7 +105,8 @@ def query_window(history: DataFrame, start_date: dt.date, end_date: dt.date) -> 
 
 def pool_lines(lines: DataFrame, pools: Sequence[SharedPool]) -> DataFrame:
     """The silver lines claimed by the pools split by consumption, with their pool's idle rule (`idle_method`,
-    `idle_unit`), the warehouse id (of warehouse lines; NULL for any other line, which is then idle) and names."""
+    `idle_unit`) and names. A claimed line with no warehouse id (pools may match on more than warehouses) has no
+    statement to split it by: it is idle."""
     rules = lines.sparkSession.createDataFrame(
         [(p.id, p.idle.method, p.idle.business_unit) for p in pools if p.idle is not None],
         "_pool string, idle_method string, idle_unit string",
@@ -113,13 +114,14 @@ def pool_lines(lines: DataFrame, pools: Sequence[SharedPool]) -> DataFrame:
     is_warehouse = F.col("workload_type") == "warehouse"
     return lines.join(F.broadcast(rules), F.col("pool_id") == F.col("_pool")).select(
         "workspace_id",
-        F.when(is_warehouse, F.col("workload_id")).alias("warehouse_id"),
+        "warehouse_id",
         "usage_start_time",
         "pool_id",
         "billing_origin_product",
         "sku_name",
         "currency_code",
-        F.when(is_warehouse, F.col("workload_name")).alias("warehouse_name"),
+        # The name of a warehouse line's workload is the warehouse's; a line typed otherwise is named by its id.
+        F.when(is_warehouse, F.col("workload_name")).otherwise(F.col("warehouse_id")).alias("warehouse_name"),
         "workspace_name",
         "idle_method",
         "idle_unit",
