@@ -378,7 +378,7 @@ def test_a_usage_table_read_as_empty_is_refused_and_nothing_changes(copy: Path, 
             run(store, closed, dataclasses.replace(params("lost-grant-closed"), allow_shrink=True))
         after = {spec.table: rows(store, spec, without_run_id=False) for spec in published}
     assert "\n" not in str(open_months.value) + str(closed_month.value)
-    assert after == before
+    assert [table for table in before if after[table] != before[table]] == []  # names them, fast
 
 
 def test_a_consumption_pool_without_query_history_is_refused_before_writing(copy: Path, config: Config) -> None:
@@ -391,7 +391,7 @@ def test_a_consumption_pool_without_query_history_is_refused_before_writing(copy
         with pytest.raises(SourceTableError, match=r"source table system\.query\.gone does not exist"):
             run(store, config, dataclasses.replace(params("no-history"), sources=gone))
         after = {spec.table: rows(store, spec, without_run_id=False) for spec in published}
-    assert after == before
+    assert [table for table in before if after[table] != before[table]] == []  # names them, fast
 
 
 class Killed(RuntimeError):
