@@ -291,6 +291,11 @@ class Config:
     max_shrink_percent: Decimal = DEFAULT_MAX_SHRINK_PERCENT
 
     @property
+    def consumption_pools(self) -> tuple[SharedPool, ...]:
+        """The shared-cost pools split by statement task time (`method: consumption`)."""
+        return tuple(pool for pool in self.shared_costs if pool.method == "consumption")
+
+    @property
     def unit_ids(self) -> tuple[str, ...]:
         return tuple(u.id for u in self.business_units)
 

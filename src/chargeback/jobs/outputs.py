@@ -166,7 +166,7 @@ def _cost_anomalies_daily(inputs: Inputs, written: Written) -> DataFrame:
 
 def _compute_consumption_hourly(inputs: Inputs, _: Written) -> DataFrame:
     """The open days' warehouse hours of the pools split by consumption, as `allocate` split them."""
-    pools = [pool for pool in inputs.config.shared_costs if pool.method == "consumption"]
+    pools = inputs.config.consumption_pools
     spark, params = inputs.store.spark, inputs.params
     if inputs.usage is None or not pools:
         return spark.createDataFrame([], COMPUTE_CONSUMPTION_HOURLY.ddl_schema(with_comments=False))

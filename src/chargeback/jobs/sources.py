@@ -79,7 +79,7 @@ def check_optional(store: TableStore, params: RunParams) -> None:
 
 
 def consumption_pool_ids(config: Config) -> list[str]:
-    return [pool.id for pool in config.shared_costs if pool.method == "consumption"]
+    return [pool.id for pool in config.consumption_pools]
 
 
 def read_query_history(store: TableStore, params: RunParams) -> DataFrame:
@@ -92,9 +92,7 @@ def consumption_usage(store: TableStore, config: Config, params: RunParams, star
     when no pool splits by consumption."""
     if not consumption_pool_ids(config):
         return None
-    warehouses = sorted(
-        {wh for pool in config.shared_costs if pool.method == "consumption" for wh in pool.match.warehouse_ids}
-    )
+    warehouses = sorted({wh for pool in config.consumption_pools for wh in pool.match.warehouse_ids})
     spark = store.spark
     pool_warehouses = spark.createDataFrame([(wh,) for wh in warehouses], "warehouse_id string")
     statements = consumption.stage_queries(
