@@ -13,6 +13,7 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
 from chargeback.contracts.table_spec import Column, TableSpec
+from chargeback.dates import DaySet
 from chargeback.errors import InputError, SourceTableError
 from chargeback.local.engine import local_session
 from chargeback.local.lakehouse import LocalLakehouse, catalogs_in, discover_tables, rewrite_system_catalog
@@ -77,7 +78,7 @@ def test_write_and_read_back_under_the_three_part_name(fresh: LocalLakehouse, ro
 
 def test_replace_where_replaces_only_the_window(fresh: LocalLakehouse) -> None:
     update = costs(fresh.spark, ("data-eng", 2, "20"), ("finance", 3, "30"), ("finance", 5, "50"))
-    fresh.write(COSTS, COSTS_SPEC, update, replace_days=("usage_date", day(2), day(3)))
+    fresh.write(COSTS, COSTS_SPEC, update, replace_days=("usage_date", DaySet.between(day(2), day(3))))
     expected = costs(
         fresh.spark,
         ("data-eng", 1, "1.25"),  # before the window: kept
@@ -178,7 +179,7 @@ def test_a_newer_release_adds_its_columns_to_a_table_an_older_one_wrote(tmp_path
     with local_session(["main"]) as spark:
         store = LocalLakehouse(spark, root)
         day_two = costs(spark, ("finance", 2, "9")).selectExpr("*", "'CC-2000' AS cost_center")
-        store.write(name, UPGRADED_SPEC, day_two, replace_days=("usage_date", day(2), day(2)))
+        store.write(name, UPGRADED_SPEC, day_two, replace_days=("usage_date", DaySet.between(day(2), day(2))))
         rows = store.sql("SELECT * FROM main.finops.upgraded ORDER BY usage_date").collect()
     assert [tuple(r) for r in rows] == [
         ("data-eng", day(1), Decimal("1.5"), None),  # written before the upgrade: the new column is NULL

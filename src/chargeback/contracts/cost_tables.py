@@ -224,13 +224,51 @@ RECONCILIATION_RUNS = TableSpec(
         Column("unpriced_skus", "string", "SKUs without a price, with their quantity and the reason."),
         _CURRENCY,
         Column("duration_seconds", "decimal(12,3)", "Wall time of the run."),
-        Column(
-            "rows_written_json", "string", "JSON object: rows each table holds from this run (config, silver, gold)."
-        ),
+        Column("rows_written_json", "string", "JSON object: rows the run wrote to each table (config, silver, gold)."),
         Column("step_seconds_json", "string", "JSON object: wall time of each step in seconds."),
         Column("duplicate_record_count", "bigint", "Usage records (record_id, record_type) exported more than once."),
         Column("conflicting_record_count", "bigint", "Of those, records whose copies differ in content (latest kept)."),
         Column("duplicate_record_examples", "string", "A few record_ids of such records, comma-separated."),
+        Column("run_mode", "string", "`full` (every day of the window recomputed) or `incremental` (see run_plans)."),
+        Column(
+            "source_watermark",
+            "date",
+            "Latest ingestion_date of the window's usage records when the run read them: the next run recomputes "
+            "the lines of records ingested on or after it.",
+        ),
+        Column("recomputed_day_count", "int", "Days of the window whose usage the run recomputed."),
+    ),
+)
+
+RUN_PLANS = TableSpec(
+    table="run_plans",
+    grain=(
+        "Log: one row per run and usage day of its window: what the source held for the day when the run read it, "
+        "and whether the run recomputed it (an incremental run recomputes only the days the source changed)."
+    ),
+    primary_key=("run_id", "usage_date"),
+    columns=(
+        Column("run_id", "string", "Id of the run."),
+        Column("usage_date", "date", "UTC date of the usage."),
+        Column("run_mode", "string", "`full` or `incremental`: the run's mode (the same on all its rows)."),
+        Column("source_record_count", "bigint", "Usage records of the day in the source."),
+        Column("source_quantity", "decimal(38,18)", "Sum of usage_quantity of those records."),
+        Column("last_ingestion_date", "date", "Latest ingestion_date among them."),
+        Column(
+            "source_watermark",
+            "date",
+            "Latest ingestion_date of the whole window (the same on all the run's rows): records ingested on or "
+            "after it are new to the next run.",
+        ),
+        Column("is_recomputed", "boolean", "Whether the run recomputed the day's silver and gold."),
+        Column(
+            "recomputed_since",
+            "date",
+            "For a day recomputed in part: the lines of records ingested on or after this date were recomputed, "
+            "the others kept; NULL when every line of the day was recomputed.",
+        ),
+        Column("reason", "string", "Why the day was (or was not) recomputed."),
+        Column("config_fingerprint", "string", "Hash of the config, package version and sources the run used."),
     ),
 )
 

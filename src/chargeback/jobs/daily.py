@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from functools import reduce
 
 from pyspark.sql import DataFrame, GroupedData
 from pyspark.sql import functions as F
@@ -32,15 +34,15 @@ from chargeback.contracts.system_tables import (
     WORKSPACES_LATEST,
 )
 from chargeback.contracts.table_spec import TableSpec
-from chargeback.dates import month_end, next_month
+from chargeback.dates import DaySet, month_end, next_month
 from chargeback.errors import InputError, ReconciliationError
-from chargeback.jobs import outputs, shrink, sources, tieout
+from chargeback.jobs import outputs, plan, shrink, sources, tieout
 from chargeback.jobs.params import STEPS, TOLERANCE, RunParams, RunSummary
 from chargeback.marts import cost as cost_marts
 from chargeback.steps.allocation import allocate, assign_pools
 from chargeback.steps.attribution import attribute
 from chargeback.steps.pricing import apply_discounts_and_fx, price_intervals, price_usage
-from chargeback.steps.usage import net_usage, stage_usage, usage_window
+from chargeback.steps.usage import net_usage, on_days, on_days_column, slice_id, stage_usage, usage_window
 from chargeback.steps.workloads import Enrichment, identify_workloads
 from chargeback.storage.store import TableStore
 
@@ -58,10 +60,21 @@ def read_list_prices(store: TableStore, params: RunParams) -> DataFrame:
     return store.read_required(params.sources.list_prices, list(tieout.LIST_PRICE_COLUMNS))
 
 
-def source_facts(store: TableStore, params: RunParams, summary: RunSummary) -> tieout.SourceFacts:
-    """What the raw usage of the window nets to (computed once per process), and its re-exported records."""
+def run_plan(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> plan.RunPlan:
+    """The days this run recomputes: as its first step logged them, else planned now (`check_inputs` logs it)."""
+    if summary.plan is None:
+        summary.plan = plan.logged_plan(store, params) or plan.plan_run(
+            store, config, params, read_usage(store, params), open_start(config, params)
+        )
+    return summary.plan
+
+
+def source_facts(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> tieout.SourceFacts:
+    """What the raw usage of the days the run recomputes nets to (computed once per process), and its re-exported
+    records."""
     if summary.source is None:
-        facts = tieout.source_facts(read_usage(store, params), params.start_date, params.end_date)
+        days = run_plan(store, config, params, summary).recomputed
+        facts = tieout.source_facts(on_days(read_usage(store, params), days), params.start_date, params.end_date)
         summary.source = facts
         summary.duplicate_record_count = facts.duplicate_records
         summary.conflicting_record_count = facts.conflicting_records
@@ -76,13 +89,16 @@ def check_inputs(store: TableStore, config: Config, params: RunParams, summary: 
     by consumption), or an optional one that exists but cannot be read; a day of the window no FX rate covers;
     a usage record without id, SKU or end time, or with a NULL, NaN or out-of-range quantity; no prices in
     price_currency; two different or a NULL list price in force for a SKU the window uses; a source that lost
-    usage the published silver holds (beyond max_shrink_percent, or any of a closed day).
+    usage the published silver holds (beyond max_shrink_percent, or any of a closed day). The records and usage
+    checked are those of the days the run recomputes (`jobs.plan`); the plan is logged once they pass.
     """
     start, end = params.start_date, params.end_date
     usage, list_prices = read_usage(store, params), read_list_prices(store, params)
     tieout.check_fx(config.first_day_without_fx(start, end), config.price_currency, config.currency, start, end)
-    tieout.check_records(usage, str(params.sources.usage), start, end)
-    facts = source_facts(store, params, summary)
+    logged = plan.logged_plan(store, params)
+    days = run_plan(store, config, params, summary).recomputed
+    tieout.check_records(on_days(usage, days), str(params.sources.usage), start, end)
+    facts = source_facts(store, config, params, summary)
     tieout.check_prices(list_prices, str(params.sources.list_prices), config.price_currency, facts)
     if sources.consumption_pool_ids(config):
         sources.read_query_history(store, params)
@@ -96,9 +112,12 @@ def check_inputs(store: TableStore, config: Config, params: RunParams, summary: 
             .agg(F.sum("usage_quantity").alias("q"), F.sum("effective_cost").alias("cost"))
             .collect()
         }
-        before, after = shrink.estimate_recomputed(published, facts, start, end)
+        recomputed = {key: value for key, value in published.items() if key[0] in days}
+        before, after = shrink.estimate_recomputed(recomputed, facts, start, end)
         month_totals = _by_month((key[0], cost) for key, (_, cost) in published.items())
         _check_shrink(config, params, facts, before, after, month_totals)
+    if logged is None and summary.plan is not None and summary.plan.days:
+        plan.record_plan(store, params, summary.plan)
 
 
 def _by_month(cost_by_day: Iterable[tuple[dt.date, Decimal]]) -> dict[dt.date, Decimal]:
@@ -134,30 +153,60 @@ def _check_shrink(
     )
 
 
-def build_usage_costs(store: TableStore, config: Config, params: RunParams) -> DataFrame:
-    """Silver for the window, read from the source tables (enrichment tables are optional)."""
+def build_usage_costs(
+    store: TableStore, config: Config, params: RunParams, lines_since: dict[dt.date, dt.date | None]
+) -> DataFrame:
+    """Silver of the days of `lines_since`, from the source tables (enrichment tables are optional).
+
+    A day mapped to None is recomputed whole. A day mapped to a date keeps its published lines but those of the
+    slices (`slice_id`) its records ingested on or after that date fall in, which are recomputed from every record
+    of those slices: a new record, a retraction or a restatement changes its own line and no other.
+    """
     src = params.sources
-    return usage_costs(
-        read_usage(store, params),
-        read_list_prices(store, params),
-        Enrichment(
-            sources.optional(store, src.workspaces, WORKSPACES_LATEST),
-            sources.optional(store, src.jobs, JOBS),
-            sources.optional(store, src.pipelines, PIPELINES),
-            sources.optional(store, src.served_entities, SERVED_ENTITIES),
-            sources.optional(store, src.warehouses, WAREHOUSES),
-            sources.optional(store, src.clusters, CLUSTERS),
-        ),
-        config,
-        params,
+    usage = on_days(read_usage(store, params), DaySet.of(lines_since))
+    enrichment = Enrichment(
+        sources.optional(store, src.workspaces, WORKSPACES_LATEST),
+        sources.optional(store, src.jobs, JOBS),
+        sources.optional(store, src.pipelines, PIPELINES),
+        sources.optional(store, src.served_entities, SERVED_ENTITIES),
+        sources.optional(store, src.warehouses, WAREHOUSES),
+        sources.optional(store, src.clusters, CLUSTERS),
     )
+    list_prices = read_list_prices(store, params)
+    partial: dict[dt.date, list[dt.date]] = {}
+    for day, since in lines_since.items():
+        if since is not None:
+            partial.setdefault(since, []).append(day)
+    if not partial:
+        return usage_costs(usage, list_prices, enrichment, config, params)
+    partial_days = DaySet.of(day for days in partial.values() for day in days)
+    new_records = reduce(
+        operator.or_,
+        (on_days_column(DaySet.of(days)) & (F.col("ingestion_date") >= F.lit(s)) for s, days in partial.items()),
+    )
+    slices = store.spark.createDataFrame(
+        [(r[0],) for r in usage.where(new_records).select(slice_id()).distinct().collect()], "_slice bigint"
+    )
+    touched = usage.withColumn("_slice", slice_id()).join(F.broadcast(slices), "_slice", "left_semi")
+    recomputed = on_days(usage, DaySet.of(d for d, since in lines_since.items() if since is None)).unionByName(
+        touched.drop("_slice")
+    )
+    kept = (
+        on_days(store.read(params.table(cost_tables.USAGE_COSTS)), partial_days)
+        .withColumn("_slice", slice_id())
+        .join(F.broadcast(slices), "_slice", "left_anti")
+        .select(*cost_tables.USAGE_COSTS.column_names)
+    )
+    return usage_costs(recomputed, list_prices, enrichment, config, params).unionByName(kept)
 
 
 def usage_costs(
     usage: DataFrame, list_prices: DataFrame, enrichment: Enrichment, config: Config, params: RunParams
 ) -> DataFrame:
     """Silver: netted, priced, identified and attributed usage lines of the window, with their pool."""
-    lines = usage_window(usage, params.start_date, params.end_date).transform(stage_usage).transform(net_usage)
+    lines = stage_usage(usage_window(usage, params.start_date, params.end_date), params.dedupe_usage).transform(
+        net_usage
+    )
     priced = price_usage(lines, price_intervals(list_prices, config.price_currency)).transform(
         apply_discounts_and_fx, config.discounts, config.fx_rates, config.price_currency, config.currency
     )
@@ -199,18 +248,16 @@ def run_config_step(store: TableStore, config: Config, params: RunParams, summar
     """Write the config tables so analysts can join on business units and rules."""
     for name, frame in config_frames(store.spark, config).items():
         store.write(params.table(CONFIG_TABLES[name]), CONFIG_TABLES[name], frame)
-        summary.rows_written[name] = frame.count()
+        summary.rows_written[name] = store.rows_written(params.table(CONFIG_TABLES[name]))
 
 
 def run_price_attribute_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
-    silver = build_usage_costs(store, config, params)
-    store.write(
-        params.table(cost_tables.USAGE_COSTS),
-        cost_tables.USAGE_COSTS,
-        silver,
-        ("usage_date", params.start_date, params.end_date),
-    )
-    summary.rows_written["usage_costs"] = _read_from(store, cost_tables.USAGE_COSTS, params, params.start_date).count()
+    """Silver for the days the plan recomputes (lines of them, for a day with only new records)."""
+    lines_since = run_plan(store, config, params, summary).lines_since
+    silver = build_usage_costs(store, config, params, lines_since)
+    days = DaySet.of(lines_since)
+    store.write(params.table(cost_tables.USAGE_COSTS), cost_tables.USAGE_COSTS, silver, ("usage_date", days))
+    summary.rows_written["usage_costs"] = store.rows_written(params.table(cost_tables.USAGE_COSTS)) if days else 0
 
 
 def run_allocate_publish_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
@@ -219,12 +266,13 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
     Nothing is written before the gate has passed (`check_gate`); then every table of `outputs.OUTPUTS`, in order.
     """
     first_open = publish_start(config, params)
-    silver = _read_from(store, cost_tables.USAGE_COSTS, params, params.start_date)
-    usage = sources.consumption_usage(store, config, params, params.start_date)
+    days = run_plan(store, config, params, summary).recomputed
+    silver = on_days(store.read(params.table(cost_tables.USAGE_COSTS)), days)
+    usage = sources.consumption_usage(store, config, params, days.first if days else params.end_date)
     costs = allocate(silver, config.shared_costs, config.unit_ids, usage)
     daily, booked = book_corrections(store, costs, params, first_open)
     check_gate(store, config, params, summary, silver, daily.unionByName(booked))
-    outputs.publish(outputs.Inputs(store, config, params, first_open, silver, daily, usage), summary)
+    outputs.publish(outputs.Inputs(store, config, params, first_open, days, silver, daily, usage), summary)
 
 
 def book_corrections(
@@ -264,7 +312,7 @@ def check_gate(
     to write plus the closed days' bookings) equals billed cost in total and day by day; published cost does not
     shrink beyond the allowed share.
     """
-    facts = source_facts(store, params, summary)
+    facts = source_facts(store, config, params, summary)
     billed_by_day = tieout.check_lines(silver, facts, params.start_date, params.end_date).cost_by_day
     billed = sum(billed_by_day.values(), Decimal(0))
     allocated_by_day = _cost_per_day(allocated.groupBy(cost_marts.charged_day().alias("day")))
@@ -275,7 +323,7 @@ def check_gate(
             f"(difference {billed - total}); nothing was written"
         )
     tieout.check_allocated(billed_by_day, allocated_by_day, config.currency, TOLERANCE)
-    _check_published_shrink(store, config, params, facts, billed_by_day)
+    _check_published_shrink(store, config, params, summary, facts, billed_by_day)
 
 
 def _cost_per_day(by_day: GroupedData) -> dict[dt.date, Decimal]:
@@ -286,10 +334,11 @@ def _check_published_shrink(
     store: TableStore,
     config: Config,
     params: RunParams,
+    summary: RunSummary,
     facts: tieout.SourceFacts,
     recomputed: dict[dt.date, Decimal],
 ) -> None:
-    """Published cost of the window's days (in `cost_daily`) against what this run would publish for them."""
+    """Published cost of the days the run recomputes (in `cost_daily`) against what this run would publish for them."""
     daily_name = params.table(cost_tables.COST_DAILY)
     if not store.exists(daily_name):
         return
@@ -300,7 +349,8 @@ def _check_published_shrink(
         .select(cost_marts.charged_day().alias("day"), "effective_cost")
     )
     by_day = _cost_per_day(_months_of(published, "day", params).groupBy("day"))
-    in_window = {d: c for d, c in by_day.items() if params.start_date <= d <= params.end_date}
+    days = run_plan(store, config, params, summary).recomputed
+    in_window = {d: c for d, c in by_day.items() if d in days}
     _check_shrink(config, params, facts, in_window, recomputed, _by_month(by_day.items()))
 
 
@@ -324,7 +374,7 @@ def reconcile(store: TableStore, config: Config, params: RunParams, summary: Run
     summary.unpriced_skus = "; ".join(
         f"{r.sku_name} ({r.q.normalize():f} {r.usage_unit}: {r.why})" for r in by_sku.collect()
     )
-    source_facts(store, params, summary)  # re-exported records, for the run log
+    source_facts(store, config, params, summary)  # re-exported records, for the run log
 
 
 def record_run(store: TableStore, params: RunParams, summary: RunSummary, duration_seconds: float) -> None:
@@ -348,6 +398,9 @@ def record_run(store: TableStore, params: RunParams, summary: RunSummary, durati
             summary.duplicate_record_count,
             summary.conflicting_record_count,
             summary.duplicate_record_examples,
+            summary.plan.mode if summary.plan else None,
+            summary.plan.watermark if summary.plan else None,
+            len(summary.plan.recomputed) if summary.plan else 0,
         )
     ]
     spec = cost_tables.RECONCILIATION_RUNS

@@ -3,7 +3,7 @@
 An output is built from `Inputs` (what the step computed before its first write: the silver lines of the window,
 the `cost_daily` rows to write, config and params) and from the tables it declares it `reads`, which are written
 before it: by an earlier output of this list, or by an earlier step. `publish` writes them one after another over
-their window and records how many rows of each the run holds.
+the days the run recomputes and records how many rows it wrote to each.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from chargeback.contracts.cost_tables import (
 from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY, FOCUS_COSTS
 from chargeback.contracts.system_tables import JOB_RUN_TIMELINE, JOBS, PIPELINE_UPDATE_TIMELINE, WAREHOUSES
 from chargeback.contracts.table_spec import TableSpec
-from chargeback.dates import month_starts
+from chargeback.dates import DaySet, month_starts
 from chargeback.insights.anomalies import AnomalySettings, cost_anomalies_daily
 from chargeback.insights.budgets import budget_status_monthly
 from chargeback.insights.focus import focus_costs
@@ -42,7 +42,7 @@ from chargeback.marts.job_runs import job_run_costs
 from chargeback.marts.pipeline_updates import pipeline_update_costs
 from chargeback.marts.policy_coverage import policy_coverage_daily
 from chargeback.steps import consumption
-from chargeback.steps.usage import usage_window
+from chargeback.steps.usage import on_days, usage_window
 from chargeback.storage.store import TableStore
 
 # Runs and updates that started this long before the first open day are rewritten too, with all their lines: they may
@@ -60,7 +60,8 @@ class Inputs:
     config: Config
     params: RunParams
     first_open: dt.date  # the first day of the window in an open month: gold is rewritten from there
-    lines: DataFrame  # the silver lines of the window
+    days: DaySet  # the days the run recomputes (`jobs.plan`): every day of the window in a full run
+    lines: DataFrame  # the silver lines of those days
     cost_daily: DataFrame  # the cost_daily rows of the open days, and corrections of closed days booked on them
     usage: consumption.Usage | None = None  # statements and identity units, when a pool splits by consumption
 
@@ -68,19 +69,24 @@ class Inputs:
     def open_lines(self) -> DataFrame:
         return self.lines.where(F.col("usage_date") >= F.lit(self.first_open))
 
-    def open_days(self) -> tuple[dt.date, dt.date]:
-        return self.first_open, self.params.end_date
+    def open_days(self) -> DaySet:
+        """The recomputed days in open months."""
+        return self.days.clip(self.first_open, self.params.end_date)
 
-    def run_days(self) -> tuple[dt.date, dt.date]:
+    def all_open_days(self) -> DaySet:
+        """Every open day of the window, recomputed or not (the anomaly baselines and top workloads span them)."""
+        return DaySet.between(self.first_open, self.params.end_date)
+
+    def run_days(self) -> DaySet:
         """The start days of the job runs and pipeline updates rewritten: those of the open days, and of the
-        `RUN_REACH` days before, whose runs may have gone on into the window (or a backfill's next chunk)."""
-        return self.first_open - RUN_REACH, self.params.end_date
+        `RUN_REACH` days before each, whose runs may have gone on into them (or a backfill's next chunk)."""
+        return self.open_days().widen(RUN_REACH)
 
-    def open_months(self) -> tuple[dt.date, dt.date]:
-        return self.first_open.replace(day=1), self.params.end_date.replace(day=1)
+    def open_months(self) -> DaySet:
+        return DaySet.between(self.first_open.replace(day=1), self.params.end_date.replace(day=1))
 
-    def window_months(self) -> tuple[dt.date, dt.date]:
-        return self.params.start_date.replace(day=1), self.params.end_date.replace(day=1)
+    def window_months(self) -> DaySet:
+        return DaySet.between(self.params.start_date.replace(day=1), self.params.end_date.replace(day=1))
 
 
 @dataclass(frozen=True)
@@ -103,9 +109,8 @@ class Output:
 
     spec: TableSpec
     build: Callable[[Inputs, Written], DataFrame]
-    span: Callable[[Inputs], tuple[dt.date, dt.date]]  # the window replaced, in `window_column`
+    span: Callable[[Inputs], DaySet]  # the days (or months) replaced, in `window_column`
     reads: tuple[TableSpec, ...] = ()  # written before this output, by an earlier output or step
-    run_column: str = "run_id"
 
     @property
     def window_column(self) -> str:
@@ -123,7 +128,7 @@ def _chargeback_monthly(inputs: Inputs, written: Written) -> DataFrame:
     Statements of closed months keep their rows once they read `closed`; one still `open` is rewritten
     once more, with the same amounts (its days are never rewritten), to record that it is now closed.
     """
-    first_month, last_month = inputs.window_months()
+    first_month, last_month = inputs.window_months().first, inputs.window_months().last
     in_window = (F.col("billing_month") >= F.lit(first_month)) & (F.col("billing_month") <= F.lit(last_month))
     statements = cost_marts.chargeback_monthly(
         written[COST_DAILY].where(in_window), inputs.config, inputs.params.run_id
@@ -154,12 +159,12 @@ def _policy_coverage_daily(inputs: Inputs, _: Written) -> DataFrame:
 
 def _focus_costs(inputs: Inputs, written: Written) -> DataFrame:
     # cost_daily as just written: reading it back is cheaper than allocating again.
-    daily = usage_window(written[COST_DAILY], *inputs.open_days())
+    daily = on_days(written[COST_DAILY], inputs.open_days())
     return focus_costs(daily, inputs.lines, inputs.config, inputs.params.run_id)
 
 
 def _cost_anomalies_daily(inputs: Inputs, written: Written) -> DataFrame:
-    start, end = inputs.open_days()
+    start, end = inputs.first_open, inputs.params.end_date
     history = usage_window(written[USAGE_COSTS], start - dt.timedelta(days=AnomalySettings().window_days), end)
     return cost_anomalies_daily(history, start, end, inputs.config.currency, inputs.params.run_id)
 
@@ -177,14 +182,13 @@ def _compute_consumption_hourly(inputs: Inputs, _: Written) -> DataFrame:
 
 
 def _run_lines(inputs: Inputs, written: Written) -> DataFrame:
-    """The silver lines of the runs that started in `run_days` (a run's first usage can precede its timeline start)."""
-    start, end = inputs.run_days()
-    return usage_window(written[USAGE_COSTS], start - dt.timedelta(days=1), end)
+    """The silver lines of the runs that started in `run_days` (a run's first usage can precede its timeline start,
+    and its last can be any later day)."""
+    return usage_window(written[USAGE_COSTS], inputs.run_days().first - dt.timedelta(days=1), inputs.params.end_date)
 
 
 def _job_run_costs(inputs: Inputs, written: Written) -> DataFrame:
     """The runs that started in `run_days`."""
-    start, end = inputs.run_days()
     params = inputs.params
     lines = _run_lines(inputs, written).withColumn(
         "job_id", F.when(F.col("workload_type") == "job", F.col("workload_id"))
@@ -192,12 +196,11 @@ def _job_run_costs(inputs: Inputs, written: Written) -> DataFrame:
     timeline = sources.optional(inputs.store, params.sources.job_run_timeline, JOB_RUN_TIMELINE)
     jobs = sources.optional(inputs.store, params.sources.jobs, JOBS)
     runs = job_run_costs(lines, timeline, jobs, params.run_id)
-    return runs.where(F.col("run_date").between(F.lit(start), F.lit(end)))
+    return on_days(runs, inputs.run_days(), "run_date")
 
 
 def _pipeline_update_costs(inputs: Inputs, written: Written) -> DataFrame:
     """The updates that started in `run_days`, read like runs (`_job_run_costs`); silver names pipelines."""
-    start, end = inputs.run_days()
     params = inputs.params
     is_pipeline = F.col("workload_type") == "pipeline"
     lines = _run_lines(inputs, written).withColumns(
@@ -208,11 +211,11 @@ def _pipeline_update_costs(inputs: Inputs, written: Written) -> DataFrame:
     )
     timeline = sources.optional(inputs.store, params.sources.pipeline_update_timeline, PIPELINE_UPDATE_TIMELINE)
     updates = pipeline_update_costs(lines, timeline, params.run_id)
-    return updates.where(F.col("run_date").between(F.lit(start), F.lit(end)))
+    return on_days(updates, inputs.run_days(), "run_date")
 
 
 def _budget_status_monthly(inputs: Inputs, written: Written) -> DataFrame:
-    months = month_starts(*inputs.open_months())
+    months = month_starts(inputs.first_open, inputs.params.end_date)
     return budget_status_monthly(
         written[COST_DAILY], inputs.config, months, inputs.params.end_date, inputs.params.run_id
     )
@@ -224,8 +227,8 @@ OUTPUTS = (
     Output(SERVING_COSTS_DAILY, _serving_costs_daily, Inputs.open_days),
     Output(TAG_COVERAGE_DAILY, _tag_coverage_daily, Inputs.open_days),
     Output(POLICY_COVERAGE_DAILY, _policy_coverage_daily, Inputs.open_days),
-    Output(FOCUS_COSTS, _focus_costs, Inputs.open_days, reads=(COST_DAILY,), run_column="x_RunId"),
-    Output(COST_ANOMALIES_DAILY, _cost_anomalies_daily, Inputs.open_days, reads=(USAGE_COSTS,)),
+    Output(FOCUS_COSTS, _focus_costs, Inputs.open_days, reads=(COST_DAILY,)),
+    Output(COST_ANOMALIES_DAILY, _cost_anomalies_daily, Inputs.all_open_days, reads=(USAGE_COSTS,)),
     Output(BUDGET_STATUS_MONTHLY, _budget_status_monthly, Inputs.open_months, reads=(COST_DAILY,)),
     Output(COMPUTE_CONSUMPTION_HOURLY, _compute_consumption_hourly, Inputs.open_days),
     Output(JOB_RUN_COSTS, _job_run_costs, Inputs.run_days, reads=(USAGE_COSTS,)),
@@ -246,25 +249,15 @@ def _check_order(outputs: tuple[Output, ...]) -> None:
 _check_order(OUTPUTS)
 
 
-def rows_of_run(store: TableStore, params: RunParams, output: Output) -> int:
-    """How many rows of the output this run holds.
-
-    Every row a run writes lies between the first month of its window (or the runs started `RUN_REACH` before it)
-    and its end: the date predicate prunes the history partitions, which a filter on the run id alone would scan.
-    """
-    first = min(params.start_date.replace(day=1), params.start_date - RUN_REACH)
-    return (
-        store.read(params.table(output.spec))
-        .where(F.col(output.window_column).between(F.lit(first), F.lit(params.end_date)))
-        .where(F.col(output.run_column) == params.run_id)
-        .count()
-    )
-
-
 def publish(inputs: Inputs, summary: RunSummary) -> None:
-    """Write every output over its window, in order, and record how many rows of each the run holds."""
+    """Write every output over its span, in order (none when the span is empty), and record the rows written."""
     store, params = inputs.store, inputs.params
     for output in OUTPUTS:
-        frame = output.build(inputs, Written(store, params, output.reads))
-        store.write(params.table(output.spec), output.spec, frame, (output.window_column, *output.span(inputs)))
-        summary.rows_written[output.spec.table] = rows_of_run(store, params, output)
+        span, name = output.span(inputs), params.table(output.spec)
+        if not span:
+            summary.rows_written[output.spec.table] = 0
+            continue
+        store.write(
+            name, output.spec, output.build(inputs, Written(store, params, output.reads)), (output.window_column, span)
+        )
+        summary.rows_written[output.spec.table] = store.rows_written(name)

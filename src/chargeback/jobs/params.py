@@ -26,7 +26,7 @@ from chargeback.errors import InputError
 from chargeback.names import TableName
 
 if TYPE_CHECKING:
-    from chargeback.jobs import tieout
+    from chargeback.jobs import plan, tieout
 
 # The largest difference the gate accepts between two totals of money: a cent.
 TOLERANCE = Decimal("0.01")
@@ -68,6 +68,13 @@ class RunParams:
     sources: SourceTables = field(default_factory=SourceTables)
     # Publish even when the run removes more than the config's max_shrink_percent of a day's or month's cost.
     allow_shrink: bool = False
+    # Recompute every day of the window, not only those the source changed (`jobs.plan`).
+    full: bool = False
+    # Run full when the last balanced full run is this many days old or more (None: only when asked or needed).
+    full_every_days: int | None = None
+    # Resolve re-exported usage records (a copy may hold some; the system table has none, and the gate still
+    # counts each record once, so a duplicate there fails the run loudly instead of doubling cost).
+    dedupe_usage: bool = True
 
     def __post_init__(self) -> None:
         if self.end_date < self.start_date:
@@ -98,6 +105,8 @@ class RunSummary:
     duplicate_record_examples: str = ""
     # What the raw usage of the window nets to, read once per process (`source_facts`).
     source: tieout.SourceFacts | None = field(default=None, repr=False, compare=False)
+    # The days the run recomputes, logged by its first step (`plan.RunPlan`).
+    plan: plan.RunPlan | None = field(default=None, repr=False, compare=False)
 
     @property
     def difference(self) -> Decimal:

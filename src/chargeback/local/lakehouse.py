@@ -32,6 +32,7 @@ class LocalLakehouse(TableStore):
         super().__init__(spark)
         self.root = Path(os.path.abspath(root))  # not resolve(): `root` may be the link of `engine_path`
         self._registered: set[TableName] = set()
+        self._rows_written: dict[TableName, int] = {}
         for name in discover_tables(self.root):
             self._register(name)
 
@@ -82,10 +83,24 @@ class LocalLakehouse(TableStore):
         writer = df.write.format("delta").mode("overwrite")
         if replace_where is not None:
             writer = writer.option("replaceWhere", replace_where)
+        before = self._newest_commit(name)
         writer.save(str(self.path_of(name)))
+        # numOutputRows of the write's commit (Sail makes none when it neither adds nor removes a row).
+        newest = self._newest_commit(name)
+        rows = 0
+        if newest is not None and newest != before:
+            for line in newest.read_text(encoding="utf-8").splitlines():
+                rows += int(json.loads(line).get("commitInfo", {}).get("operationMetrics", {}).get("numOutputRows", 0))
+        self._rows_written[name] = rows
 
     def _append(self, name: TableName, df: DataFrame) -> None:
         df.write.format("delta").mode("append").save(str(self.path_of(name)))
+
+    def rows_written(self, name: TableName) -> int:
+        return self._rows_written.get(name, 0)
+
+    def _newest_commit(self, name: TableName) -> Path | None:
+        return max((self.path_of(name) / "_delta_log").glob("*.json"), default=None)
 
     def write_raw(self, name: TableName, df: DataFrame, mode: str) -> None:
         """Write a source-shaped table (synthetic system tables) as-is, then register it.

@@ -27,6 +27,7 @@ class ParquetStore(TableStore):
         super().__init__(spark)
         self.root = root
         self.versions = dict.fromkeys(sources, 0)
+        self._last_write: dict[TableName, str | None] = {}
 
     @staticmethod
     def version_path(root: Path, name: TableName, version: int) -> Path:
@@ -53,6 +54,12 @@ class ParquetStore(TableStore):
         if replace_where is not None:
             df = self.read(name).where(f"NOT COALESCE({replace_where}, false)").unionByName(df)
         self._save(name, df)
+        self._last_write[name] = replace_where
+
+    def rows_written(self, name: TableName) -> int:
+        """Plain parquet has no commit log: the rows of the newest version the last write replaced."""
+        replaced = self._last_write.get(name)
+        return (self.read(name) if replaced is None else self.read(name).where(replaced)).count()
 
     def _append(self, name: TableName, df: DataFrame) -> None:
         self._save(name, self.read(name).unionByName(df))

@@ -13,11 +13,14 @@ The copy kept is the one with the latest `ingestion_date`, then the greatest SHA
 from __future__ import annotations
 
 import datetime as dt
+import operator
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StructType
 
+from chargeback.dates import DaySet
 from chargeback.money import QUANTITY
 
 # usage_metadata fields the pipeline uses, by output column name.
@@ -39,6 +42,8 @@ WORKLOAD_FIELDS = (
     "dlt_update_id",
 )
 _POLICY_FIELDS = ("usage_policy_id", "budget_policy_id")
+# Line-key columns that raw records carry as they are (so a line and its records agree on them): see `slice_id`.
+SLICE_COLUMNS = ("usage_date", "workspace_id", "sku_name", "usage_start_time")
 LINE_KEY = (
     "account_id",
     "workspace_id",
@@ -74,18 +79,38 @@ def tags_json(entries: Column) -> Column:
     return F.coalesce(F.to_json(F.array_sort(entries)), F.lit("[]"))
 
 
+def on_days(df: DataFrame, days: DaySet, column: str = "usage_date") -> DataFrame:
+    """The rows of `df` whose `column` is one of `days` (one range condition per run of consecutive days)."""
+    return df.where(on_days_column(days, column))
+
+
+def on_days_column(days: DaySet, column: str = "usage_date") -> Column:
+    ranges = [F.col(column).between(F.lit(first), F.lit(last)) for first, last in days.ranges]
+    return reduce(operator.or_, ranges) if ranges else F.lit(False)
+
+
+def slice_id() -> Column:
+    """64-bit hash of a row's slice (`SLICE_COLUMNS`), the same on raw records and on silver lines.
+
+    Every record of a usage line has its line's slice, so an incremental run recomputes whole lines by
+    recomputing the slices its new records fall in; a collision only recomputes more lines.
+    """
+    return F.xxhash64(*SLICE_COLUMNS)
+
+
 def usage_window(usage: DataFrame, start_date: dt.date, end_date: dt.date) -> DataFrame:
     """Usage records with `usage_date` in [start_date, end_date]; a plain predicate so storage can prune."""
     return usage.where((F.col("usage_date") >= F.lit(start_date)) & (F.col("usage_date") <= F.lit(end_date)))
 
 
-def stage_usage(usage: DataFrame) -> DataFrame:
+def stage_usage(usage: DataFrame, dedupe: bool = True) -> DataFrame:
     """Select and rename what the pipeline needs from raw usage, tolerating missing optional fields.
 
     Columns stay raw (tag map entries in source order, both policy id fields): `net_usage` canonicalises them
-    per group, which costs far less than per record. Each record comes once (`latest_records`).
+    per group, which costs far less than per record. With `dedupe`, each record comes once (`latest_records`);
+    without, the records pass as they are (the system table exports each once).
     """
-    return latest_records(usage).select(
+    return (latest_records(usage) if dedupe else usage).select(
         *(
             F.col(c)
             for c in (

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 from chargeback.contracts.table_spec import Column, TableSpec
+from chargeback.dates import DaySet
 from chargeback.errors import SourceTableError
 from chargeback.names import TableName, quote, sql_string, validate_identifier
 
@@ -23,6 +24,15 @@ def date_predicate(column: str, start: dt.date, end: dt.date) -> str:
     """`column BETWEEN start AND end` for a validated column name and real dates (no untrusted text)."""
     validate_identifier(column, "column")
     return f"{quote(column)} >= DATE'{start.isoformat()}' AND {quote(column)} <= DATE'{end.isoformat()}'"
+
+
+def days_predicate(column: str, days: DaySet) -> str:
+    """`column` in one of the ranges of `days` (at least one range): one `BETWEEN` per range."""
+    if not days:
+        raise ValueError("no days to match")
+    if len(days.ranges) == 1:
+        return date_predicate(column, *days.ranges[0])
+    return " OR ".join(f"({date_predicate(column, first, last)})" for first, last in days.ranges)
 
 
 class TableStore(ABC):
@@ -83,20 +93,26 @@ class TableStore(ABC):
         name: TableName,
         spec: TableSpec,
         df: DataFrame,
-        replace_days: tuple[str, dt.date, dt.date] | None = None,
+        replace_days: tuple[str, DaySet] | None = None,
     ) -> None:
-        """Replace the rows of `name` whose `date_column` is in `replace_days` (`(date_column, first, last)`) by
-        `df`, or all rows.
+        """Replace the rows of `name` whose `date_column` is in `replace_days` (`(date_column, days)`) by `df`, or
+        all rows; with no days, nothing (no commit).
 
         Rows of `df` outside those days are dropped first (engine: replace-where-unchecked).
         """
+        if replace_days is not None and not replace_days[1]:
+            return
         self.ensure(name, spec)
         df = df.select(*spec.column_names)
         predicate = None
         if replace_days is not None:
-            predicate = date_predicate(*replace_days)
+            predicate = days_predicate(*replace_days)
             df = df.where(predicate)
         self._overwrite(name, df, predicate)
+
+    @abstractmethod
+    def rows_written(self, name: TableName) -> int:
+        """Rows the last write to `name` wrote, from its commit log: counting them again would re-read the table."""
 
     def append(self, name: TableName, spec: TableSpec, df: DataFrame) -> None:
         """Append rows (run logs): one Delta commit."""
@@ -139,6 +155,12 @@ class UnityCatalog(TableStore):
 
     def _append(self, name: TableName, df: DataFrame) -> None:
         df.write.format("delta").mode("append").saveAsTable(name.quoted)
+
+    def rows_written(self, name: TableName) -> int:
+        # Delta records numOutputRows in the operationMetrics of every WRITE commit ("Operation metrics keys",
+        # https://docs.databricks.com/aws/en/delta/history); DESCRIBE HISTORY lists the newest commit first.
+        history = self.spark.sql(f"DESCRIBE HISTORY {name.quoted} LIMIT 1").select("operationMetrics").collect()
+        return int(history[0][0]["numOutputRows"])
 
     def sql(self, query: str) -> DataFrame:
         return self.spark.sql(query)

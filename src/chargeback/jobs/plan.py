@@ -1,0 +1,271 @@
+"""Which days a run recomputes: incremental by what the source holds per day, with full runs as the safety net.
+
+Each run logs, per usage day of its window, what the source held when it read it (records, summed quantity,
+latest `ingestion_date`) in `run_plans`, and the window's watermark (the latest `ingestion_date`). The next run
+reads the source the same way (one aggregate by day) and compares each day with the last balanced run with the
+same config fingerprint that covered it:
+
+- unchanged: not recomputed; its silver and gold stay as that run left them;
+- records ingested on or after that run's watermark, none gone: only the lines those records touch are recomputed
+  (`lines_since`); the rest of the day's silver is kept;
+- anything else (records gone, a quantity rewritten in place, a day never covered, a copy whose re-exports are
+  resolved by content): the whole day.
+
+A recomputed day in a closed month books corrections on the first open day, against every closed day of the window,
+so those days are re-allocated too (their silver is not recomputed). A full run recomputes every day: asked for
+(`--full`), periodic (`full_every_days`), the first run, or a config, release or source different from the last
+balanced run's.
+
+The watermark compares with `>=`: records ingested later on the watermark's own day are new to the next run too.
+The plan is logged before the first write, so every step of a run (a task of its own on Databricks) follows the same
+plan even if the source grows meanwhile; what arrives later is the next run's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+import chargeback
+from chargeback.config import Config
+from chargeback.contracts.cost_tables import RECONCILIATION_RUNS, RUN_PLANS
+from chargeback.dates import DaySet
+from chargeback.jobs.params import RunParams
+from chargeback.storage.store import TableStore
+
+FULL, INCREMENTAL = "full", "incremental"
+
+
+@dataclass(frozen=True)
+class DayState:
+    """What the source holds for a usage day."""
+
+    records: int
+    quantity: Decimal
+    last_ingestion: dt.date | None
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A day as the last balanced run that covered it saw it."""
+
+    state: DayState
+    watermark: dt.date | None
+    run_id: str
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    usage_date: dt.date
+    state: DayState | None  # None: the source holds no records for the day
+    recomputed: bool
+    since: dt.date | None  # recomputed in part: the lines of records ingested on or after this date
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The days a run recomputes, and what it saw of the source."""
+
+    mode: str
+    watermark: dt.date | None
+    fingerprint: str
+    days: tuple[DayPlan, ...] = field(default=())
+
+    @property
+    def recomputed(self) -> DaySet:
+        """Days whose gold the run rewrites."""
+        return DaySet.of(d.usage_date for d in self.days if d.recomputed)
+
+    @property
+    def lines_since(self) -> dict[dt.date, dt.date | None]:
+        """Days whose silver lines the run recomputes: the whole day (None) or the lines of records ingested on or
+        after the date."""
+        return {d.usage_date: d.since for d in self.days if d.recomputed and d.reason != _REBOOKED}
+
+    @property
+    def silver_days(self) -> DaySet:
+        return DaySet.of(self.lines_since)
+
+
+_REBOOKED = "a closed day re-allocated: corrections of the closed months are booked again"
+
+
+def config_fingerprint(config: Config, params: RunParams) -> str:
+    """What, besides the source, decides a day's silver and gold: a day computed under another one is recomputed."""
+    text = "\n".join((chargeback.__version__, repr(config), repr(params.sources), str(params.dedupe_usage)))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def source_days(usage: DataFrame, start: dt.date, end: dt.date) -> dict[dt.date, DayState]:
+    """One aggregate by day over the window: records, summed quantity and latest ingestion date."""
+    rows = (
+        usage.where(F.col("usage_date").between(F.lit(start), F.lit(end)))
+        .groupBy("usage_date")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(F.col("usage_quantity").cast("decimal(38,18)")).alias("q"),
+            F.max("ingestion_date").alias("last"),
+        )
+        .collect()
+    )
+    return {r.usage_date: DayState(r.n, Decimal(r.q or 0), r.last) for r in rows}
+
+
+def _seen(store: TableStore, params: RunParams, fingerprint: str) -> tuple[dict[dt.date, _Seen], dict[str, str]]:
+    """Per day of the window, the latest balanced run with this fingerprint that covered it; and the mode and
+    fingerprint of the latest balanced run (empty when there is none)."""
+    runs_name, plans_name = params.table(RECONCILIATION_RUNS), params.table(RUN_PLANS)
+    if not store.exists(runs_name) or not store.exists(plans_name):
+        return {}, {}
+    balanced = {
+        r.run_id: r.run_at
+        for r in store.read(runs_name).where(F.col("is_balanced")).select("run_id", "run_at").collect()
+    }
+    if not balanced:
+        return {}, {}
+    rows = (
+        store.read(plans_name)
+        .where(F.col("run_id").isin(list(balanced)))
+        .select(
+            "run_id",
+            "usage_date",
+            "run_mode",
+            "source_record_count",
+            "source_quantity",
+            "last_ingestion_date",
+            "source_watermark",
+            "config_fingerprint",
+        )
+        .collect()
+    )
+    latest_run = max(balanced, key=lambda run_id: (balanced[run_id], run_id))
+    last = next(({"mode": r.run_mode, "fingerprint": r.config_fingerprint} for r in rows if r.run_id == latest_run), {})
+    seen: dict[dt.date, tuple[dt.datetime, _Seen]] = {}
+    for r in rows:
+        covered = params.start_date <= r.usage_date <= params.end_date and r.source_record_count > 0
+        if r.config_fingerprint != fingerprint or not covered:
+            continue
+        at = balanced[r.run_id]
+        if r.usage_date not in seen or (at, r.run_id) > (seen[r.usage_date][0], seen[r.usage_date][1].run_id):
+            state = DayState(r.source_record_count, Decimal(r.source_quantity), r.last_ingestion_date)
+            seen[r.usage_date] = (at, _Seen(state, r.source_watermark, r.run_id))
+    return {day: s for day, (_, s) in seen.items()}, last
+
+
+def _last_full_at(store: TableStore, params: RunParams) -> dt.datetime | None:
+    name = params.table(RECONCILIATION_RUNS)
+    if not store.exists(name) or "run_mode" not in store.read(name).columns:
+        return None
+    row = store.read(name).where(F.col("is_balanced") & (F.col("run_mode") == FULL)).agg(F.max("run_at")).collect()
+    return row[0][0]
+
+
+def _full_reason(store: TableStore, params: RunParams, fingerprint: str, last: dict[str, str]) -> str | None:
+    if params.full:
+        return "a full run was asked for"
+    if not last:
+        return "no earlier balanced run"
+    if last["fingerprint"] != fingerprint:
+        return "the config, release or sources differ from the last balanced run's"
+    if params.full_every_days:
+        last_full = _last_full_at(store, params)
+        due = dt.timedelta(days=params.full_every_days)
+        if last_full is None or params.run_at.replace(tzinfo=None) - last_full >= due:
+            return f"no full run in the last {params.full_every_days} days"
+    return None
+
+
+def _day_plan(day: dt.date, now: DayState | None, seen: _Seen | None, line_level: bool) -> DayPlan:
+    if seen is None:
+        return DayPlan(day, now, True, None, "not covered by an earlier balanced run with this config")
+    if now == seen.state:
+        return DayPlan(day, now, False, None, f"unchanged since run {seen.run_id}")
+    if now is None:
+        return DayPlan(day, now, True, None, "the source holds no records for the day any more")
+    appended = (
+        seen.watermark is not None
+        and now.last_ingestion is not None
+        and now.last_ingestion >= seen.watermark
+        and now.records >= seen.state.records
+    )
+    if appended and line_level:
+        return DayPlan(day, now, True, seen.watermark, f"records ingested on or after {seen.watermark}")
+    return DayPlan(day, now, True, None, "the source changed otherwise (records gone, rewritten or re-exported)")
+
+
+def plan_run(
+    store: TableStore, config: Config, params: RunParams, usage: DataFrame, first_open: dt.date | None
+) -> RunPlan:
+    """The plan of this run (see the module docstring); `first_open` is the window's first day in an open month."""
+    fingerprint = config_fingerprint(config, params)
+    now = source_days(usage, params.start_date, params.end_date)
+    watermark = max((s.last_ingestion for s in now.values() if s.last_ingestion), default=None)
+    seen, last = _seen(store, params, fingerprint)
+    why_full = _full_reason(store, params, fingerprint, last)
+    if why_full is not None:
+        window = DaySet.between(params.start_date, params.end_date)
+        days = tuple(DayPlan(d, now.get(d), True, None, f"full run: {why_full}") for d in window)
+        return RunPlan(FULL, watermark, fingerprint, days)
+    # Re-exported records are resolved by content across the day: a copy's days are recomputed whole.
+    line_level = not params.dedupe_usage
+    plans = {d: _day_plan(d, now.get(d), seen.get(d), line_level) for d in sorted(set(now) | set(seen))}
+    plans = {d: p for d, p in plans.items() if p.state is not None or p.recomputed}
+    closed = [d for d in plans if first_open is not None and d < first_open]
+    if first_open is not None and any(plans[d].recomputed for d in closed):
+        for d in [*closed, first_open]:
+            if d in plans and not plans[d].recomputed:
+                plans[d] = DayPlan(d, plans[d].state, True, None, _REBOOKED)
+            elif d not in plans:
+                plans[d] = DayPlan(d, None, True, None, _REBOOKED)
+    return RunPlan(INCREMENTAL, watermark, fingerprint, tuple(plans[d] for d in sorted(plans)))
+
+
+def record_plan(store: TableStore, params: RunParams, plan: RunPlan) -> None:
+    """Append the plan to `run_plans` (one commit), so every step of the run follows it."""
+    rows = [
+        (
+            params.run_id,
+            d.usage_date,
+            plan.mode,
+            d.state.records if d.state else 0,
+            d.state.quantity if d.state else Decimal(0),
+            d.state.last_ingestion if d.state else None,
+            plan.watermark,
+            d.recomputed,
+            d.since,
+            d.reason,
+            plan.fingerprint,
+        )
+        for d in plan.days
+    ]
+    schema = ", ".join(f"{c.name} {c.type}" for c in RUN_PLANS.columns)
+    store.append(params.table(RUN_PLANS), RUN_PLANS, store.spark.createDataFrame(rows, schema))
+
+
+def logged_plan(store: TableStore, params: RunParams) -> RunPlan | None:
+    """The plan an earlier step of this run logged, if any."""
+    name = params.table(RUN_PLANS)
+    if not store.exists(name):
+        return None
+    rows = store.read(name).where(F.col("run_id") == params.run_id).orderBy("usage_date").collect()
+    if not rows:
+        return None
+    days = tuple(
+        DayPlan(
+            r.usage_date,
+            DayState(r.source_record_count, Decimal(r.source_quantity), r.last_ingestion_date)
+            if r.source_record_count
+            else None,
+            r.is_recomputed,
+            r.recomputed_since,
+            r.reason,
+        )
+        for r in rows
+    )
+    return RunPlan(rows[0].run_mode, rows[0].source_watermark, rows[0].config_fingerprint, days)

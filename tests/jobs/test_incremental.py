@@ -1,0 +1,152 @@
+"""Issue 18 acceptance: an incremental run publishes, row for row, what a full run of the same window publishes.
+
+History is generated and held back to the end of one day (`arrivals.hold_back`), processed by a full run; then the
+next ingestion day arrives (its records, and late corrections of 0.5% of the records of the 20 days before) and the
+same lakehouse, copied twice, is run incrementally and in full. Every gold table (and silver) must be equal,
+run ids aside. With August closed, the generator's own corrections of August days (31-40 days late) book
+corrections on the first open day, so the closed-month path is compared too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from chargeback.config import Config, load_config
+from chargeback.contracts import cost_tables
+from chargeback.contracts.cost_tables import POLICY_COVERAGE_DAILY
+from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY, FOCUS_COSTS
+from chargeback.contracts.system_table_names import USAGE_TABLE
+from chargeback.contracts.table_spec import TableSpec
+from chargeback.jobs.daily import run
+from chargeback.jobs.params import RunParams, RunSummary
+from chargeback.local.engine import local_session
+from chargeback.local.lakehouse import LocalLakehouse
+from chargeback.local.synthetic import generate
+from chargeback.local.synthetic.arrivals import arrive, hold_back
+from chargeback.names import TableName
+
+pytestmark = pytest.mark.slow
+
+CONFIG_FILE = Path(__file__).resolve().parents[2] / "config" / "chargeback.yml"
+START = dt.date(2026, 8, 10)
+DAYS = 45
+CUT = dt.date(2026, 9, 21)  # the history reads as it did at the end of this day
+NEXT = CUT + dt.timedelta(days=1)  # the normal day that arrives
+GOLD = (
+    cost_tables.USAGE_COSTS,
+    *cost_tables.GOLD_TABLES,
+    POLICY_COVERAGE_DAILY,
+    FOCUS_COSTS,
+    COST_ANOMALIES_DAILY,
+    BUDGET_STATUS_MONTHLY,
+    cost_tables.COMPUTE_CONSUMPTION_HOURLY,
+    cost_tables.JOB_RUN_COSTS,
+    cost_tables.PIPELINE_UPDATE_COSTS,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    config: Config
+    dedupe: bool  # False: as on the system table, corrected days recompute only their touched lines
+
+    def params(self, run_id: str, end: dt.date, *, full: bool = False) -> RunParams:
+        """The daily window: 30 days ending `end`, run the morning after."""
+        at = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(6), dt.UTC)
+        start = end - dt.timedelta(days=29)
+        return RunParams("main", "chargeback", start, end, run_id, at, full=full, dedupe_usage=self.dedupe)
+
+
+@contextmanager
+def lakehouse(root: Path) -> Iterator[LocalLakehouse]:
+    with local_session(["system", "main"]) as spark:
+        yield LocalLakehouse(spark, root)
+
+
+def rows(store: LocalLakehouse, spec: TableSpec) -> list[tuple]:
+    df = store.read(TableName("main", "chargeback", spec.table)).drop("run_id", "x_RunId")
+    return sorted((tuple(r) for r in df.collect()), key=repr)
+
+
+@pytest.fixture(scope="module", params=[("open", False), ("august-closed", False), ("august-closed", True)])
+def case(request: pytest.FixtureRequest) -> Case:
+    config = load_config(CONFIG_FILE)
+    months, dedupe = request.param
+    closed = (dt.date(2026, 8, 1),) if months == "august-closed" else ()
+    return Case(dataclasses.replace(config, closed_months=closed), dedupe)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated days held back to the end of CUT."""
+    root = tmp_path_factory.mktemp("history")
+    with lakehouse(root) as store:
+        generate(store, START, DAYS, seed=5)
+        assert hold_back(store, CUT) > 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def arrived(history: Path, case: Case, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """History processed by a full run at the end of CUT, then NEXT's records and late corrections arrived."""
+    root = tmp_path_factory.mktemp("arrived") / "lakehouse"
+    shutil.copytree(history, root)
+    with lakehouse(root) as store:
+        first = run(store, case.config, case.params("first", CUT))
+        assert first.plan is not None and first.plan.mode == "full"
+        late = store.read(USAGE_TABLE).where(F.col("ingestion_date") == F.lit(NEXT))
+        assert arrive(store, NEXT, correction_share=0.005, over_days=20) > 0
+        corrected_days = {r[0] for r in late.where(F.col("usage_date") < F.lit(CUT)).select("usage_date").collect()}
+        assert len(corrected_days) >= 15  # corrections spread over the days before, not only yesterday
+    return root
+
+
+def run_copy(arrived: Path, target: Path, case: Case, run_params: RunParams) -> tuple[RunSummary, dict]:
+    shutil.copytree(arrived, target)
+    with lakehouse(target) as store:
+        summary = run(store, case.config, run_params)
+        return summary, {spec.table: rows(store, spec) for spec in GOLD}
+
+
+def test_an_incremental_run_publishes_what_a_full_run_publishes(arrived: Path, case: Case, tmp_path: Path) -> None:
+    incremental, got = run_copy(arrived, tmp_path / "incremental", case, case.params("incremental", NEXT))
+    full, expected = run_copy(arrived, tmp_path / "full", case, case.params("full", NEXT, full=True))
+
+    assert incremental.plan is not None and incremental.plan.mode == "incremental"
+    assert full.plan is not None and full.plan.mode == "full"
+    recomputed = incremental.plan.recomputed
+    assert NEXT in recomputed and len(recomputed) < 30  # only the days the source changed
+    partial = {day for day, since in incremental.plan.lines_since.items() if since is not None}
+    assert bool(partial) != case.dedupe  # corrected days recompute only the lines their new records touch
+    assert incremental.is_balanced and full.is_balanced
+    assert incremental.billed_cost == full.billed_cost
+    assert [table for table in expected if got[table] != expected[table]] == []  # names them, fast
+    assert all(expected[table] for table in ("usage_costs", "cost_daily", "chargeback_monthly"))
+
+
+def test_a_run_with_nothing_new_recomputes_nothing_and_changes_nothing(
+    arrived: Path, config: Config, tmp_path: Path
+) -> None:
+    root = tmp_path / "again"
+    shutil.copytree(arrived, root)
+    with lakehouse(root) as store:
+        run(store, case.config, case.params("incremental", NEXT))
+        before = {spec.table: rows(store, spec) for spec in GOLD}
+        again = run(store, case.config, case.params("again", NEXT))
+        after = {spec.table: rows(store, spec) for spec in GOLD}
+        plans = store.read(TableName("main", "chargeback", cost_tables.RUN_PLANS.table)).where(
+            F.col("run_id") == "again"
+        )
+        reasons = {r.reason.split(" run ")[0] for r in plans.collect()}
+    assert again.plan is not None and again.plan.mode == "incremental" and not again.plan.recomputed
+    assert again.is_balanced and again.rows_written["usage_costs"] == 0
+    assert reasons == {"unchanged since"}
+    assert [table for table in before if after[table] != before[table]] == []
