@@ -50,7 +50,11 @@ ROOT = Path(__file__).resolve().parents[1]
 START_DATE = dt.date(2026, 1, 1)
 WINDOW_DAYS = 30
 YEAR_DAYS = 365
-TARGETS = {"pipeline_vs_limit": 3.0, "incremental_vs_full": 0.10, "dashboard_speedup": 20.0}
+TARGETS = {"pipeline_vs_limit": 6.0, "incremental_vs_full": 0.05, "dashboard_speedup": 20.0, "peak_gib_at_10m": 4.0}
+# Dashboard queries on raw usage take minutes beyond this: they are measured up to it.
+DASHBOARD_MAX_ROWS = 10_000_000
+# Late corrections on the normal day: this share of the records of the 20 days before.
+CORRECTION_SHARE = 0.005
 
 
 def in_worker(phase: str, **spec: Any) -> dict[str, Any]:
@@ -106,8 +110,9 @@ def bench_scale(plan: Plan, work: Path, total_rows: int, jvm: bool, enterprise: 
     log(f"scale {total_rows:,}: pipeline")
     out["pipeline"] = in_worker("pipeline", label="sail", **window)
     out["pipeline"]["ratio_to_limit"] = ratio(out["pipeline"]["median_s"], out["limit"]["median_s"])
-    log(f"scale {total_rows:,}: dashboard queries")
-    out["dashboard"] = in_worker("dashboard", **window)
+    if total_rows <= DASHBOARD_MAX_ROWS:
+        log(f"scale {total_rows:,}: dashboard queries")
+        out["dashboard"] = in_worker("dashboard", **window)
     if jvm:
         log(f"scale {total_rows:,}: pipeline on JVM PySpark")
         out["jvm_pipeline"] = in_worker(
@@ -131,33 +136,35 @@ def bench_scale(plan: Plan, work: Path, total_rows: int, jvm: bool, enterprise: 
 
 
 def bench_year(plan: Plan, work: Path) -> dict[str, Any]:
+    """A year of history and the normal day after it (`phases.phase_year`)."""
     lakehouse = str(work / "year")
-    start, end = START_DATE, START_DATE + dt.timedelta(days=plan.year_days - 1)
-    log(f"year: generating {plan.year_days} days x {plan.year_rows_per_day:,} rows/day")
+    start, cut = START_DATE, START_DATE + dt.timedelta(days=plan.year_days - 1)
+    log(f"year: generating {plan.year_days} + 1 days x {plan.year_rows_per_day:,} rows/day")
     out: dict[str, Any] = {
         "days": plan.year_days,
         "rows_per_day": plan.year_rows_per_day,
         "incremental_days": plan.incremental_days,
+        "correction_share": CORRECTION_SHARE,
     }
     out["generate"] = in_worker(
         "generate",
         lakehouse=lakehouse,
         start=start.isoformat(),
-        days=plan.year_days,
+        days=plan.year_days + 1,
         rows_per_day=plan.year_rows_per_day,
     )
     out["usage_rows"] = out["generate"]["usage_rows"]
-    spec = {
-        "lakehouse": lakehouse,
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "repeat": plan.repeat,
-        "incremental_days": plan.incremental_days,
-    }
-    log("year: full rebuild")
-    out["full"] = in_worker("year", kind="full", **spec)
-    log("year: incremental daily run")
-    out["incremental"] = in_worker("year", kind="incremental", **spec)
+    log("year: full rebuild, the normal day incrementally, the same window in full")
+    year = in_worker(
+        "year",
+        lakehouse=lakehouse,
+        start=start.isoformat(),
+        cut=cut.isoformat(),
+        repeat=plan.repeat,
+        incremental_days=plan.incremental_days,
+        correction_share=CORRECTION_SHARE,
+    )
+    out.update(year)
     out["incremental"]["ratio_to_full"] = ratio(out["incremental"]["median_s"], out["full"]["median_s"])
     shutil.rmtree(lakehouse, ignore_errors=True)
     return out
@@ -169,10 +176,10 @@ def log(message: str) -> None:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", default="1000000,10000000", help="total usage rows, comma-separated")
+    parser.add_argument("--scales", default="1000000,10000000,30000000", help="total usage rows, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median reported)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
-    parser.add_argument("--year-scale", type=int, default=10_000, help="usage rows a day for the year of history")
+    parser.add_argument("--year-scale", type=int, default=100_000, help="usage rows a day for the year of history")
     parser.add_argument("--no-jvm", action="store_true", help="skip the JVM PySpark comparison")
     parser.add_argument("--no-year", action="store_true", help="skip the year of history")
     parser.add_argument("--no-enterprise", action="store_true", help="skip the enterprise-sized config")

@@ -39,5 +39,7 @@ def test_bench_smoke_run_measures_every_phase_and_engines_bill_the_same(tmp_path
     year = results["year"]
     assert year["full"]["is_balanced"] and year["incremental"]["is_balanced"]
     assert year["incremental"]["usage_lines"] < year["full"]["usage_lines"]
-    for line in ("bare limit", "full pipeline, Sail", "incremental daily run", "ds_statement", "enterprise config"):
+    assert year["incremental"]["mode"] == "incremental" and year["window_full"]["mode"] == "full"
+    assert year["differences"] and not any(year["differences"].values())  # the same silver and gold, row for row
+    for line in ("bare limit", "full pipeline, Sail", "normal day, incremental", "ds_statement", "enterprise config"):
         assert line in proc.stdout

@@ -113,6 +113,7 @@ def _local_commands(sub: Any) -> None:
     run.add_argument("--end-date", type=_date)
     run.add_argument("--as-of", type=_timestamp, help="the run's clock (UTC); default now")
     run.add_argument("--allow-shrink", action="store_true", help="publish even if published cost shrinks (see README)")
+    run.add_argument("--full", action="store_true", help="recompute every day of the window (default: changed days)")
 
     sql = sub.add_parser("sql", help="run SQL over the lakehouse tables by three-part name")
     _lakehouse_option(sql)
@@ -141,6 +142,18 @@ def _databricks_commands(sub: Any) -> None:
     step.add_argument("--usage-table", default=str(USAGE_TABLE))
     step.add_argument("--list-prices-table", default=str(LIST_PRICES_TABLE))
     step.add_argument("--allow-shrink", action="store_true", help="publish even if published cost shrinks (see README)")
+    step.add_argument("--full", action="store_true", help="recompute every day of the window (default: changed days)")
+    step.add_argument(
+        "--full-every-days",
+        type=_positive,
+        help="run in full when the last full run is this many days old (1: every run)",
+    )
+    step.add_argument(
+        "--dedupe-usage",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="resolve re-exported usage records (auto: only when --usage-table is a copy)",
+    )
 
     for resource, what in (("policies", "serverless budget policies"), ("budgets", "account budgets")):
         gov = sub.add_parser(resource, help=f"plan or apply the config's {what} in the Databricks account")
@@ -292,6 +305,7 @@ def _params(
         run_id=f"local-{as_of:%Y%m%dT%H%M%S}",
         run_at=as_of,
         allow_shrink=getattr(args, "allow_shrink", False),
+        full=getattr(args, "full", False),
     )
 
 
@@ -407,7 +421,20 @@ def cmd_job_step(args: argparse.Namespace) -> int:
         usage=TableName.parse(args.usage_table, "--usage-table"),
         list_prices=TableName.parse(args.list_prices_table, "--list-prices-table"),
     )
-    params = RunParams(args.catalog, args.schema, start, end, args.run_id, run_at, sources, args.allow_shrink)
+    dedupe = args.dedupe_usage == "true" or (args.dedupe_usage == "auto" and sources.usage != USAGE_TABLE)
+    params = RunParams(
+        args.catalog,
+        args.schema,
+        start,
+        end,
+        args.run_id,
+        run_at,
+        sources,
+        args.allow_shrink,
+        full=args.full,
+        full_every_days=args.full_every_days,
+        dedupe_usage=dedupe,
+    )
     steps = STEPS if args.step == "all" else (args.step,)
     summary = run(UnityCatalog(ambient_session()), config, params, steps)
     _print_run(summary)

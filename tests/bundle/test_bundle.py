@@ -33,12 +33,14 @@ PLACEHOLDERS = {
     "{{job.parameters.catalog}}": "main",
     "{{job.parameters.schema}}": "chargeback",
     "{{job.parameters.lookback_days}}": "30",
+    "{{job.parameters.full_every_days}}": "7",
     "{{job.parameters.start_date}}": "2026-08-01",
     "{{job.parameters.end_date}}": "2026-08-31",
     "{{job.run_id}}": "123",
     "${workspace.file_path}": str(ROOT),
     "${var.usage_table}": "system.billing.usage",
     "${var.list_prices_table}": "system.billing.list_prices",
+    "${var.dedupe_usage}": "auto",
 }
 
 

@@ -96,12 +96,17 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def arrived(history: Path, case: Case, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """History processed by a full run at the end of CUT, then NEXT's records and late corrections arrived."""
+    """History processed at the end of CUT, then NEXT's records and late corrections arrived."""
     root = tmp_path_factory.mktemp("arrived") / "lakehouse"
     shutil.copytree(history, root)
     with lakehouse(root) as store:
-        first = run(store, case.config, case.params("first", CUT))
+        # August is published while open; closing it changes the config, so the next run is full.
+        first = run(store, load_config(CONFIG_FILE), case.params("first", CUT))
+        closing = run(store, case.config, case.params("close", CUT))
         assert first.plan is not None and first.plan.mode == "full"
+        assert closing.plan is not None and closing.plan.mode == (
+            "full" if case.config.closed_months else "incremental"
+        )
         late = store.read(USAGE_TABLE).where(F.col("ingestion_date") == F.lit(NEXT))
         assert arrive(store, NEXT, correction_share=0.005, over_days=20) > 0
         corrected_days = {r[0] for r in late.where(F.col("usage_date") < F.lit(CUT)).select("usage_date").collect()}
@@ -133,7 +138,7 @@ def test_an_incremental_run_publishes_what_a_full_run_publishes(arrived: Path, c
 
 
 def test_a_run_with_nothing_new_recomputes_nothing_and_changes_nothing(
-    arrived: Path, config: Config, tmp_path: Path
+    arrived: Path, case: Case, tmp_path: Path
 ) -> None:
     root = tmp_path / "again"
     shutil.copytree(arrived, root)

@@ -237,6 +237,7 @@ RECONCILIATION_RUNS = TableSpec(
             "the lines of records ingested on or after it.",
         ),
         Column("recomputed_day_count", "int", "Days of the window whose usage the run recomputed."),
+        Column("recorded_at", "timestamp", "UTC wall-clock time the row was recorded (orders runs with one run_at)."),
     ),
 )
 

@@ -39,12 +39,16 @@ from chargeback.errors import InputError, ReconciliationError
 from chargeback.jobs import outputs, plan, shrink, sources, tieout
 from chargeback.jobs.params import STEPS, TOLERANCE, RunParams, RunSummary
 from chargeback.marts import cost as cost_marts
-from chargeback.steps.allocation import allocate, assign_pools
+from chargeback.steps.allocation import allocate, assign_pools, consumption_split
 from chargeback.steps.attribution import attribute
 from chargeback.steps.pricing import apply_discounts_and_fx, price_intervals, price_usage
 from chargeback.steps.usage import net_usage, on_days, on_days_column, slice_id, stage_usage, usage_window
 from chargeback.steps.workloads import Enrichment, identify_workloads
 from chargeback.storage.store import TableStore
+
+# Scratch tables of the publish step: its intermediate results, read more than once, written once per run.
+STAGED_COST_DAILY = "staging_cost_daily"
+STAGED_CONSUMPTION_SHARES = "staging_consumption_shares"
 
 
 def _total(df: DataFrame, column: str = "effective_cost") -> Decimal:
@@ -185,15 +189,15 @@ def build_usage_costs(
         (on_days_column(DaySet.of(days)) & (F.col("ingestion_date") >= F.lit(s)) for s, days in partial.items()),
     )
     slices = store.spark.createDataFrame(
-        [(r[0],) for r in usage.where(new_records).select(slice_id()).distinct().collect()], "_slice bigint"
+        [(r[0],) for r in usage.where(new_records).select(slice_id(usage)).distinct().collect()], "_slice bigint"
     )
-    touched = usage.withColumn("_slice", slice_id()).join(F.broadcast(slices), "_slice", "left_semi")
+    touched = usage.withColumn("_slice", slice_id(usage)).join(F.broadcast(slices), "_slice", "left_semi")
     recomputed = on_days(usage, DaySet.of(d for d, since in lines_since.items() if since is None)).unionByName(
         touched.drop("_slice")
     )
+    published = on_days(store.read(params.table(cost_tables.USAGE_COSTS)), partial_days)
     kept = (
-        on_days(store.read(params.table(cost_tables.USAGE_COSTS)), partial_days)
-        .withColumn("_slice", slice_id())
+        published.withColumn("_slice", slice_id(published))
         .join(F.broadcast(slices), "_slice", "left_anti")
         .select(*cost_tables.USAGE_COSTS.column_names)
     )
@@ -263,16 +267,22 @@ def run_price_attribute_step(store: TableStore, config: Config, params: RunParam
 def run_allocate_publish_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
     """Allocate and write gold for the open days of the window; book closed days' changes as corrections.
 
-    Nothing is written before the gate has passed (`check_gate`); then every table of `outputs.OUTPUTS`, in order.
+    No table is written before the gate has passed (`check_gate`) but the run's scratch tables (`STAGED_*`); then
+    every table of `outputs.OUTPUTS`, in order.
     """
     first_open = publish_start(config, params)
     days = run_plan(store, config, params, summary).recomputed
     silver = on_days(store.read(params.table(cost_tables.USAGE_COSTS)), days)
     usage = sources.consumption_usage(store, config, params, days.first if days else params.end_date)
-    costs = allocate(silver, config.shared_costs, config.unit_ids, usage)
+    # Staged: the gate and the writes read them (and compute them once).
+    shares = consumption_split(silver, config.shared_costs, usage)
+    if shares is not None:
+        shares = store.stage(params.table(STAGED_CONSUMPTION_SHARES), shares)
+    costs = allocate(silver, config.shared_costs, config.unit_ids, shares=shares)
     daily, booked = book_corrections(store, costs, params, first_open)
+    daily = store.stage(params.table(STAGED_COST_DAILY), daily)
     check_gate(store, config, params, summary, silver, daily.unionByName(booked))
-    outputs.publish(outputs.Inputs(store, config, params, first_open, days, silver, daily, usage), summary)
+    outputs.publish(outputs.Inputs(store, config, params, first_open, days, silver, daily, shares), summary)
 
 
 def book_corrections(
@@ -377,7 +387,9 @@ def reconcile(store: TableStore, config: Config, params: RunParams, summary: Run
     source_facts(store, config, params, summary)  # re-exported records, for the run log
 
 
-def record_run(store: TableStore, params: RunParams, summary: RunSummary, duration_seconds: float) -> None:
+def record_run(
+    store: TableStore, params: RunParams, summary: RunSummary, duration_seconds: float, recorded_at: dt.datetime
+) -> None:
     row = [
         (
             params.run_id,
@@ -401,6 +413,7 @@ def record_run(store: TableStore, params: RunParams, summary: RunSummary, durati
             summary.plan.mode if summary.plan else None,
             summary.plan.watermark if summary.plan else None,
             len(summary.plan.recomputed) if summary.plan else 0,
+            recorded_at.replace(tzinfo=None),
         )
     ]
     spec = cost_tables.RECONCILIATION_RUNS
@@ -422,6 +435,7 @@ def run(
     params: RunParams,
     steps: tuple[str, ...] = STEPS,
     clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> RunSummary:
     """Run `steps` in order. The first checks every input before anything is written (`check_inputs`); the
     reconcile step records the run and raises if it does not balance."""
@@ -436,7 +450,7 @@ def run(
         STEP_FUNCTIONS[step](store, config, params, summary)
         summary.step_seconds[step] = round(clock() - step_started, 3)
     if "reconcile" in steps:
-        record_run(store, params, summary, clock() - started)
+        record_run(store, params, summary, clock() - started, wall_clock())
         if not summary.is_balanced:
             raise ReconciliationError(
                 f"run {params.run_id}: allocated {summary.allocated_cost} != billed {summary.billed_cost} "

@@ -41,7 +41,6 @@ from chargeback.marts.consumption import consumption_hourly
 from chargeback.marts.job_runs import job_run_costs
 from chargeback.marts.pipeline_updates import pipeline_update_costs
 from chargeback.marts.policy_coverage import policy_coverage_daily
-from chargeback.steps import consumption
 from chargeback.steps.usage import on_days, usage_window
 from chargeback.storage.store import TableStore
 
@@ -63,7 +62,7 @@ class Inputs:
     days: DaySet  # the days the run recomputes (`jobs.plan`): every day of the window in a full run
     lines: DataFrame  # the silver lines of those days
     cost_daily: DataFrame  # the cost_daily rows of the open days, and corrections of closed days booked on them
-    usage: consumption.Usage | None = None  # statements and identity units, when a pool splits by consumption
+    shares: DataFrame | None = None  # the consumption split of the lines, when a pool splits by consumption
 
     @property
     def open_lines(self) -> DataFrame:
@@ -171,12 +170,10 @@ def _cost_anomalies_daily(inputs: Inputs, written: Written) -> DataFrame:
 
 def _compute_consumption_hourly(inputs: Inputs, _: Written) -> DataFrame:
     """The open days' warehouse hours of the pools split by consumption, as `allocate` split them."""
-    pools = inputs.config.consumption_pools
     spark, params = inputs.store.spark, inputs.params
-    if inputs.usage is None or not pools:
+    if inputs.shares is None:
         return spark.createDataFrame([], COMPUTE_CONSUMPTION_HOURLY.ddl_schema(with_comments=False))
-    lines = consumption.pool_lines(inputs.open_lines.where(F.col("pool_id").isNotNull()), pools)
-    shares = consumption.consumption_shares(lines, inputs.usage.queries, inputs.usage.identity_units)
+    shares = inputs.shares.where(F.col("usage_date") >= F.lit(inputs.first_open))
     warehouses = sources.optional(inputs.store, params.sources.warehouses, WAREHOUSES)
     return consumption_hourly(shares, warehouses, params.run_id)
 

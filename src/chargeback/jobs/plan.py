@@ -2,14 +2,14 @@
 
 Each run logs, per usage day of its window, what the source held when it read it (records, summed quantity,
 latest `ingestion_date`) in `run_plans`, and the window's watermark (the latest `ingestion_date`). The next run
-reads the source the same way (one aggregate by day) and compares each day with the last balanced run with the
-same config fingerprint that covered it:
+reads the source the same way (one aggregate by day) and compares each day with the latest balanced run that covered
+it:
 
 - unchanged: not recomputed; its silver and gold stay as that run left them;
 - records ingested on or after that run's watermark, none gone: only the lines those records touch are recomputed
   (`lines_since`); the rest of the day's silver is kept;
-- anything else (records gone, a quantity rewritten in place, a day never covered, a copy whose re-exports are
-  resolved by content): the whole day.
+- anything else (records gone, a quantity rewritten in place, a day never covered or computed under another config,
+  a copy whose re-exports are resolved by content): the whole day.
 
 A recomputed day in a closed month books corrections on the first open day, against every closed day of the window,
 so those days are re-allocated too (their silver is not recomputed). A full run recomputes every day: asked for
@@ -57,6 +57,7 @@ class _Seen:
     state: DayState
     watermark: dt.date | None
     run_id: str
+    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -117,25 +118,26 @@ def source_days(usage: DataFrame, start: dt.date, end: dt.date) -> dict[dt.date,
     return {r.usage_date: DayState(r.n, Decimal(r.q or 0), r.last) for r in rows}
 
 
-def _seen(store: TableStore, params: RunParams, fingerprint: str) -> tuple[dict[dt.date, _Seen], dict[str, str]]:
-    """Per day of the window, the latest balanced run with this fingerprint that covered it; and the mode and
-    fingerprint of the latest balanced run (empty when there is none)."""
+def _seen(store: TableStore, params: RunParams) -> tuple[dict[dt.date, _Seen], str | None]:
+    """Per day of the window, the day as the latest balanced run that covered it saw it; and the fingerprint of the
+    latest balanced run (None: there is none). Runs are ordered by their clock, then by when they were recorded."""
     runs_name, plans_name = params.table(RECONCILIATION_RUNS), params.table(RUN_PLANS)
     if not store.exists(runs_name) or not store.exists(plans_name):
-        return {}, {}
-    balanced = {
-        r.run_id: r.run_at
-        for r in store.read(runs_name).where(F.col("is_balanced")).select("run_id", "run_at").collect()
+        return {}, None
+    runs = store.read(runs_name)
+    recorded = F.col("recorded_at") if "recorded_at" in runs.columns else F.lit(None).cast("timestamp")
+    order = {
+        r.run_id: (r.run_at, r.recorded or dt.datetime.min, r.run_id)
+        for r in runs.where(F.col("is_balanced")).select("run_id", "run_at", recorded.alias("recorded")).collect()
     }
-    if not balanced:
-        return {}, {}
+    if not order:
+        return {}, None
     rows = (
         store.read(plans_name)
-        .where(F.col("run_id").isin(list(balanced)))
+        .where(F.col("run_id").isin(list(order)))
         .select(
             "run_id",
             "usage_date",
-            "run_mode",
             "source_record_count",
             "source_quantity",
             "last_ingestion_date",
@@ -144,18 +146,16 @@ def _seen(store: TableStore, params: RunParams, fingerprint: str) -> tuple[dict[
         )
         .collect()
     )
-    latest_run = max(balanced, key=lambda run_id: (balanced[run_id], run_id))
-    last = next(({"mode": r.run_mode, "fingerprint": r.config_fingerprint} for r in rows if r.run_id == latest_run), {})
-    seen: dict[dt.date, tuple[dt.datetime, _Seen]] = {}
+    latest = max(order.values())[2]
+    last_fingerprint = next((r.config_fingerprint for r in rows if r.run_id == latest), None)
+    seen: dict[dt.date, _Seen] = {}
     for r in rows:
-        covered = params.start_date <= r.usage_date <= params.end_date and r.source_record_count > 0
-        if r.config_fingerprint != fingerprint or not covered:
+        if not (params.start_date <= r.usage_date <= params.end_date and r.source_record_count > 0):
             continue
-        at = balanced[r.run_id]
-        if r.usage_date not in seen or (at, r.run_id) > (seen[r.usage_date][0], seen[r.usage_date][1].run_id):
+        if r.usage_date not in seen or order[r.run_id] > order[seen[r.usage_date].run_id]:
             state = DayState(r.source_record_count, Decimal(r.source_quantity), r.last_ingestion_date)
-            seen[r.usage_date] = (at, _Seen(state, r.source_watermark, r.run_id))
-    return {day: s for day, (_, s) in seen.items()}, last
+            seen[r.usage_date] = _Seen(state, r.source_watermark, r.run_id, r.config_fingerprint)
+    return seen, last_fingerprint
 
 
 def _last_full_at(store: TableStore, params: RunParams) -> dt.datetime | None:
@@ -166,12 +166,12 @@ def _last_full_at(store: TableStore, params: RunParams) -> dt.datetime | None:
     return row[0][0]
 
 
-def _full_reason(store: TableStore, params: RunParams, fingerprint: str, last: dict[str, str]) -> str | None:
+def _full_reason(store: TableStore, params: RunParams, fingerprint: str, last: str | None) -> str | None:
     if params.full:
         return "a full run was asked for"
-    if not last:
+    if last is None:
         return "no earlier balanced run"
-    if last["fingerprint"] != fingerprint:
+    if last != fingerprint:
         return "the config, release or sources differ from the last balanced run's"
     if params.full_every_days:
         last_full = _last_full_at(store, params)
@@ -181,9 +181,11 @@ def _full_reason(store: TableStore, params: RunParams, fingerprint: str, last: d
     return None
 
 
-def _day_plan(day: dt.date, now: DayState | None, seen: _Seen | None, line_level: bool) -> DayPlan:
+def _day_plan(day: dt.date, now: DayState | None, seen: _Seen | None, fingerprint: str, line_level: bool) -> DayPlan:
     if seen is None:
-        return DayPlan(day, now, True, None, "not covered by an earlier balanced run with this config")
+        return DayPlan(day, now, True, None, "not covered by an earlier balanced run")
+    if seen.fingerprint != fingerprint:
+        return DayPlan(day, now, True, None, f"run {seen.run_id} computed it with another config, release or sources")
     if now == seen.state:
         return DayPlan(day, now, False, None, f"unchanged since run {seen.run_id}")
     if now is None:
@@ -206,7 +208,7 @@ def plan_run(
     fingerprint = config_fingerprint(config, params)
     now = source_days(usage, params.start_date, params.end_date)
     watermark = max((s.last_ingestion for s in now.values() if s.last_ingestion), default=None)
-    seen, last = _seen(store, params, fingerprint)
+    seen, last = _seen(store, params)
     why_full = _full_reason(store, params, fingerprint, last)
     if why_full is not None:
         window = DaySet.between(params.start_date, params.end_date)
@@ -214,7 +216,7 @@ def plan_run(
         return RunPlan(FULL, watermark, fingerprint, days)
     # Re-exported records are resolved by content across the day: a copy's days are recomputed whole.
     line_level = not params.dedupe_usage
-    plans = {d: _day_plan(d, now.get(d), seen.get(d), line_level) for d in sorted(set(now) | set(seen))}
+    plans = {d: _day_plan(d, now.get(d), seen.get(d), fingerprint, line_level) for d in sorted(set(now) | set(seen))}
     plans = {d: p for d, p in plans.items() if p.state is not None or p.recomputed}
     closed = [d for d in plans if first_open is not None and d < first_open]
     if first_open is not None and any(plans[d].recomputed for d in closed):

@@ -96,6 +96,9 @@ class LocalLakehouse(TableStore):
     def _append(self, name: TableName, df: DataFrame) -> None:
         df.write.format("delta").mode("append").save(str(self.path_of(name)))
 
+    def _stage(self, name: TableName, df: DataFrame) -> None:
+        self.write_raw(name, df, "overwrite")
+
     def rows_written(self, name: TableName) -> int:
         return self._rows_written.get(name, 0)
 

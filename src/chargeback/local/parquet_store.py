@@ -56,6 +56,9 @@ class ParquetStore(TableStore):
         self._save(name, df)
         self._last_write[name] = replace_where
 
+    def _stage(self, name: TableName, df: DataFrame) -> None:
+        self._save(name, df)
+
     def rows_written(self, name: TableName) -> int:
         """Plain parquet has no commit log: the rows of the newest version the last write replaced."""
         replaced = self._last_write.get(name)

@@ -210,23 +210,39 @@ def allocate_shared(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Seq
     )
 
 
+def consumption_split(
+    lines: DataFrame, pools: Sequence[SharedPool], usage: consumption.Usage | None
+) -> DataFrame | None:
+    """The shares of the bills of the pools split by consumption (None without such pools)."""
+    by_use = [pool for pool in pools if pool.method == "consumption"]
+    if not by_use:
+        return None
+    if usage is None:
+        raise InputError(f"shared_costs: pool {by_use[0].id} splits by consumption, which needs query history")
+    pool_lines = consumption.pool_lines(lines, by_use)
+    return consumption.consumption_shares(pool_lines, usage.queries, usage.identity_units)
+
+
 def allocate(
-    lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Sequence[str], usage: consumption.Usage | None = None
+    lines: DataFrame,
+    pools: Sequence[SharedPool],
+    unit_ids: Sequence[str],
+    usage: consumption.Usage | None = None,
+    *,
+    shares: DataFrame | None = None,
 ) -> DataFrame:
     """Direct and allocated shared cost rows at the `cost_daily` grain; totals equal the lines' totals.
 
-    Pools split by consumption need `usage` (statements and identity units): see `steps.consumption`.
+    Pools split by consumption need `usage` (statements and identity units): see `steps.consumption`; or their
+    `shares` as `consumption_split` computed them, for a caller that uses them twice.
     """
     by_rule = [pool for pool in pools if pool.method != "consumption"]
-    by_use = [pool for pool in pools if pool.method == "consumption"]
     rows = direct_rows(lines)
     if by_rule:
         ruled = lines.where(F.col("pool_id").isNull() | F.col("pool_id").isin([pool.id for pool in by_rule]))
         rows = rows.unionByName(allocate_shared(ruled, by_rule, unit_ids))
-    if by_use:
-        if usage is None:
-            raise InputError(f"shared_costs: pool {by_use[0].id} splits by consumption, which needs query history")
-        pool_lines = consumption.pool_lines(lines, by_use)
-        shares = consumption.consumption_shares(pool_lines, usage.queries, usage.identity_units)
+    if shares is None:
+        shares = consumption_split(lines, pools, usage)
+    if shares is not None:
         rows = rows.unionByName(consumption.cost_rows(shares))
     return rows

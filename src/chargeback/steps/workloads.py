@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from chargeback.steps.usage import IDENTITY_FIELDS
+
 # (workload_type, id column), in the order a usage line is classified.
 _WORKLOAD_ID_COLUMNS = (
     ("job", "job_id"),
@@ -126,6 +128,6 @@ def identify_workloads(lines: DataFrame, enrichment: Enrichment) -> DataFrame:
         "workload_id",
         F.coalesce(name, F.col("workload_id")).alias("workload_name"),
         F.coalesce(F.col("workspace_name"), F.col("workspace_id")).alias("workspace_name"),
-        F.coalesce("run_as", "owned_by", "created_by").alias("owner_identity"),
+        F.coalesce(*IDENTITY_FIELDS).alias("owner_identity"),
         F.coalesce(F.col("pipeline_tags_json"), F.lit("[]")).alias("pipeline_tags_json"),
     )

@@ -110,6 +110,18 @@ class TableStore(ABC):
             df = df.where(predicate)
         self._overwrite(name, df, predicate)
 
+    def stage(self, name: TableName, df: DataFrame) -> DataFrame:
+        """Write `df` to the scratch table `name` (replacing it, schema and all) and return it as read back.
+
+        A result used more than once (by the gate, then by a write) is computed once: Spark Connect on serverless
+        compute has no cache. The table holds only the latest run's intermediate rows; nothing reads it but the run.
+        """
+        self._stage(name, df)
+        return self.read(name)
+
+    @abstractmethod
+    def _stage(self, name: TableName, df: DataFrame) -> None: ...
+
     @abstractmethod
     def rows_written(self, name: TableName) -> int:
         """Rows the last write to `name` wrote, from its commit log: counting them again would re-read the table."""
@@ -155,6 +167,9 @@ class UnityCatalog(TableStore):
 
     def _append(self, name: TableName, df: DataFrame) -> None:
         df.write.format("delta").mode("append").saveAsTable(name.quoted)
+
+    def _stage(self, name: TableName, df: DataFrame) -> None:
+        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").saveAsTable(name.quoted)
 
     def rows_written(self, name: TableName) -> int:
         # Delta records numOutputRows in the operationMetrics of every WRITE commit ("Operation metrics keys",
