@@ -12,6 +12,7 @@ import os
 import sys
 import time
 import traceback
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -302,7 +303,8 @@ def _params(
         schema=args.schema,
         start_date=start_date,
         end_date=end_date,
-        run_id=f"local-{as_of:%Y%m%dT%H%M%S}",
+        # Unique even when --as-of repeats: a run id names one run and its plan (`run_plans`).
+        run_id=f"local-{as_of:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
         run_at=as_of,
         allow_shrink=getattr(args, "allow_shrink", False),
         full=getattr(args, "full", False),

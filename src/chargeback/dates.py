@@ -75,6 +75,8 @@ class DaySet:
 
     def clip(self, first: dt.date, last: dt.date) -> DaySet:
         """The days of this set in [first, last]."""
+        if first > last:
+            return DaySet()
         return DaySet(tuple((max(a, first), min(b, last)) for a, b in self.ranges if a <= last and b >= first))
 
     def widen(self, before: dt.timedelta) -> DaySet:

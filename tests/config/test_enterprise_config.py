@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from chargeback.config import UNALLOCATED, Config, load_config, loading, parse_config, validate_config_file
 from chargeback.contracts import cost_tables
+from chargeback.dates import DaySet
 from chargeback.errors import ConfigError
 from chargeback.jobs.daily import build_usage_costs, run
 from chargeback.jobs.params import RunParams
@@ -252,7 +253,8 @@ def test_the_pipeline_runs_the_enterprise_config_end_to_end(store: LocalLakehous
     assert summary.is_balanced and summary.usage_line_count > 0
     assert summary.rows_written["business_units"] == len(config.business_units)
 
-    expected = {r.usage_line_id: r for r in build_usage_costs(store, load_config(BASE_FILE), params).collect()}
+    whole = dict.fromkeys(DaySet.between(START, end))  # every line of every day
+    expected = {r.usage_line_id: r for r in build_usage_costs(store, load_config(BASE_FILE), params, whole).collect()}
     actual = {r.usage_line_id: r for r in store.read(params.table(cost_tables.USAGE_COSTS)).collect()}
     assert actual.keys() == expected.keys()
     value, unit = SYNTHETIC_TAG_VALUE

@@ -21,11 +21,10 @@ from pyspark.sql import functions as F
 
 from chargeback.config import Config, load_config
 from chargeback.contracts import cost_tables
-from chargeback.contracts.cost_tables import POLICY_COVERAGE_DAILY
-from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY, FOCUS_COSTS
 from chargeback.contracts.system_table_names import USAGE_TABLE
 from chargeback.contracts.table_spec import TableSpec
 from chargeback.jobs.daily import run
+from chargeback.jobs.outputs import OUTPUTS
 from chargeback.jobs.params import RunParams, RunSummary
 from chargeback.local.engine import local_session
 from chargeback.local.lakehouse import LocalLakehouse
@@ -40,17 +39,8 @@ START = dt.date(2026, 8, 10)
 DAYS = 45
 CUT = dt.date(2026, 9, 21)  # the history reads as it did at the end of this day
 NEXT = CUT + dt.timedelta(days=1)  # the normal day that arrives
-GOLD = (
-    cost_tables.USAGE_COSTS,
-    *cost_tables.GOLD_TABLES,
-    POLICY_COVERAGE_DAILY,
-    FOCUS_COSTS,
-    COST_ANOMALIES_DAILY,
-    BUDGET_STATUS_MONTHLY,
-    cost_tables.COMPUTE_CONSUMPTION_HOURLY,
-    cost_tables.JOB_RUN_COSTS,
-    cost_tables.PIPELINE_UPDATE_COSTS,
-)
+# Silver and every table the publish step writes.
+GOLD = (cost_tables.USAGE_COSTS, *(output.spec for output in OUTPUTS))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,3 +145,36 @@ def test_a_run_with_nothing_new_recomputes_nothing_and_changes_nothing(
     assert again.is_balanced and again.rows_written["usage_costs"] == 0
     assert reasons == {"unchanged since"}
     assert [table for table in before if after[table] != before[table]] == []
+
+
+def test_a_correction_of_the_first_open_day_alone_re_books_the_closed_days(
+    arrived: Path, case: Case, tmp_path: Path
+) -> None:
+    """Only the first open day changes: rewriting it rewrites the corrections booked on it, so the closed days are
+    re-booked as a full run books them (not reversed)."""
+    if not case.config.closed_months:
+        pytest.skip("needs a closed month in the window")
+    settled = tmp_path / "settled"
+    shutil.copytree(arrived, settled)
+    first_open = dt.date(2026, 9, 1)
+    with lakehouse(settled) as store:
+        run(store, case.config, case.params("incremental", NEXT))
+        usage = store.read(USAGE_TABLE)
+        corrected = usage.where(F.col("record_type") != "ORIGINAL").select("record_id")
+        originals = usage.where((F.col("usage_date") == F.lit(first_open)) & (F.col("record_type") == "ORIGINAL"))
+        record = originals.join(corrected, "record_id", "left_anti").orderBy("record_id").limit(1)
+        retraction = record.withColumns(
+            {
+                "record_type": F.lit("RETRACTION"),
+                "usage_quantity": (-F.col("usage_quantity")).cast(usage.schema["usage_quantity"].dataType),
+                "ingestion_date": F.lit(NEXT),
+            }
+        )
+        store.write_raw(USAGE_TABLE, store.spark.createDataFrame(retraction.collect(), usage.schema), "append")
+    incremental, got = run_copy(settled, tmp_path / "incremental", case, case.params("only-first-open", NEXT))
+    full, expected = run_copy(settled, tmp_path / "full", case, case.params("full", NEXT, full=True))
+    assert incremental.plan is not None and incremental.plan.mode == "incremental"
+    changed = [d.usage_date for d in incremental.plan.days if d.recomputed and "re-allocated" not in d.reason]
+    assert changed == [first_open]
+    assert incremental.is_balanced and full.is_balanced
+    assert [table for table in expected if got[table] != expected[table]] == []

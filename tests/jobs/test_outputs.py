@@ -29,10 +29,9 @@ def test_every_gold_table_is_declared_once() -> None:
     assert set(tables) == expected
 
 
-def test_every_output_replaces_its_partition_column_and_names_its_run() -> None:
+def test_every_output_replaces_its_partition_column() -> None:
     for output in outputs.OUTPUTS:
         assert output.window_column in output.spec.column_names, output.spec.table
-        assert output.run_column in output.spec.column_names, output.spec.table
 
 
 def test_an_output_reading_a_table_written_after_it_is_refused() -> None:

@@ -48,7 +48,8 @@ def eur_config(fx_from: str = "2026-01-01") -> Config:
 
 
 def params(run_id: str, start: dt.date = START, end: dt.date = END, **extra: Any) -> RunParams:
-    return RunParams("main", "chargeback", start, end, run_id, dt.datetime(2026, 10, 8, 6), **extra)
+    """A full run: a broken step or input must fail it whether or not the source changed since the last run."""
+    return RunParams("main", "chargeback", start, end, run_id, dt.datetime(2026, 10, 8, 6), **{"full": True, **extra})
 
 
 @contextmanager
@@ -82,10 +83,11 @@ def put(store: LocalLakehouse, usage: list[tuple] | DataFrame | None = None, pri
 
 
 def snapshot(store: LocalLakehouse) -> dict[str, list[str]]:
-    """Every row of every table the pipeline writes (catalog main), run ids included."""
+    """Every row of every table the pipeline publishes (catalog main), run ids included: not its run log
+    `run_plans` nor the publish step's scratch tables."""
     out = {}
     for name in discover_tables(store.root):
-        if name.catalog == "main":
+        if name.catalog == "main" and name.table != "run_plans" and not name.table.startswith("staging_"):
             df = store.spark.read.format("delta").load(str(store.path_of(name)))
             out[name.table] = sorted(repr(tuple(r)) for r in df.collect())
     return out

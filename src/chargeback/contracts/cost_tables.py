@@ -250,6 +250,7 @@ RUN_PLANS = TableSpec(
     primary_key=("run_id", "usage_date"),
     columns=(
         Column("run_id", "string", "Id of the run."),
+        Column("planned_at", "timestamp", "UTC wall-clock time the plan was logged (orders the runs)."),
         Column("usage_date", "date", "UTC date of the usage."),
         Column("run_mode", "string", "`full` or `incremental`: the run's mode (the same on all its rows)."),
         Column("source_record_count", "bigint", "Usage records of the day in the source."),

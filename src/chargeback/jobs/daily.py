@@ -67,9 +67,18 @@ def read_list_prices(store: TableStore, params: RunParams) -> DataFrame:
 def run_plan(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> plan.RunPlan:
     """The days this run recomputes: as its first step logged them, else planned now (`check_inputs` logs it)."""
     if summary.plan is None:
-        summary.plan = plan.logged_plan(store, params) or plan.plan_run(
-            store, config, params, read_usage(store, params), open_start(config, params)
-        )
+        logged = plan.logged_plan(store, params)
+        if (
+            logged is not None
+            and logged.days
+            and not (params.start_date <= logged.days[0].usage_date and logged.days[-1].usage_date <= params.end_date)
+        ):
+            raise InputError(
+                f"run {params.run_id} planned {logged.days[0].usage_date}..{logged.days[-1].usage_date}, outside this "
+                f"step's window {params.start_date}..{params.end_date}: start a new run"
+            )
+        sources = (read_usage(store, params), read_list_prices(store, params))
+        summary.plan = logged or plan.plan_run(store, config, params, sources, open_start(config, params))
     return summary.plan
 
 
@@ -86,7 +95,9 @@ def source_facts(store: TableStore, config: Config, params: RunParams, summary: 
     return summary.source
 
 
-def check_inputs(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
+def check_inputs(
+    store: TableStore, config: Config, params: RunParams, summary: RunSummary, now: Callable[[], dt.datetime]
+) -> None:
     """Read and check everything the run needs; runs at the start of a run's first step, before any write.
 
     Refuses (one line, nothing written): a missing source table or column (query history too, when a pool splits
@@ -121,7 +132,7 @@ def check_inputs(store: TableStore, config: Config, params: RunParams, summary: 
         month_totals = _by_month((key[0], cost) for key, (_, cost) in published.items())
         _check_shrink(config, params, facts, before, after, month_totals)
     if logged is None and summary.plan is not None and summary.plan.days:
-        plan.record_plan(store, params, summary.plan)
+        plan.record_plan(store, params, summary.plan, now())
 
 
 def _by_month(cost_by_day: Iterable[tuple[dt.date, Decimal]]) -> dict[dt.date, Decimal]:
@@ -279,26 +290,37 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
     if shares is not None:
         shares = store.stage(params.table(STAGED_CONSUMPTION_SHARES), shares)
     costs = allocate(silver, config.shared_costs, config.unit_ids, shares=shares)
-    daily, booked = book_corrections(store, costs, params, first_open)
-    daily = store.stage(params.table(STAGED_COST_DAILY), daily)
+    daily, booked, carried = book_corrections(store, costs, params, first_open, days)
+    # Rewriting first_open must not drop the corrections booked on it for days the window no longer reaches.
+    daily = store.stage(params.table(STAGED_COST_DAILY), daily, *([carried] if carried is not None else []))
     check_gate(store, config, params, summary, silver, daily.unionByName(booked))
     outputs.publish(outputs.Inputs(store, config, params, first_open, days, silver, daily, shares), summary)
 
 
 def book_corrections(
-    store: TableStore, costs: DataFrame, params: RunParams, first_open: dt.date
-) -> tuple[DataFrame, DataFrame]:
-    """The cost_daily rows to write, and what the closed days of the window booked before (at their own day).
+    store: TableStore, costs: DataFrame, params: RunParams, first_open: dt.date, days: DaySet
+) -> tuple[DataFrame, DataFrame, DataFrame | None]:
+    """The cost_daily rows to write, what the closed days of the window booked before (at their own day), and the
+    corrections booked on `first_open` before for closed days before the window, kept as they are (None when
+    nothing is published yet).
 
-    The rows to write are the allocated costs of the open days plus, when the window starts in closed months,
+    The rows to write are the allocated costs of the open days plus, when the window starts in closed months and
+    the run recomputes `first_open` (and with it every closed day of the window: `plan.plan_run`),
     corrections booked on `first_open` for the difference between the closed days' allocation now and their
     bookings so far (original rows plus earlier corrections).
     """
     open_costs = cost_marts.cost_daily(costs.where(F.col("usage_date") >= F.lit(first_open)), params.run_id)
     daily_name = params.table(cost_tables.COST_DAILY)
     booked = store.spark.createDataFrame([], open_costs.schema)
-    if first_open <= params.start_date or not store.exists(daily_name):
-        return open_costs, booked
+    if not store.exists(daily_name):
+        return open_costs, booked, None
+    # Corrections booked on first_open for closed days the window no longer reaches: this run does not re-book
+    # them, and rewriting first_open must not drop them.
+    carried = store.read(daily_name).where(
+        (F.col("usage_date") == F.lit(first_open)) & (F.col("original_usage_date") < F.lit(params.start_date))
+    )
+    if first_open <= params.start_date or first_open not in days:
+        return open_costs, booked, carried
     booking_day = cost_marts.charged_day()
     booked = (
         store.read(daily_name)
@@ -310,7 +332,7 @@ def book_corrections(
         .withColumn("usage_date", booking_day)
     )
     truth = costs.where(F.col("usage_date") < F.lit(first_open))
-    return open_costs.unionByName(cost_marts.corrections(truth, booked, first_open, params.run_id)), booked
+    return open_costs.unionByName(cost_marts.corrections(truth, booked, first_open, params.run_id)), booked, carried
 
 
 def check_gate(
@@ -325,7 +347,8 @@ def check_gate(
     facts = source_facts(store, config, params, summary)
     billed_by_day = tieout.check_lines(silver, facts, params.start_date, params.end_date).cost_by_day
     billed = sum(billed_by_day.values(), Decimal(0))
-    allocated_by_day = _cost_per_day(allocated.groupBy(cost_marts.charged_day().alias("day")))
+    in_window = cost_marts.charged_day().between(F.lit(params.start_date), F.lit(params.end_date))
+    allocated_by_day = _cost_per_day(allocated.where(in_window).groupBy(cost_marts.charged_day().alias("day")))
     total = sum(allocated_by_day.values(), Decimal(0))
     if abs(billed - total) > TOLERANCE:
         raise ReconciliationError(
@@ -446,7 +469,7 @@ def run(
     for index, step in enumerate(steps):
         step_started = clock()
         if index == 0:
-            check_inputs(store, config, params, summary)
+            check_inputs(store, config, params, summary, wall_clock)
         STEP_FUNCTIONS[step](store, config, params, summary)
         summary.step_seconds[step] = round(clock() - step_started, 3)
     if "reconcile" in steps:

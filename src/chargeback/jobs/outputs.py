@@ -77,9 +77,10 @@ class Inputs:
         return DaySet.between(self.first_open, self.params.end_date)
 
     def run_days(self) -> DaySet:
-        """The start days of the job runs and pipeline updates rewritten: those of the open days, and of the
-        `RUN_REACH` days before each, whose runs may have gone on into them (or a backfill's next chunk)."""
-        return self.open_days().widen(RUN_REACH)
+        """The start days of the job runs and pipeline updates rewritten, recomputed or not (a long run started
+        before a recomputed day bills on it): the open days, and the `RUN_REACH` days before, whose runs may have
+        gone on into the window (or a backfill's next chunk)."""
+        return DaySet.between(self.first_open - RUN_REACH, self.params.end_date)
 
     def open_months(self) -> DaySet:
         return DaySet.between(self.first_open.replace(day=1), self.params.end_date.replace(day=1))

@@ -30,6 +30,7 @@ from decimal import Decimal
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, FloatType
 
 import chargeback
 from chargeback.config import Config
@@ -52,9 +53,9 @@ class DayState:
 
 @dataclass(frozen=True)
 class _Seen:
-    """A day as the last balanced run that covered it saw it."""
+    """A day as the last balanced run that covered it saw it (state None: no records)."""
 
-    state: DayState
+    state: DayState | None
     watermark: dt.date | None
     run_id: str
     fingerprint: str
@@ -97,20 +98,29 @@ class RunPlan:
 _REBOOKED = "a closed day re-allocated: corrections of the closed months are booked again"
 
 
-def config_fingerprint(config: Config, params: RunParams) -> str:
-    """What, besides the source, decides a day's silver and gold: a day computed under another one is recomputed."""
-    text = "\n".join((chargeback.__version__, repr(config), repr(params.sources), str(params.dedupe_usage)))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def config_fingerprint(config: Config, params: RunParams, list_prices: DataFrame) -> str:
+    """What, besides the usage, decides a day's silver and gold: a day computed under another one is recomputed.
+
+    The config, the release, the source tables and the list prices (a hash of every row: a new or changed price
+    reprices every day); names of jobs or workspaces renamed since are refreshed by the periodic full run.
+    """
+    row_hash = F.xxhash64(*(F.to_json(F.struct(c)) for c in list_prices.columns)).cast("decimal(38,0)")
+    prices = list_prices.agg(F.count(F.lit(1)), F.sum(row_hash)).collect()[0]
+    parts = (chargeback.__version__, repr(config), repr(params.sources), str(params.dedupe_usage), repr(tuple(prices)))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def source_days(usage: DataFrame, start: dt.date, end: dt.date) -> dict[dt.date, DayState]:
     """One aggregate by day over the window: records, summed quantity and latest ingestion date."""
+    quantity = F.col("usage_quantity")
+    if isinstance(usage.schema["usage_quantity"].dataType, DoubleType | FloatType):
+        quantity = F.when(~F.isnan(quantity), quantity)  # a broken copy: check_records names the record next
     rows = (
         usage.where(F.col("usage_date").between(F.lit(start), F.lit(end)))
         .groupBy("usage_date")
         .agg(
             F.count(F.lit(1)).alias("n"),
-            F.sum(F.col("usage_quantity").cast("decimal(38,18)")).alias("q"),
+            F.sum(quantity.cast("decimal(38,18)")).alias("q"),
             F.max("ingestion_date").alias("last"),
         )
         .collect()
@@ -118,44 +128,47 @@ def source_days(usage: DataFrame, start: dt.date, end: dt.date) -> dict[dt.date,
     return {r.usage_date: DayState(r.n, Decimal(r.q or 0), r.last) for r in rows}
 
 
-def _seen(store: TableStore, params: RunParams) -> tuple[dict[dt.date, _Seen], str | None]:
-    """Per day of the window, the day as the latest balanced run that covered it saw it; and the fingerprint of the
-    latest balanced run (None: there is none). Runs are ordered by their clock, then by when they were recorded."""
+def _seen(store: TableStore, params: RunParams) -> tuple[dict[dt.date, _Seen], dict[dt.date, str], str | None]:
+    """What earlier runs left of each day of the window, in the order their plans were logged.
+
+    Per day: the latest balanced run that covered it, and the days whose silver a later run that did not balance
+    (failed, or still running) may have rewritten; and the fingerprint of the latest balanced run (None: none).
+    """
     runs_name, plans_name = params.table(RECONCILIATION_RUNS), params.table(RUN_PLANS)
     if not store.exists(runs_name) or not store.exists(plans_name):
-        return {}, None
-    runs = store.read(runs_name)
-    recorded = F.col("recorded_at") if "recorded_at" in runs.columns else F.lit(None).cast("timestamp")
-    order = {
-        r.run_id: (r.run_at, r.recorded or dt.datetime.min, r.run_id)
-        for r in runs.where(F.col("is_balanced")).select("run_id", "run_at", recorded.alias("recorded")).collect()
-    }
-    if not order:
-        return {}, None
-    rows = (
+        return {}, {}, None
+    balanced = {r.run_id for r in store.read(runs_name).where(F.col("is_balanced")).select("run_id").collect()}
+    rows = sorted(
         store.read(plans_name)
-        .where(F.col("run_id").isin(list(order)))
+        .where(F.col("usage_date").between(F.lit(params.start_date), F.lit(params.end_date)))
         .select(
             "run_id",
+            "planned_at",
             "usage_date",
             "source_record_count",
             "source_quantity",
             "last_ingestion_date",
             "source_watermark",
+            "is_recomputed",
             "config_fingerprint",
         )
-        .collect()
+        .collect(),
+        key=lambda r: (r.planned_at, r.run_id),
     )
-    latest = max(order.values())[2]
-    last_fingerprint = next((r.config_fingerprint for r in rows if r.run_id == latest), None)
     seen: dict[dt.date, _Seen] = {}
-    for r in rows:
-        if not (params.start_date <= r.usage_date <= params.end_date and r.source_record_count > 0):
-            continue
-        if r.usage_date not in seen or order[r.run_id] > order[seen[r.usage_date].run_id]:
+    unsettled: dict[dt.date, str] = {}
+    last_fingerprint = None
+    for r in rows:  # oldest first: a later row replaces an earlier one
+        if r.run_id in balanced:
             state = DayState(r.source_record_count, Decimal(r.source_quantity), r.last_ingestion_date)
-            seen[r.usage_date] = _Seen(state, r.source_watermark, r.run_id, r.config_fingerprint)
-    return seen, last_fingerprint
+            seen[r.usage_date] = _Seen(
+                state if r.source_record_count else None, r.source_watermark, r.run_id, r.config_fingerprint
+            )
+            unsettled.pop(r.usage_date, None)
+            last_fingerprint = r.config_fingerprint
+        elif r.is_recomputed:
+            unsettled[r.usage_date] = r.run_id
+    return seen, unsettled, last_fingerprint
 
 
 def _last_full_at(store: TableStore, params: RunParams) -> dt.datetime | None:
@@ -191,7 +204,8 @@ def _day_plan(day: dt.date, now: DayState | None, seen: _Seen | None, fingerprin
     if now is None:
         return DayPlan(day, now, True, None, "the source holds no records for the day any more")
     appended = (
-        seen.watermark is not None
+        seen.state is not None
+        and seen.watermark is not None
         and now.last_ingestion is not None
         and now.last_ingestion >= seen.watermark
         and now.records >= seen.state.records
@@ -202,13 +216,19 @@ def _day_plan(day: dt.date, now: DayState | None, seen: _Seen | None, fingerprin
 
 
 def plan_run(
-    store: TableStore, config: Config, params: RunParams, usage: DataFrame, first_open: dt.date | None
+    store: TableStore,
+    config: Config,
+    params: RunParams,
+    sources: tuple[DataFrame, DataFrame],
+    first_open: dt.date | None,
 ) -> RunPlan:
-    """The plan of this run (see the module docstring); `first_open` is the window's first day in an open month."""
-    fingerprint = config_fingerprint(config, params)
+    """The plan of this run (see the module docstring) from the (usage, list prices) `sources`; `first_open` is the
+    window's first day in an open month."""
+    usage, list_prices = sources
+    fingerprint = config_fingerprint(config, params, list_prices)
     now = source_days(usage, params.start_date, params.end_date)
     watermark = max((s.last_ingestion for s in now.values() if s.last_ingestion), default=None)
-    seen, last = _seen(store, params)
+    seen, unsettled, last = _seen(store, params)
     why_full = _full_reason(store, params, fingerprint, last)
     if why_full is not None:
         window = DaySet.between(params.start_date, params.end_date)
@@ -217,10 +237,14 @@ def plan_run(
     # Re-exported records are resolved by content across the day: a copy's days are recomputed whole.
     line_level = not params.dedupe_usage
     plans = {d: _day_plan(d, now.get(d), seen.get(d), fingerprint, line_level) for d in sorted(set(now) | set(seen))}
+    for d, run_id in unsettled.items():
+        plans[d] = DayPlan(d, now.get(d), True, None, f"run {run_id} may have rewritten it and did not balance")
     plans = {d: p for d, p in plans.items() if p.state is not None or p.recomputed}
+    # Rewriting the first open day rewrites the corrections booked on it: every closed day is re-booked.
     closed = [d for d in plans if first_open is not None and d < first_open]
-    if first_open is not None and any(plans[d].recomputed for d in closed):
-        for d in [*closed, first_open]:
+    rebook = [*closed, first_open] if first_open is not None else []
+    if closed and any(plans[d].recomputed for d in rebook if d in plans):
+        for d in rebook:
             if d in plans and not plans[d].recomputed:
                 plans[d] = DayPlan(d, plans[d].state, True, None, _REBOOKED)
             elif d not in plans:
@@ -228,11 +252,12 @@ def plan_run(
     return RunPlan(INCREMENTAL, watermark, fingerprint, tuple(plans[d] for d in sorted(plans)))
 
 
-def record_plan(store: TableStore, params: RunParams, plan: RunPlan) -> None:
+def record_plan(store: TableStore, params: RunParams, plan: RunPlan, planned_at: dt.datetime) -> None:
     """Append the plan to `run_plans` (one commit), so every step of the run follows it."""
     rows = [
         (
             params.run_id,
+            planned_at.replace(tzinfo=None),
             d.usage_date,
             plan.mode,
             d.state.records if d.state else 0,

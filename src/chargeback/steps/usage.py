@@ -45,6 +45,7 @@ _POLICY_FIELDS = ("usage_policy_id", "budget_policy_id")
 # Line-key columns that raw records carry as they are (so a line and its records agree on them): see `slice_id`.
 # Fine enough that a late correction's slice holds few other records.
 SLICE_COLUMNS = ("usage_date", "workspace_id", "sku_name", "usage_start_time", "usage_end_time")
+_SLICE_TYPES = ("date", "string", "string", "timestamp", "timestamp")
 SLICE_WORKLOAD_FIELDS = ("job_run_id", "dlt_update_id", "warehouse_id")  # silver keeps these as read
 IDENTITY_FIELDS = ("run_as", "owned_by", "created_by")
 LINE_KEY = (
@@ -107,7 +108,9 @@ def slice_id(frame: DataFrame) -> Column:
         fields = [nested(frame, "usage_metadata", f).cast("string") for f in SLICE_WORKLOAD_FIELDS]
         # The line's owner_identity (`workloads.identify_workloads`), from the fields stage_usage reads.
         identity = F.coalesce(*(nested(frame, "identity_metadata", f).cast("string") for f in IDENTITY_FIELDS))
-    return F.xxhash64(*SLICE_COLUMNS, *fields, identity)
+    # Cast as silver types them, so a copy that types a column otherwise hashes alike.
+    typed = [F.col(c).cast(t) for c, t in zip(SLICE_COLUMNS, _SLICE_TYPES, strict=True)]
+    return F.xxhash64(*typed, *fields, identity)
 
 
 def usage_window(usage: DataFrame, start_date: dt.date, end_date: dt.date) -> DataFrame:

@@ -110,13 +110,17 @@ class TableStore(ABC):
             df = df.where(predicate)
         self._overwrite(name, df, predicate)
 
-    def stage(self, name: TableName, df: DataFrame) -> DataFrame:
-        """Write `df` to the scratch table `name` (replacing it, schema and all) and return it as read back.
+    def stage(self, name: TableName, df: DataFrame, *more: DataFrame) -> DataFrame:
+        """Write `df` to the scratch table `name` (replacing it, schema and all), append `more`, and return it as
+        read back.
 
         A result used more than once (by the gate, then by a write) is computed once: Spark Connect on serverless
         compute has no cache. The table holds only the latest run's intermediate rows; nothing reads it but the run.
+        Rows read from a table are appended rather than unioned in (engine: column-comments).
         """
         self._stage(name, df)
+        for part in more:
+            self._append(name, part.select(*df.columns))
         return self.read(name)
 
     @abstractmethod
@@ -173,9 +177,11 @@ class UnityCatalog(TableStore):
 
     def rows_written(self, name: TableName) -> int:
         # Delta records numOutputRows in the operationMetrics of every WRITE commit ("Operation metrics keys",
-        # https://docs.databricks.com/aws/en/delta/history); DESCRIBE HISTORY lists the newest commit first.
-        history = self.spark.sql(f"DESCRIBE HISTORY {name.quoted} LIMIT 1").select("operationMetrics").collect()
-        return int(history[0][0]["numOutputRows"])
+        # https://docs.databricks.com/aws/en/delta/history); DESCRIBE HISTORY lists the newest commit first, and
+        # an optimization (auto compaction) may have committed after the write.
+        history = self.spark.sql(f"DESCRIBE HISTORY {name.quoted} LIMIT 10").where("operation = 'WRITE'")
+        newest = history.select("operationMetrics").limit(1).collect()
+        return int((newest[0][0] or {}).get("numOutputRows", 0)) if newest else 0
 
     def sql(self, query: str) -> DataFrame:
         return self.spark.sql(query)
