@@ -169,6 +169,9 @@ def write_activity_tables(
     return counts
 
 
+_SLICE_ROWS = 100_000
+
+
 def _write(store: LocalLakehouse, name: TableName, parts: Iterable[tuple[DataFrame, int] | pa.Table]) -> int:
     """Replace table `name` by the given parts; return the number of rows written.
 
@@ -178,7 +181,14 @@ def _write(store: LocalLakehouse, name: TableName, parts: Iterable[tuple[DataFra
     spark = store.spark
     schema = system_tables.SYSTEM_TABLES[str(name)]
     store.write_raw(name, spark.createDataFrame([], schema), mode="overwrite")
-    frames = ((spark.createDataFrame(p, schema=schema), p.num_rows) if isinstance(p, pa.Table) else p for p in parts)
+    # An arrow part is sent in slices: a year's statements in one message pass Spark Connect's 128 MiB limit.
+    frames = (
+        (spark.createDataFrame(p.slice(offset, _SLICE_ROWS), schema=schema), min(_SLICE_ROWS, p.num_rows - offset))
+        if isinstance(p, pa.Table)
+        else p
+        for p in parts
+        for offset in (range(0, max(p.num_rows, 1), _SLICE_ROWS) if isinstance(p, pa.Table) else (0,))
+    )
     total = 0
     for df, rows in frames:
         store.write_raw(name, df, mode="append")
