@@ -169,9 +169,6 @@ def write_activity_tables(
     return counts
 
 
-_SLICE_ROWS = 100_000
-
-
 def _write(store: LocalLakehouse, name: TableName, parts: Iterable[tuple[DataFrame, int] | pa.Table]) -> int:
     """Replace table `name` by the given parts; return the number of rows written.
 
@@ -181,14 +178,7 @@ def _write(store: LocalLakehouse, name: TableName, parts: Iterable[tuple[DataFra
     spark = store.spark
     schema = system_tables.SYSTEM_TABLES[str(name)]
     store.write_raw(name, spark.createDataFrame([], schema), mode="overwrite")
-    # An arrow part is sent in slices: a year's statements in one message pass Spark Connect's 128 MiB limit.
-    frames = (
-        (spark.createDataFrame(p.slice(offset, _SLICE_ROWS), schema=schema), min(_SLICE_ROWS, p.num_rows - offset))
-        if isinstance(p, pa.Table)
-        else p
-        for p in parts
-        for offset in (range(0, max(p.num_rows, 1), _SLICE_ROWS) if isinstance(p, pa.Table) else (0,))
-    )
+    frames = ((spark.createDataFrame(p, schema=schema), p.num_rows) if isinstance(p, pa.Table) else p for p in parts)
     total = 0
     for df, rows in frames:
         store.write_raw(name, df, mode="append")
