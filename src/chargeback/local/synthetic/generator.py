@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,7 +28,7 @@ from chargeback.contracts.system_table_names import (
 )
 from chargeback.errors import InputError
 from chargeback.local.synthetic.clusters import cluster_tables
-from chargeback.local.synthetic.columns import arrow_table
+from chargeback.local.synthetic.columns import ACTIVITY_CHUNK_ROWS, arrow_table, row_chunks
 from chargeback.local.synthetic.inventory import WORKLOADS
 from chargeback.local.synthetic.plan import ActivityPlan, Stream, billing_streams, plan_usage
 from chargeback.local.synthetic.prices import list_price_rows
@@ -53,7 +53,8 @@ from chargeback.local.synthetic.workload_tables import job_rows, pipeline_rows, 
 from chargeback.names import TableName
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
     from chargeback.local.lakehouse import LocalLakehouse
 
@@ -178,9 +179,24 @@ def _write(store: LocalLakehouse, name: TableName, parts: Iterable[tuple[DataFra
     spark = store.spark
     schema = system_tables.SYSTEM_TABLES[str(name)]
     store.write_raw(name, spark.createDataFrame([], schema), mode="overwrite")
-    frames = ((spark.createDataFrame(p, schema=schema), p.num_rows) if isinstance(p, pa.Table) else p for p in parts)
     total = 0
-    for df, rows in frames:
-        store.write_raw(name, df, mode="append")
-        total += rows
+    for part in parts:
+        for df, rows in _frames(spark, part, schema):
+            store.write_raw(name, df, mode="append")
+            total += rows
     return total
+
+
+def _frames(
+    spark: SparkSession, part: tuple[DataFrame, int] | pa.Table, schema: StructType
+) -> Iterator[tuple[DataFrame, int]]:
+    """A part as frames; an arrow table in tables of at most ACTIVITY_CHUNK_ROWS rows: a Spark Connect message is
+    limited to 128 MiB, which a year of statements passes. `take` copies the rows: pyspark cannot convert a
+    zero-copy slice of a map column ("Null bitmap with offsets slice not supported")."""
+    if not isinstance(part, pa.Table):
+        yield part
+        return
+    whole = part.num_rows <= ACTIVITY_CHUNK_ROWS
+    for rows in row_chunks(part.num_rows, ACTIVITY_CHUNK_ROWS):
+        chunk = part if whole else part.take(np.arange(rows.start, rows.stop))
+        yield spark.createDataFrame(chunk, schema=schema), chunk.num_rows
