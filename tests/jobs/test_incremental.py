@@ -17,13 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from chargeback.config import Config, load_config
 from chargeback.contracts import cost_tables
 from chargeback.contracts.system_table_names import USAGE_TABLE
 from chargeback.contracts.table_spec import TableSpec
-from chargeback.jobs.daily import run
+from chargeback.jobs import daily
+from chargeback.jobs.daily import run, usage_costs
 from chargeback.jobs.outputs import OUTPUTS
 from chargeback.jobs.params import RunParams, RunSummary
 from chargeback.local.engine import local_session
@@ -31,6 +33,8 @@ from chargeback.local.lakehouse import LocalLakehouse
 from chargeback.local.synthetic import generate
 from chargeback.local.synthetic.arrivals import arrive, hold_back
 from chargeback.names import TableName
+from chargeback.steps.usage import on_days
+from chargeback.steps.workloads import Enrichment
 
 pytestmark = pytest.mark.slow
 
@@ -125,6 +129,33 @@ def test_an_incremental_run_publishes_what_a_full_run_publishes(arrived: Path, c
     assert incremental.billed_cost == full.billed_cost
     assert [table for table in expected if got[table] != expected[table]] == []  # names them, fast
     assert all(expected[table] for table in ("usage_costs", "cost_daily", "chargeback_monthly"))
+
+
+def test_with_more_new_slices_than_sent_back_the_days_are_recomputed_whole(
+    arrived: Path, case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if case.dedupe:
+        pytest.skip("a deduplicated source recomputes whole days anyway")
+    monkeypatch.setattr(daily, "MAX_NEW_SLICES", 1)
+    records_priced = []
+
+    def priced(
+        usage: DataFrame, list_prices: DataFrame, enrichment: Enrichment, config: Config, params: RunParams
+    ) -> DataFrame:
+        records_priced.append(usage.count())
+        return usage_costs(usage, list_prices, enrichment, config, params)
+
+    monkeypatch.setattr(daily, "usage_costs", priced)
+    whole, got = run_copy(arrived, tmp_path / "whole", case, case.params("whole", NEXT))
+    monkeypatch.undo()
+    _, expected = run_copy(arrived, tmp_path / "full", case, case.params("full", NEXT, full=True))
+
+    assert whole.plan is not None and whole.plan.mode == "incremental"
+    with lakehouse(tmp_path / "whole") as store:
+        source = on_days(store.read(USAGE_TABLE), whole.plan.silver_days).count()
+    assert records_priced == [source]  # every record of the recomputed days, not only their new slices
+    assert whole.is_balanced
+    assert [table for table in expected if got[table] != expected[table]] == []
 
 
 def test_a_run_with_nothing_new_recomputes_nothing_and_changes_nothing(

@@ -42,8 +42,8 @@ from chargeback.marts import cost as cost_marts
 from chargeback.steps.allocation import allocate, assign_pools, consumption_split
 from chargeback.steps.attribution import attribute
 from chargeback.steps.pricing import apply_discounts_and_fx, price_intervals, price_usage
-from chargeback.steps.usage import net_usage, on_days, on_days_column, slice_id, stage_usage, usage_window
-from chargeback.steps.workloads import Enrichment, identify_workloads
+from chargeback.steps.usage import net_usage, on_days, on_days_column, stage_usage, usage_window
+from chargeback.steps.workloads import Enrichment, identify_workloads, with_slice_id
 from chargeback.storage.store import TableStore
 
 # Scratch tables of the publish step: its intermediate results, read more than once, written once per run.
@@ -110,8 +110,8 @@ def check_inputs(
     start, end = params.start_date, params.end_date
     usage, list_prices = read_usage(store, params), read_list_prices(store, params)
     tieout.check_fx(config.first_day_without_fx(start, end), config.price_currency, config.currency, start, end)
-    logged = plan.logged_plan(store, params)
-    days = run_plan(store, config, params, summary).recomputed
+    run = run_plan(store, config, params, summary)
+    days = run.recomputed
     tieout.check_records(on_days(usage, days), str(params.sources.usage), start, end)
     facts = source_facts(store, config, params, summary)
     tieout.check_prices(list_prices, str(params.sources.list_prices), config.price_currency, facts)
@@ -131,8 +131,8 @@ def check_inputs(
         before, after = shrink.estimate_recomputed(recomputed, facts, start, end)
         month_totals = _by_month((key[0], cost) for key, (_, cost) in published.items())
         _check_shrink(config, params, facts, before, after, month_totals)
-    if logged is None and summary.plan is not None and summary.plan.days:
-        plan.record_plan(store, params, summary.plan, now())
+    if not run.is_logged and run.days:
+        plan.record_plan(store, params, run, now())
 
 
 def _by_month(cost_by_day: Iterable[tuple[dt.date, Decimal]]) -> dict[dt.date, Decimal]:
@@ -168,14 +168,19 @@ def _check_shrink(
     )
 
 
+# Slice ids of new records sent back to the engine (8 bytes each); past this, the days are recomputed whole.
+MAX_NEW_SLICES = 200_000
+
+
 def build_usage_costs(
     store: TableStore, config: Config, params: RunParams, lines_since: dict[dt.date, dt.date | None]
 ) -> DataFrame:
     """Silver of the days of `lines_since`, from the source tables (enrichment tables are optional).
 
     A day mapped to None is recomputed whole. A day mapped to a date keeps its published lines but those of the
-    slices (`slice_id`) its records ingested on or after that date fall in, which are recomputed from every record
-    of those slices: a new record, a retraction or a restatement changes its own line and no other.
+    slices (`with_slice_id`) its records ingested on or after that date fall in, which are recomputed from every record
+    of those slices: a new record, a retraction or a restatement changes its own line and no other. More than
+    MAX_NEW_SLICES slices: every day is recomputed whole.
     """
     src = params.sources
     usage = on_days(read_usage(store, params), DaySet.of(lines_since))
@@ -199,16 +204,17 @@ def build_usage_costs(
         operator.or_,
         (on_days_column(DaySet.of(days)) & (F.col("ingestion_date") >= F.lit(s)) for s, days in partial.items()),
     )
-    slices = store.spark.createDataFrame(
-        [(r[0],) for r in usage.where(new_records).select(slice_id(usage)).distinct().collect()], "_slice bigint"
-    )
-    touched = usage.withColumn("_slice", slice_id(usage)).join(F.broadcast(slices), "_slice", "left_semi")
+    found = with_slice_id(usage.where(new_records)).select("_slice").distinct().limit(MAX_NEW_SLICES + 1).collect()
+    if len(found) > MAX_NEW_SLICES:
+        return usage_costs(usage, list_prices, enrichment, config, params)
+    slices = store.spark.createDataFrame([(r[0],) for r in found], "_slice bigint")
+    touched = with_slice_id(usage).join(F.broadcast(slices), "_slice", "left_semi")
     recomputed = on_days(usage, DaySet.of(d for d, since in lines_since.items() if since is None)).unionByName(
         touched.drop("_slice")
     )
     published = on_days(store.read(params.table(cost_tables.USAGE_COSTS)), partial_days)
     kept = (
-        published.withColumn("_slice", slice_id(published))
+        with_slice_id(published)
         .join(F.broadcast(slices), "_slice", "left_anti")
         .select(*cost_tables.USAGE_COSTS.column_names)
     )

@@ -78,6 +78,8 @@ class RunPlan:
     watermark: dt.date | None
     fingerprint: str
     days: tuple[DayPlan, ...] = field(default=())
+    # Read back from `run_plans` (an earlier step of the run logged it), rather than planned by this process.
+    is_logged: bool = False
 
     @property
     def recomputed(self) -> DaySet:
@@ -295,4 +297,4 @@ def logged_plan(store: TableStore, params: RunParams) -> RunPlan | None:
         )
         for r in rows
     )
-    return RunPlan(rows[0].run_mode, rows[0].source_watermark, rows[0].config_fingerprint, days)
+    return RunPlan(rows[0].run_mode, rows[0].source_watermark, rows[0].config_fingerprint, days, is_logged=True)

@@ -43,11 +43,20 @@ _RUN = ("workspace_id", "job_run_id")
 
 
 def run_outcomes(
-    timeline: DataFrame, key: Sequence[str], first: Sequence[str | Column], final: Sequence[str]
+    timeline: DataFrame,
+    usage_lines: DataFrame,
+    key: Sequence[str],
+    first: Sequence[str | Column],
+    final: Sequence[str],
 ) -> DataFrame:
-    """One row per run (`key`) of a timeline sliced by the hour: `_timeline_start_at` (of its first slice),
-    `_timeline_end_at` (of its last), the `first` columns of its first slice, and the `final` columns of its latest
-    final slice (`result_state` set) with `attempt_count`, its final slices (NULL while it runs)."""
+    """One row per run (`key`) of a timeline sliced by the hour that has usage lines: `_timeline_start_at` (of its
+    first slice), `_timeline_end_at` (of its last), the `first` columns of its first slice, and the `final`
+    columns of its latest final slice (`result_state` set) with `attempt_count`, its final slices (NULL while it
+    runs)."""
+    # Only the runs of the lines: the timeline holds every run of the account's history, and a run's outcome
+    # needs its own slices alone.
+    runs = usage_lines.where(F.col(key[-1]).isNotNull()).select(*key).distinct()
+    timeline = timeline.join(runs, list(key), "left_semi")
     run = Window.partitionBy(*key)
     first_slice = F.row_number().over(run.orderBy(F.col("period_start_time").asc(), F.col("period_end_time").asc()))
     span = (
@@ -141,6 +150,7 @@ def _runs(usage_lines: DataFrame, job_run_timeline: DataFrame, jobs: DataFrame) 
     )
     outcomes = run_outcomes(
         job_run_timeline.withColumnRenamed("run_id", "job_run_id"),
+        usage_lines,
         _RUN,
         first=(F.col("job_id").alias("_timeline_job_id"), "trigger_type", "run_type", "run_name"),
         final=("result_state", "termination_code"),

@@ -42,6 +42,7 @@ def pipeline_update_costs(usage_lines: DataFrame, pipeline_update_timeline: Data
     """
     outcomes = run_outcomes(
         pipeline_update_timeline.withColumnRenamed("update_id", "dlt_update_id"),
+        usage_lines,
         _UPDATE,
         first=(F.col("pipeline_id").alias("_timeline_pipeline_id"), "update_type", "trigger_type"),
         final=("result_state",),

@@ -42,11 +42,6 @@ WORKLOAD_FIELDS = (
     "dlt_update_id",
 )
 _POLICY_FIELDS = ("usage_policy_id", "budget_policy_id")
-# Line-key columns that raw records carry as they are (so a line and its records agree on them): see `slice_id`.
-# Fine enough that a late correction's slice holds few other records.
-SLICE_COLUMNS = ("usage_date", "workspace_id", "sku_name", "usage_start_time", "usage_end_time")
-_SLICE_TYPES = ("date", "string", "string", "timestamp", "timestamp")
-SLICE_WORKLOAD_FIELDS = ("job_run_id", "dlt_update_id", "warehouse_id")  # silver keeps these as read
 IDENTITY_FIELDS = ("run_as", "owned_by", "created_by")
 LINE_KEY = (
     "account_id",
@@ -91,26 +86,6 @@ def on_days(df: DataFrame, days: DaySet, column: str = "usage_date") -> DataFram
 def on_days_column(days: DaySet, column: str = "usage_date") -> Column:
     ranges = [F.col(column).between(F.lit(first), F.lit(last)) for first, last in days.ranges]
     return reduce(operator.or_, ranges) if ranges else F.lit(False)
-
-
-def slice_id(frame: DataFrame) -> Column:
-    """64-bit hash of a row's slice, the same on raw records and on silver lines.
-
-    The slice is part of the line key, read from raw records as the pipeline reads it: the time window, workspace,
-    SKU, job run, pipeline update, warehouse and identity. Every record of a usage line has its line's slice, so an
-    incremental run recomputes whole lines by recomputing the slices its new records fall in; a slice is fine
-    enough that a late correction's holds few other records, and a collision only recomputes more lines.
-    """
-    if "usage_metadata" not in frame.columns:  # a silver line
-        fields = [F.col(f) for f in SLICE_WORKLOAD_FIELDS]
-        identity = F.col("owner_identity")
-    else:
-        fields = [nested(frame, "usage_metadata", f).cast("string") for f in SLICE_WORKLOAD_FIELDS]
-        # The line's owner_identity (`workloads.identify_workloads`), from the fields stage_usage reads.
-        identity = F.coalesce(*(nested(frame, "identity_metadata", f).cast("string") for f in IDENTITY_FIELDS))
-    # Cast as silver types them, so a copy that types a column otherwise hashes alike.
-    typed = [F.col(c).cast(t) for c, t in zip(SLICE_COLUMNS, _SLICE_TYPES, strict=True)]
-    return F.xxhash64(*typed, *fields, identity)
 
 
 def usage_window(usage: DataFrame, start_date: dt.date, end_date: dt.date) -> DataFrame:

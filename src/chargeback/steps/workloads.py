@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from chargeback.steps.usage import IDENTITY_FIELDS
+from chargeback.steps.usage import IDENTITY_FIELDS, nested
 
 # (workload_type, id column), in the order a usage line is classified.
 _WORKLOAD_ID_COLUMNS = (
@@ -45,6 +45,41 @@ def workload_id() -> Column:
     for kind, column in _WORKLOAD_ID_COLUMNS:
         result = result.when(F.col("workload_type") == kind, F.col(column))
     return result.otherwise(F.col("billing_origin_product"))
+
+
+# Line-key columns that raw records carry as they are (so a line and its records agree on them): see
+# `with_slice_id`. With the workload id, fine enough that a late correction's slice holds few other records.
+_SLICE_COLUMNS = ("usage_date", "workspace_id", "sku_name", "usage_start_time", "usage_end_time")
+_SLICE_TYPES = ("date", "string", "string", "timestamp", "timestamp")
+_SLICE_FIELDS = ("job_run_id", "dlt_update_id", "warehouse_id")  # silver keeps these as read
+_WORKLOAD_FIELDS_READ = ("endpoint_id", "endpoint_name", *(column for _, column in _WORKLOAD_ID_COLUMNS))
+
+
+def with_slice_id(frame: DataFrame, name: str = "_slice") -> DataFrame:
+    """`frame` (raw usage records or silver lines) with `name`: a 64-bit hash of the row's slice, the same on a
+    line and on each of its records.
+
+    The slice is part of the line key, read from raw records as the pipeline reads it: the time window, workspace,
+    SKU, workload (`workload_id`), job run, pipeline update, warehouse and owner identity. An incremental run
+    recomputes whole lines by recomputing the slices its new records fall in; a collision only recomputes more.
+    """
+    typed = [F.col(c).cast(t) for c, t in zip(_SLICE_COLUMNS, _SLICE_TYPES, strict=True)]
+    if "usage_metadata" not in frame.columns:  # a silver line
+        fields = [F.col(f) for f in _SLICE_FIELDS]
+        return frame.withColumn(name, F.xxhash64(*typed, *fields, F.col("workload_id"), F.col("owner_identity")))
+    # The line's workload_id and owner_identity (`identify_workloads`), from the fields `stage_usage` reads, in
+    # columns of the names the classification reads (raw usage has none of them), dropped after.
+    read = {
+        f: nested(frame, "usage_metadata", f).cast("string")
+        for f in dict.fromkeys((*_WORKLOAD_FIELDS_READ, *_SLICE_FIELDS))
+    }
+    identity = F.coalesce(*(nested(frame, "identity_metadata", f).cast("string") for f in IDENTITY_FIELDS))
+    return (
+        frame.withColumns(read)
+        .withColumn("workload_type", workload_type())
+        .withColumn(name, F.xxhash64(*typed, *(F.col(f) for f in _SLICE_FIELDS), workload_id(), identity))
+        .drop(*read, "workload_type")
+    )
 
 
 def latest(scd: DataFrame, key: list[str], order_by: str = "change_time") -> DataFrame:
