@@ -151,6 +151,7 @@ def test_with_more_new_slices_than_sent_back_the_days_are_recomputed_whole(
     _, expected = run_copy(arrived, tmp_path / "full", case, case.params("full", NEXT, full=True))
 
     assert whole.plan is not None and whole.plan.mode == "incremental"
+    assert any(since is not None for since in whole.plan.lines_since.values())  # the line-level path was planned
     with lakehouse(tmp_path / "whole") as store:
         source = on_days(store.read(USAGE_TABLE), whole.plan.silver_days).count()
     assert records_priced == [source]  # every record of the recomputed days, not only their new slices

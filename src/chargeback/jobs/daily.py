@@ -208,7 +208,7 @@ def build_usage_costs(
     if len(found) > MAX_NEW_SLICES:
         return usage_costs(usage, list_prices, enrichment, config, params)
     slices = store.spark.createDataFrame([(r[0],) for r in found], "_slice bigint")
-    touched = with_slice_id(usage).join(F.broadcast(slices), "_slice", "left_semi")
+    touched = with_slice_id(on_days(usage, partial_days)).join(F.broadcast(slices), "_slice", "left_semi")
     recomputed = on_days(usage, DaySet.of(d for d, since in lines_since.items() if since is None)).unionByName(
         touched.drop("_slice")
     )

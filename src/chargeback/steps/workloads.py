@@ -6,6 +6,7 @@ falling back to names on the usage record and then to ids: these tables are regi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
@@ -25,9 +26,11 @@ _WORKLOAD_ID_COLUMNS = (
 )
 
 
-def workload_type() -> Column:
-    """Serving endpoints first (their rows may also carry cluster ids), then jobs, pipelines, ..., else platform."""
-    serving_id = F.coalesce(F.col("endpoint_id"), F.col("endpoint_name"))
+def workload_type(field: Callable[[str], Column] = F.col) -> Column:
+    """Serving endpoints first (their rows may also carry cluster ids), then jobs, pipelines, ..., else platform.
+
+    `field` reads a usage_metadata field (a column of a staged line by default)."""
+    serving_id = F.coalesce(field("endpoint_id"), field("endpoint_name"))
     result = F.when(
         serving_id.isNotNull(),
         F.when(F.col("billing_origin_product") == "VECTOR_SEARCH", F.lit("vector_search_endpoint")).otherwise(
@@ -35,15 +38,17 @@ def workload_type() -> Column:
         ),
     )
     for kind, column in _WORKLOAD_ID_COLUMNS:
-        result = result.when(F.col(column).isNotNull(), F.lit(kind))
+        result = result.when(field(column).isNotNull(), F.lit(kind))
     return result.otherwise(F.lit("platform"))
 
 
-def workload_id() -> Column:
-    """The id of the workload; platform usage (networking, storage, ...) is identified by its product."""
-    result = F.when(F.col("workload_type").endswith("endpoint"), F.coalesce("endpoint_id", "endpoint_name"))
-    for kind, column in _WORKLOAD_ID_COLUMNS:
-        result = result.when(F.col("workload_type") == kind, F.col(column))
+def workload_id(field: Callable[[str], Column] = F.col, kind: Column | None = None) -> Column:
+    """The id of the workload of type `kind` (the `workload_type` column by default); platform usage (networking,
+    storage, ...) is identified by its product."""
+    kind = F.col("workload_type") if kind is None else kind
+    result = F.when(kind.endswith("endpoint"), F.coalesce(field("endpoint_id"), field("endpoint_name")))
+    for name, column in _WORKLOAD_ID_COLUMNS:
+        result = result.when(kind == name, field(column))
     return result.otherwise(F.col("billing_origin_product"))
 
 
@@ -52,7 +57,6 @@ def workload_id() -> Column:
 _SLICE_COLUMNS = ("usage_date", "workspace_id", "sku_name", "usage_start_time", "usage_end_time")
 _SLICE_TYPES = ("date", "string", "string", "timestamp", "timestamp")
 _SLICE_FIELDS = ("job_run_id", "dlt_update_id", "warehouse_id")  # silver keeps these as read
-_WORKLOAD_FIELDS_READ = ("endpoint_id", "endpoint_name", *(column for _, column in _WORKLOAD_ID_COLUMNS))
 
 
 def with_slice_id(frame: DataFrame, name: str = "_slice") -> DataFrame:
@@ -67,19 +71,14 @@ def with_slice_id(frame: DataFrame, name: str = "_slice") -> DataFrame:
     if "usage_metadata" not in frame.columns:  # a silver line
         fields = [F.col(f) for f in _SLICE_FIELDS]
         return frame.withColumn(name, F.xxhash64(*typed, *fields, F.col("workload_id"), F.col("owner_identity")))
-    # The line's workload_id and owner_identity (`identify_workloads`), from the fields `stage_usage` reads, in
-    # columns of the names the classification reads (raw usage has none of them), dropped after.
-    read = {
-        f: nested(frame, "usage_metadata", f).cast("string")
-        for f in dict.fromkeys((*_WORKLOAD_FIELDS_READ, *_SLICE_FIELDS))
-    }
+
+    # The line's workload_id and owner_identity (`identify_workloads`), from the fields as `stage_usage` reads them.
+    def field(f: str) -> Column:
+        return nested(frame, "usage_metadata", f).cast("string")
+
+    workload = workload_id(field, workload_type(field))
     identity = F.coalesce(*(nested(frame, "identity_metadata", f).cast("string") for f in IDENTITY_FIELDS))
-    return (
-        frame.withColumns(read)
-        .withColumn("workload_type", workload_type())
-        .withColumn(name, F.xxhash64(*typed, *(F.col(f) for f in _SLICE_FIELDS), workload_id(), identity))
-        .drop(*read, "workload_type")
-    )
+    return frame.withColumn(name, F.xxhash64(*typed, *(field(f) for f in _SLICE_FIELDS), workload, identity))
 
 
 def latest(scd: DataFrame, key: list[str], order_by: str = "change_time") -> DataFrame:
