@@ -24,8 +24,7 @@ from chargeback.config import Config, load_config
 from chargeback.contracts import cost_tables
 from chargeback.contracts.system_table_names import USAGE_TABLE
 from chargeback.contracts.table_spec import TableSpec
-from chargeback.jobs import daily
-from chargeback.jobs.daily import run, usage_costs
+from chargeback.jobs.daily import run
 from chargeback.jobs.outputs import OUTPUTS
 from chargeback.jobs.params import RunParams, RunSummary
 from chargeback.local.engine import local_session
@@ -33,8 +32,6 @@ from chargeback.local.lakehouse import LocalLakehouse
 from chargeback.local.synthetic import generate
 from chargeback.local.synthetic.arrivals import arrive, hold_back
 from chargeback.names import TableName
-from chargeback.steps.usage import on_days
-from chargeback.steps.workloads import Enrichment
 
 pytestmark = pytest.mark.slow
 
@@ -101,6 +98,8 @@ def arrived(history: Path, case: Case, tmp_path_factory: pytest.TempPathFactory)
         assert closing.plan is not None and closing.plan.mode == (
             "full" if case.config.closed_months else "incremental"
         )
+        # Corrections ingested on CUT itself after the run read it: the date cannot tell them from those it read.
+        assert arrive(store, CUT, correction_share=0.01, over_days=3, seed=2) > 0
         late = store.read(USAGE_TABLE).where(F.col("ingestion_date") == F.lit(NEXT))
         assert arrive(store, NEXT, correction_share=0.005, over_days=20) > 0
         corrected_days = {r[0] for r in late.where(F.col("usage_date") < F.lit(CUT)).select("usage_date").collect()}
@@ -124,39 +123,62 @@ def test_an_incremental_run_publishes_what_a_full_run_publishes(arrived: Path, c
     recomputed = incremental.plan.recomputed
     assert NEXT in recomputed and len(recomputed) < 30  # only the days the source changed
     partial = {day for day, since in incremental.plan.lines_since.items() if since is not None}
-    assert bool(partial) != case.dedupe  # corrected days recompute only the lines their new records touch
+    assert bool(partial) != case.dedupe  # corrected days add their new records to the lines they touch
+    late_on_cut = {d.usage_date for d in incremental.plan.days if d.reason.startswith(f"records ingested by {CUT}")}
+    assert bool(late_on_cut) != case.dedupe and not late_on_cut & partial  # recomputed whole
     assert incremental.is_balanced and full.is_balanced
     assert incremental.billed_cost == full.billed_cost
     assert [table for table in expected if got[table] != expected[table]] == []  # names them, fast
     assert all(expected[table] for table in ("usage_costs", "cost_daily", "chargeback_monthly"))
 
 
-def test_with_more_new_slices_than_sent_back_the_days_are_recomputed_whole(
-    arrived: Path, case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if case.dedupe:
-        pytest.skip("a deduplicated source recomputes whole days anyway")
-    monkeypatch.setattr(daily, "MAX_NEW_SLICES", 1)
-    records_priced = []
+def append_records(store: LocalLakehouse, records: DataFrame) -> None:
+    """Append `records` (collected first: they may be read from the table they are appended to)."""
+    usage = store.read(USAGE_TABLE)
+    store.write_raw(USAGE_TABLE, store.spark.createDataFrame(records.collect(), usage.schema), "append")
 
-    def priced(
-        usage: DataFrame, list_prices: DataFrame, enrichment: Enrichment, config: Config, params: RunParams
-    ) -> DataFrame:
-        records_priced.append(usage.count())
-        return usage_costs(usage, list_prices, enrichment, config, params)
 
-    monkeypatch.setattr(daily, "usage_costs", priced)
-    whole, got = run_copy(arrived, tmp_path / "whole", case, case.params("whole", NEXT))
-    monkeypatch.undo()
-    _, expected = run_copy(arrived, tmp_path / "full", case, case.params("full", NEXT, full=True))
+def test_a_line_that_netted_to_zero_is_counted_whole_when_it_returns(arrived: Path, case: Case, tmp_path: Path) -> None:
+    """A line retracted to zero leaves silver; when a restatement brings it back, its line must count all three
+    records, as a full run counts them: the day is read again whole, not added to."""
+    if case.dedupe or case.config.closed_months:
+        pytest.skip("the line-level path, once")
+    root = tmp_path / "zeroed"
+    shutil.copytree(arrived, root)
+    day = NEXT - dt.timedelta(days=5)
+    with lakehouse(root) as store:
+        run(store, case.config, case.params("incremental", NEXT))
+        usage = store.read(USAGE_TABLE).where(F.col("usage_date") == F.lit(day))
+        window = ["workspace_id", "sku_name", "usage_start_time", "usage_end_time"]
+        alone = usage.groupBy(*window).count().where(F.col("count") == 1)  # the only record of its line
+        original = (
+            usage.where(F.col("record_type") == "ORIGINAL").join(alone, window, "left_semi").select(*usage.columns)
+        )
+        record = store.spark.createDataFrame(original.orderBy("record_id").limit(1).collect(), usage.schema)
+        quantity_type = usage.schema["usage_quantity"].dataType
+        append_records(
+            store,
+            record.withColumns(
+                {
+                    "record_type": F.lit("RETRACTION"),
+                    "usage_quantity": (-F.col("usage_quantity")).cast(quantity_type),
+                    "ingestion_date": F.lit(NEXT + dt.timedelta(days=1)),
+                }
+            ),
+        )
+        zeroed = run(store, case.config, case.params("zeroed", NEXT))
+        assert zeroed.plan is not None and day in zeroed.plan.lines_since and zeroed.plan.lines_since[day]
+        restated = {"record_type": F.lit("RESTATEMENT"), "ingestion_date": F.lit(NEXT + dt.timedelta(days=2))}
+        append_records(store, record.withColumns(restated))
+    incremental, got = run_copy(root, tmp_path / "incremental", case, case.params("restated", NEXT))
+    _, expected = run_copy(root, tmp_path / "full", case, case.params("full", NEXT, full=True))
 
-    assert whole.plan is not None and whole.plan.mode == "incremental"
-    assert any(since is not None for since in whole.plan.lines_since.values())  # the line-level path was planned
-    with lakehouse(tmp_path / "whole") as store:
-        source = on_days(store.read(USAGE_TABLE), whole.plan.silver_days).count()
-    assert records_priced == [source]  # every record of the recomputed days, not only their new slices
-    assert whole.is_balanced
+    assert incremental.is_balanced
     assert [table for table in expected if got[table] != expected[table]] == []
+    assert incremental.plan is not None
+    assert {d.usage_date: d.reason for d in incremental.plan.days if d.recomputed} == {
+        day: "lines of the day netted to zero: their records are read again"
+    }
 
 
 def test_a_run_with_nothing_new_recomputes_nothing_and_changes_nothing(
@@ -202,7 +224,7 @@ def test_a_correction_of_the_first_open_day_alone_re_books_the_closed_days(
                 "ingestion_date": F.lit(NEXT),
             }
         )
-        store.write_raw(USAGE_TABLE, store.spark.createDataFrame(retraction.collect(), usage.schema), "append")
+        append_records(store, retraction)
     incremental, got = run_copy(settled, tmp_path / "incremental", case, case.params("only-first-open", NEXT))
     full, expected = run_copy(settled, tmp_path / "full", case, case.params("full", NEXT, full=True))
     assert incremental.plan is not None and incremental.plan.mode == "incremental"

@@ -14,36 +14,65 @@ WATERMARK = dt.date(2026, 9, 20)
 SEEN = _Seen(DayState(100, Decimal("12.5"), dt.date(2026, 9, 12)), WATERMARK, "earlier", "fp")
 
 
-def plan(now: DayState | None, seen: _Seen | None = SEEN, line_level: bool = True) -> DayPlan:
-    return _day_plan(DAY, now, seen, "fp", line_level)
+NEXT = WATERMARK + dt.timedelta(days=1)
+SEEN_PARTS = ((dt.date(2026, 9, 11), 60, Decimal("10")), (dt.date(2026, 9, 12), 40, Decimal("2.5")))
+
+
+def state(*later: tuple[dt.date | None, int, str]) -> DayState:
+    """The day as the source holds it now: what SEEN saw plus records of `later` (ingested, records, quantity)."""
+    parts = (*SEEN_PARTS, *((d, n, Decimal(q)) for d, n, q in later))
+    dated = [d for d, _, _ in parts if d is not None]
+    return DayState(sum(n for _, n, _ in parts), sum((q for _, _, q in parts), Decimal(0)), max(dated), parts)
+
+
+def plan(now: DayState | None, seen: _Seen | None = SEEN, lines_hold: int | None = 100) -> DayPlan:
+    return _day_plan(DAY, now, seen, "fp", lines_hold)
 
 
 def test_an_unchanged_day_is_not_recomputed() -> None:
-    p = plan(SEEN.state)
+    p = plan(state())
     assert not p.recomputed and p.reason == "unchanged since run earlier"
 
 
-def test_a_day_with_only_new_records_recomputes_the_lines_they_touch() -> None:
-    p = plan(DayState(102, Decimal("12.1"), WATERMARK))  # a retraction and a restatement, ingested on the watermark
-    assert p.recomputed and p.since == WATERMARK
+def test_a_day_with_only_records_ingested_after_the_watermark_adds_them_to_its_lines() -> None:
+    p = plan(state((NEXT, 2, "-0.4")))  # a retraction and a restatement, ingested the day after the watermark
+    assert p.recomputed and p.since == NEXT
+
+
+def test_through_sums_the_records_ingested_by_a_day_exactly() -> None:
+    # 33 digits: Python's default context keeps 28, and would round the sum.
+    one, two = Decimal("123456789012345.123456789012345678"), Decimal("246913578024690.246913578024691356")
+    now = DayState(3, Decimal(0), NEXT, ((WATERMARK, 2, two), (NEXT, 1, one)))
+    assert now.through(WATERMARK) == DayState(2, two, WATERMARK)
+    assert now.through(NEXT) == DayState(3, Decimal("370370367037035.370370367037037034"), NEXT)
+    assert DayState(1, one, None, ((None, 1, one),)).through(NEXT) is None
 
 
 @pytest.mark.parametrize(
-    ("now", "seen", "line_level", "why"),
+    ("now", "seen", "lines_hold", "why"),
     [
-        (DayState(100, Decimal("12.5"), None), None, True, "not covered"),
-        (SEEN.state, _Seen(SEEN.state, WATERMARK, "other", "old-fp"), True, "another config"),
-        (None, SEEN, True, "no records"),
-        (DayState(99, Decimal("12.5"), WATERMARK), SEEN, True, "changed otherwise"),  # one gone, one added
-        (DayState(100, Decimal("13"), dt.date(2026, 9, 12)), SEEN, True, "changed otherwise"),  # rewritten in place
-        (DayState(101, Decimal("13"), dt.date(2026, 9, 19)), SEEN, True, "changed otherwise"),  # ingested before
-        (DayState(101, Decimal("13"), WATERMARK), SEEN, False, "changed otherwise"),  # a copy: re-exports by content
+        (state(), None, 100, "not covered"),
+        (state(), _Seen(SEEN.state, WATERMARK, "other", "old-fp"), 100, "another config"),
+        (None, SEEN, 100, "no records"),
+        # Records ingested on the watermark's own day after the run read it: not told from the ones it read.
+        (state((WATERMARK, 2, "-0.4")), SEEN, 100, "records ingested by 2026-09-20 changed"),
+        (state((dt.date(2026, 9, 19), 1, "0.5")), SEEN, 100, "records ingested by 2026-09-20 changed"),
+        (state((None, 1, "0.5")), SEEN, 100, "records ingested by 2026-09-20 changed"),  # no ingestion date
+        # Rewritten in place: the same records, another quantity.
+        (
+            DayState(100, Decimal("13"), dt.date(2026, 9, 12), ((dt.date(2026, 9, 12), 100, Decimal("13")),)),
+            SEEN,
+            100,
+            "records ingested by 2026-09-20 changed",
+        ),
+        (state((NEXT, 2, "-0.4")), SEEN, 98, "netted to zero"),  # a line of two records went: not in silver
+        (state((NEXT, 2, "-0.4")), SEEN, None, "a copy"),  # re-exported records are resolved by content
     ],
 )
 def test_any_other_change_recomputes_the_whole_day(
-    now: DayState | None, seen: _Seen | None, line_level: bool, why: str
+    now: DayState | None, seen: _Seen | None, lines_hold: int | None, why: str
 ) -> None:
-    p = plan(now, seen, line_level)
+    p = plan(now, seen, lines_hold)
     assert p.recomputed and p.since is None and why in p.reason
 
 

@@ -116,6 +116,20 @@ def test_append_adds_rows(fresh: LocalLakehouse) -> None:
     assert read_back(fresh).count() == 5
 
 
+def test_a_decimal_that_is_alone_in_its_file_reads_back_exactly(fresh: LocalLakehouse) -> None:
+    """Sail would read a one-value decimal column from the file's statistics, through a double (engine:
+    delta-decimal-statistics): every write path must keep the 18th decimal."""
+    exact = "57.468010831799909416"
+    fresh.append(COSTS, COSTS_SPEC, costs(fresh.spark, ("alone", 12, exact)))
+    fresh.write(COSTS, COSTS_SPEC, costs(fresh.spark, ("alone", 13, exact)), ("usage_date", DaySet.of([day(13)])))
+    raw = TableName.parse("system.billing.one_record")
+    fresh.write_raw(raw, fresh.spark.createDataFrame([(Decimal(exact),)], "q decimal(38,18)"), mode="overwrite")
+    fresh.write_raw(raw, fresh.spark.createDataFrame([(Decimal(exact),)], "q decimal(38,18)"), mode="append")
+    alone = fresh.read(COSTS).where("business_unit = 'alone'")
+    assert {r.cost for r in alone.collect()} == {Decimal(exact)}
+    assert [r.q for r in fresh.read(raw).collect()] == [Decimal(exact)] * 2
+
+
 def test_system_tables_are_queried_by_their_databricks_names(store: LocalLakehouse) -> None:
     df = store.spark.createDataFrame([("r1", Decimal("1.5"))], "record_id string, usage_quantity decimal(38,18)")
     store.write_raw(SOURCE, df, mode="overwrite")

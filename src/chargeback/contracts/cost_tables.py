@@ -266,8 +266,8 @@ RUN_PLANS = TableSpec(
         Column(
             "recomputed_since",
             "date",
-            "For a day recomputed in part: the lines of records ingested on or after this date were recomputed, "
-            "the others kept; NULL when every line of the day was recomputed.",
+            "For a day recomputed in part: the records ingested on or after this date were added to the lines "
+            "they belong to, the other lines kept; NULL when every line of the day was recomputed.",
         ),
         Column("reason", "string", "Why the day was (or was not) recomputed."),
         Column("config_fingerprint", "string", "Hash of the config, package version and sources the run used."),

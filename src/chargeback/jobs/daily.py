@@ -42,8 +42,16 @@ from chargeback.marts import cost as cost_marts
 from chargeback.steps.allocation import allocate, assign_pools, consumption_split
 from chargeback.steps.attribution import attribute
 from chargeback.steps.pricing import apply_discounts_and_fx, price_intervals, price_usage
-from chargeback.steps.usage import net_usage, on_days, on_days_column, stage_usage, usage_window
-from chargeback.steps.workloads import Enrichment, identify_workloads, with_slice_id
+from chargeback.steps.usage import (
+    add_to_published,
+    net_records,
+    net_usage,
+    on_days,
+    on_days_column,
+    stage_usage,
+    usage_window,
+)
+from chargeback.steps.workloads import Enrichment, identify_workloads
 from chargeback.storage.store import TableStore
 
 # Scratch tables of the publish step: its intermediate results, read more than once, written once per run.
@@ -168,19 +176,15 @@ def _check_shrink(
     )
 
 
-# Slice ids of new records sent back to the engine (8 bytes each); past this, the days are recomputed whole.
-MAX_NEW_SLICES = 200_000
-
-
 def build_usage_costs(
     store: TableStore, config: Config, params: RunParams, lines_since: dict[dt.date, dt.date | None]
 ) -> DataFrame:
     """Silver of the days of `lines_since`, from the source tables (enrichment tables are optional).
 
-    A day mapped to None is recomputed whole. A day mapped to a date keeps its published lines but those of the
-    slices (`with_slice_id`) its records ingested on or after that date fall in, which are recomputed from every record
-    of those slices: a new record, a retraction or a restatement changes its own line and no other. More than
-    MAX_NEW_SLICES slices: every day is recomputed whole.
+    A day mapped to None is recomputed whole. A day mapped to a date keeps its published lines and adds to them the
+    records ingested on or after that date, all new to them (`jobs.plan`): each line they touch is netted again
+    (`add_to_published`) and priced and attributed as a whole run does, from the quantity of all its records; only
+    the new records are read.
     """
     src = params.sources
     usage = on_days(read_usage(store, params), DaySet.of(lines_since))
@@ -197,43 +201,47 @@ def build_usage_costs(
     for day, since in lines_since.items():
         if since is not None:
             partial.setdefault(since, []).append(day)
+    whole = usage_lines(on_days(usage, DaySet.of(d for d, since in lines_since.items() if since is None)), params)
     if not partial:
-        return usage_costs(usage, list_prices, enrichment, config, params)
-    partial_days = DaySet.of(day for days in partial.values() for day in days)
+        return cost_lines(whole, list_prices, enrichment, config, params)
     new_records = reduce(
         operator.or_,
         (on_days_column(DaySet.of(days)) & (F.col("ingestion_date") >= F.lit(s)) for s, days in partial.items()),
     )
-    found = with_slice_id(usage.where(new_records)).select("_slice").distinct().limit(MAX_NEW_SLICES + 1).collect()
-    if len(found) > MAX_NEW_SLICES:
-        return usage_costs(usage, list_prices, enrichment, config, params)
-    slices = store.spark.createDataFrame([(r[0],) for r in found], "_slice bigint")
-    touched = with_slice_id(on_days(usage, partial_days)).join(F.broadcast(slices), "_slice", "left_semi")
-    recomputed = on_days(usage, DaySet.of(d for d, since in lines_since.items() if since is None)).unionByName(
-        touched.drop("_slice")
-    )
+    new_lines = stage_usage(usage.where(new_records), params.dedupe_usage).transform(net_records)
+    partial_days = DaySet.of(day for days in partial.values() for day in days)
     published = on_days(store.read(params.table(cost_tables.USAGE_COSTS)), partial_days)
-    kept = (
-        with_slice_id(published)
-        .join(F.broadcast(slices), "_slice", "left_anti")
-        .select(*cost_tables.USAGE_COSTS.column_names)
+    kept = published.join(new_lines.select("usage_line_id"), "usage_line_id", "left_anti")
+    added = add_to_published(new_lines, published)
+    return cost_lines(whole.unionByName(added), list_prices, enrichment, config, params).unionByName(
+        kept.select(*cost_tables.USAGE_COSTS.column_names)
     )
-    return usage_costs(recomputed, list_prices, enrichment, config, params).unionByName(kept)
 
 
-def usage_costs(
-    usage: DataFrame, list_prices: DataFrame, enrichment: Enrichment, config: Config, params: RunParams
-) -> DataFrame:
-    """Silver: netted, priced, identified and attributed usage lines of the window, with their pool."""
-    lines = stage_usage(usage_window(usage, params.start_date, params.end_date), params.dedupe_usage).transform(
+def usage_lines(usage: DataFrame, params: RunParams) -> DataFrame:
+    """The netted usage lines of the window's records (`net_usage`)."""
+    return stage_usage(usage_window(usage, params.start_date, params.end_date), params.dedupe_usage).transform(
         net_usage
     )
+
+
+def cost_lines(
+    lines: DataFrame, list_prices: DataFrame, enrichment: Enrichment, config: Config, params: RunParams
+) -> DataFrame:
+    """Silver rows of usage lines: priced, identified and attributed, with their pool."""
     priced = price_usage(lines, price_intervals(list_prices, config.price_currency)).transform(
         apply_discounts_and_fx, config.discounts, config.fx_rates, config.price_currency, config.currency
     )
     identified = identify_workloads(priced, enrichment)
     attributed = attribute(identified, config).transform(assign_pools, config.shared_costs)
     return attributed.withColumn("run_id", F.lit(params.run_id)).select(*cost_tables.USAGE_COSTS.column_names)
+
+
+def usage_costs(
+    usage: DataFrame, list_prices: DataFrame, enrichment: Enrichment, config: Config, params: RunParams
+) -> DataFrame:
+    """Silver: netted, priced, identified and attributed usage lines of the window, with their pool."""
+    return cost_lines(usage_lines(usage, params), list_prices, enrichment, config, params)
 
 
 def open_start(config: Config, params: RunParams) -> dt.date | None:

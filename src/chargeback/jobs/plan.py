@@ -2,21 +2,23 @@
 
 Each run logs, per usage day of its window, what the source held when it read it (records, summed quantity,
 latest `ingestion_date`) in `run_plans`, and the window's watermark (the latest `ingestion_date`). The next run
-reads the source the same way (one aggregate by day) and compares each day with the latest balanced run that covered
-it:
+reads the source the same way (one aggregate by day and ingestion date) and compares each day with the latest
+balanced run that covered it:
 
 - unchanged: not recomputed; its silver and gold stay as that run left them;
-- records ingested on or after that run's watermark, none gone: only the lines those records touch are recomputed
-  (`lines_since`); the rest of the day's silver is kept;
-- anything else (records gone, a quantity rewritten in place, a day never covered or computed under another config,
-  a copy whose re-exports are resolved by content): the whole day.
+- the records ingested by that run's watermark exactly as it saw them (so every record ingested later is new to the
+  day's published lines), and those lines holding every record it saw (none netted to zero and went): the records
+  ingested after the watermark are added to the lines they touch (`lines_since`); the rest of the day's silver is
+  kept;
+- anything else (records gone, a quantity rewritten in place, records ingested on the watermark's own day after
+  that run read it, a day never covered or computed under another config, a copy whose re-exports are resolved by
+  content): the whole day.
 
 A recomputed day in a closed month books corrections on the first open day, against every closed day of the window,
 so those days are re-allocated too (their silver is not recomputed). A full run recomputes every day: asked for
 (`--full`), periodic (`full_every_days`), the first run, or a config, release or source different from the last
 balanced run's.
 
-The watermark compares with `>=`: records ingested later on the watermark's own day are new to the next run too.
 The plan is logged before the first write, so every step of a run (a task of its own on Databricks) follows the same
 plan even if the source grows meanwhile; what arrives later is the next run's.
 """
@@ -26,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -34,7 +36,7 @@ from pyspark.sql.types import DoubleType, FloatType
 
 import chargeback
 from chargeback.config import Config
-from chargeback.contracts.cost_tables import RECONCILIATION_RUNS, RUN_PLANS
+from chargeback.contracts.cost_tables import RECONCILIATION_RUNS, RUN_PLANS, USAGE_COSTS
 from chargeback.dates import DaySet
 from chargeback.jobs.params import RunParams
 from chargeback.storage.store import TableStore
@@ -49,6 +51,21 @@ class DayState:
     records: int
     quantity: Decimal
     last_ingestion: dt.date | None
+    # (ingestion_date, records, quantity) per ingestion date, as read now (not logged, not compared).
+    by_ingestion: tuple[tuple[dt.date | None, int, Decimal], ...] = field(default=(), compare=False)
+
+    def through(self, day: dt.date) -> DayState | None:
+        """What the day holds of records ingested on or before `day`; None when a record has no ingestion date."""
+        if any(ingested is None for ingested, _, _ in self.by_ingestion):
+            return None
+        parts = [(ingested, n, q) for ingested, n, q in self.by_ingestion if ingested is not None and ingested <= day]
+        with localcontext(Context(prec=_EXACT_DIGITS)):
+            quantity = sum((q for _, _, q in parts), Decimal(0))
+        return DayState(sum(n for _, n, _ in parts), quantity, max((d for d, _, _ in parts), default=None))
+
+
+# Decimal digits a sum of (38,18) quantities needs to stay exact in Python (its default context keeps 28).
+_EXACT_DIGITS = 80
 
 
 @dataclass(frozen=True)
@@ -88,8 +105,8 @@ class RunPlan:
 
     @property
     def lines_since(self) -> dict[dt.date, dt.date | None]:
-        """Days whose silver lines the run recomputes: the whole day (None) or the lines of records ingested on or
-        after the date."""
+        """Days whose silver lines the run recomputes: the whole day (None), or the records ingested on or after the
+        date added to its published lines."""
         return {d.usage_date: d.since for d in self.days if d.recomputed and d.reason != _REBOOKED}
 
     @property
@@ -113,21 +130,45 @@ def config_fingerprint(config: Config, params: RunParams, list_prices: DataFrame
 
 
 def source_days(usage: DataFrame, start: dt.date, end: dt.date) -> dict[dt.date, DayState]:
-    """One aggregate by day over the window: records, summed quantity and latest ingestion date."""
+    """One aggregate by day and ingestion date over the window: records, summed quantity, latest ingestion date."""
     quantity = F.col("usage_quantity")
     if isinstance(usage.schema["usage_quantity"].dataType, DoubleType | FloatType):
         quantity = F.when(~F.isnan(quantity), quantity)  # a broken copy: check_records names the record next
     rows = (
         usage.where(F.col("usage_date").between(F.lit(start), F.lit(end)))
-        .groupBy("usage_date")
-        .agg(
-            F.count(F.lit(1)).alias("n"),
-            F.sum(quantity.cast("decimal(38,18)")).alias("q"),
-            F.max("ingestion_date").alias("last"),
-        )
+        .groupBy("usage_date", "ingestion_date")
+        .agg(F.count(F.lit(1)).alias("n"), F.sum(quantity.cast("decimal(38,18)")).alias("q"))
         .collect()
     )
-    return {r.usage_date: DayState(r.n, Decimal(r.q or 0), r.last) for r in rows}
+    parts: dict[dt.date, list[tuple[dt.date | None, int, Decimal]]] = {}
+    for r in rows:
+        parts.setdefault(r.usage_date, []).append((r.ingestion_date, r.n, Decimal(r.q or 0)))
+    days = {}
+    with localcontext(Context(prec=_EXACT_DIGITS)):
+        for day, by_ingestion in parts.items():
+            dated = [d for d, _, _ in by_ingestion if d is not None]
+            days[day] = DayState(
+                sum(n for _, n, _ in by_ingestion),
+                sum((q for _, _, q in by_ingestion), Decimal(0)),
+                max(dated, default=None),
+                tuple(sorted(by_ingestion, key=lambda part: (part[0] is None, part[0] or dt.date.min))),
+            )
+    return days
+
+
+def published_records(store: TableStore, params: RunParams) -> dict[dt.date, int]:
+    """Source records the published silver lines of each day of the window hold (`source_record_count` summed)."""
+    name = params.table(USAGE_COSTS)
+    if not store.exists(name):
+        return {}
+    rows = (
+        store.read(name)
+        .where(F.col("usage_date").between(F.lit(params.start_date), F.lit(params.end_date)))
+        .groupBy("usage_date")
+        .agg(F.sum("source_record_count").alias("n"))
+        .collect()
+    )
+    return {r.usage_date: int(r.n or 0) for r in rows}
 
 
 def _seen(store: TableStore, params: RunParams) -> tuple[dict[dt.date, _Seen], dict[dt.date, str], str | None]:
@@ -196,7 +237,11 @@ def _full_reason(store: TableStore, params: RunParams, fingerprint: str, last: s
     return None
 
 
-def _day_plan(day: dt.date, now: DayState | None, seen: _Seen | None, fingerprint: str, line_level: bool) -> DayPlan:
+def _day_plan(
+    day: dt.date, now: DayState | None, seen: _Seen | None, fingerprint: str, lines_hold: int | None
+) -> DayPlan:
+    """The plan of one day; `lines_hold`: the source records its published silver lines hold (None: lines are
+    never added to, as for a copy whose re-exported records are resolved by content)."""
     if seen is None:
         return DayPlan(day, now, True, None, "not covered by an earlier balanced run")
     if seen.fingerprint != fingerprint:
@@ -205,16 +250,21 @@ def _day_plan(day: dt.date, now: DayState | None, seen: _Seen | None, fingerprin
         return DayPlan(day, now, False, None, f"unchanged since run {seen.run_id}")
     if now is None:
         return DayPlan(day, now, True, None, "the source holds no records for the day any more")
-    appended = (
-        seen.state is not None
-        and seen.watermark is not None
-        and now.last_ingestion is not None
-        and now.last_ingestion >= seen.watermark
-        and now.records >= seen.state.records
-    )
-    if appended and line_level:
-        return DayPlan(day, now, True, seen.watermark, f"records ingested on or after {seen.watermark}")
-    return DayPlan(day, now, True, None, "the source changed otherwise (records gone, rewritten or re-exported)")
+    if lines_hold is None:
+        return DayPlan(day, now, True, None, "a copy: its re-exported records are resolved by content over the day")
+    if seen.state is None or seen.watermark is None or now.through(seen.watermark) != seen.state:
+        return DayPlan(
+            day,
+            now,
+            True,
+            None,
+            f"records ingested by {seen.watermark} changed since run {seen.run_id} (gone, rewritten, or ingested "
+            "on that day after it read them)",
+        )
+    if lines_hold != seen.state.records:
+        return DayPlan(day, now, True, None, "lines of the day netted to zero: their records are read again")
+    since = seen.watermark + dt.timedelta(days=1)
+    return DayPlan(day, now, True, since, f"records ingested after {seen.watermark} added to the lines they touch")
 
 
 def plan_run(
@@ -237,8 +287,11 @@ def plan_run(
         days = tuple(DayPlan(d, now.get(d), True, None, f"full run: {why_full}") for d in window)
         return RunPlan(FULL, watermark, fingerprint, days)
     # Re-exported records are resolved by content across the day: a copy's days are recomputed whole.
-    line_level = not params.dedupe_usage
-    plans = {d: _day_plan(d, now.get(d), seen.get(d), fingerprint, line_level) for d in sorted(set(now) | set(seen))}
+    held = published_records(store, params) if not params.dedupe_usage else None
+    plans = {
+        d: _day_plan(d, now.get(d), seen.get(d), fingerprint, None if held is None else held.get(d, 0))
+        for d in sorted(set(now) | set(seen))
+    }
     for d, run_id in unsettled.items():
         plans[d] = DayPlan(d, now.get(d), True, None, f"run {run_id} may have rewritten it and did not balance")
     plans = {d: p for d, p in plans.items() if p.state is not None or p.recomputed}

@@ -81,4 +81,10 @@ ENGINE_DIFFERENCES = (
         "A path is stored as a URL and written to its percent-encoded text (`a b` becomes `a%20b`).",
         "local.lakehouse.engine_path reaches other paths through an ASCII-named link.",
     ),
+    EngineDifference(
+        "delta-decimal-statistics",
+        "A decimal column that holds one value in a Delta file is read from the file's JSON statistics through a "
+        "double, so 57.468010831799909416 reads as 57.46801083179991 (a one-row append, a run's log row).",
+        "local.lakehouse writes file statistics for plain columns only, never for decimal or nested ones.",
+    ),
 )

@@ -22,7 +22,7 @@ from chargeback.names import TableName, quote, sql_string
 from chargeback.storage.store import TableStore
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 
 
 class LocalLakehouse(TableStore):
@@ -66,21 +66,24 @@ class LocalLakehouse(TableStore):
         # schema should be the same as the one converted from logical input schema", apache/datafusion#12560)
         # when such a column goes through CASE WHEN, a union and an aggregate. Locally only the table comment is
         # kept; Unity Catalog tables get every column comment (engine: column-comments).
+        plain = [c.name for c in spec.columns if not c.type.lower().startswith(_NOT_PLAIN)]
         self.spark.sql(
             f"CREATE TABLE IF NOT EXISTS {self.engine_name(name)} ({spec.ddl_schema(with_comments=False)}) "
             f"USING delta{partition} "
-            f"LOCATION {sql_string(str(self.path_of(name)))} COMMENT {sql_string(spec.comment)}"
+            f"LOCATION {sql_string(str(self.path_of(name)))} COMMENT {sql_string(spec.comment)} "
+            # A table's statistics columns are its own: a writer's option would not change them.
+            f"TBLPROPERTIES ('delta.dataSkippingStatsColumns' = {sql_string(','.join(plain))})"
         )
         self._registered.add(name)
 
     def _add_columns(self, name: TableName, spec: TableSpec, columns: tuple[Column, ...]) -> None:
         # Sail has neither ALTER TABLE ADD COLUMNS nor mergeSchema: the table is rewritten once, in one commit.
-        with_null_columns(self.read(name), columns).write.format("delta").mode("overwrite").option(
-            "overwriteSchema", "true"
-        ).save(str(self.path_of(name)))
+        _delta_writer(with_null_columns(self.read(name), columns), "overwrite").option("overwriteSchema", "true").save(
+            str(self.path_of(name))
+        )
 
     def _overwrite(self, name: TableName, df: DataFrame, replace_where: str | None) -> None:
-        writer = df.write.format("delta").mode("overwrite")
+        writer = _delta_writer(df, "overwrite")
         if replace_where is not None:
             writer = writer.option("replaceWhere", replace_where)
         before = self._newest_commit(name)
@@ -94,7 +97,7 @@ class LocalLakehouse(TableStore):
         self._rows_written[name] = rows
 
     def _append(self, name: TableName, df: DataFrame) -> None:
-        df.write.format("delta").mode("append").save(str(self.path_of(name)))
+        _delta_writer(df, "append").save(str(self.path_of(name)))
 
     def _stage(self, name: TableName, df: DataFrame) -> None:
         self.write_raw(name, df, "overwrite")
@@ -111,7 +114,7 @@ class LocalLakehouse(TableStore):
         An overwrite replaces the schema too: a table exported from an older Databricks release (fewer
         struct fields) must not make the write fail.
         """
-        writer = df.write.format("delta").mode(mode)
+        writer = _delta_writer(df, mode)
         if mode == "overwrite":
             writer = writer.option("overwriteSchema", "true")
         writer.save(str(self.path_of(name)))
@@ -123,6 +126,25 @@ class LocalLakehouse(TableStore):
 
     def set_current_schema(self, catalog: str, schema: str) -> None:
         super().set_current_schema(sail_catalog_name(catalog), schema)
+
+
+# Column types whose file statistics Sail would read values from (engine: delta-decimal-statistics).
+_NOT_PLAIN = ("decimal", "struct", "map", "array")
+
+
+def _delta_writer(df: DataFrame, mode: str) -> DataFrameWriter:
+    """A Delta writer of `df` that keeps file statistics for its plain columns only (dates, strings, numbers), when
+    it creates the table (`_create` sets them for the tables it declares).
+
+    Sail reads a decimal column that holds one value in a file from the file's JSON statistics, through a double:
+    57.468010831799909416 reads back as 57.46801083179991 (engine: delta-decimal-statistics). Without statistics for
+    decimal (or nested) columns it reads the Parquet value; dates and ids keep theirs for data skipping.
+    """
+    plain = [f.name for f in df.schema.fields if not f.dataType.simpleString().startswith(_NOT_PLAIN)]
+    writer = df.write.format("delta").mode(mode)
+    if plain:
+        return writer.option("dataSkippingStatsColumns", ",".join(plain))
+    return writer.option("dataSkippingNumIndexedCols", "0")
 
 
 # --- the local lakehouse folder ------------------------------------------------------------------------------

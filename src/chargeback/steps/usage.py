@@ -182,8 +182,8 @@ def latest_records(usage: DataFrame) -> DataFrame:
     return usage.where(~F.coalesce(is_copy, F.lit(False))).unionByName(kept)
 
 
-def net_usage(staged: DataFrame) -> DataFrame:
-    """Sum quantities over all record types per usage line; lines that net to zero carry no cost and go.
+def net_records(staged: DataFrame) -> DataFrame:
+    """Sum quantities over all record types per usage line (`net_usage`), keeping lines that net to zero.
 
     Records are grouped on the raw key first; the canonical key (`tags_json`, `policy_id`) is then derived per
     group and the groups merged, so it is computed once per line rather than once per record.
@@ -206,6 +206,47 @@ def net_usage(staged: DataFrame) -> DataFrame:
             F.max("_last_ingestion_date").alias("last_ingestion_date"),
         )
     )
-    return netted.where(F.col("usage_quantity") != 0).withColumn(
+    return netted.withColumn(
         "usage_line_id", F.sha2(F.to_json(F.struct(*(F.col(c).cast("string") for c in LINE_KEY))), 256)
+    )
+
+
+def net_usage(staged: DataFrame) -> DataFrame:
+    """The usage lines of `staged` records; lines that net to zero carry no cost and go."""
+    return net_records(staged).where(F.col("usage_quantity") != 0)
+
+
+# Sum of two line quantities, exact on every engine: (37,18) + (37,18) is (38,18), no scale lost (see money.py).
+_ADDEND = "decimal(37,18)"
+
+
+def add_to_published(new_lines: DataFrame, published: DataFrame) -> DataFrame:
+    """`new_lines` (`net_records` of records that `published` lines do not hold) netted with the published line of
+    the same `usage_line_id`: the lines `net_usage` gives for the records of both.
+
+    Quantities and record counts add up, the correction flag and last ingestion date are the greater (NULLs
+    ignored, as `max` ignores them); a line with no published part is its new records alone, one that nets to zero
+    goes. Exact only when every record of a line with no published part is new: a caller makes sure no published
+    line netted to zero and went (its records would be missed).
+    """
+    old = published.select(
+        "usage_line_id",
+        F.col("usage_quantity").alias("_old_quantity"),
+        F.col("source_record_count").alias("_old_records"),
+        F.col("has_correction").alias("_old_has_correction"),
+        F.col("last_ingestion_date").alias("_old_last_ingestion_date"),
+    )
+    added = {
+        "usage_quantity": (
+            F.col("usage_quantity").cast(_ADDEND) + F.coalesce(F.col("_old_quantity"), F.lit(0)).cast(_ADDEND)
+        ).cast(QUANTITY),
+        "source_record_count": (F.col("source_record_count") + F.coalesce(F.col("_old_records"), F.lit(0))).cast("int"),
+        "has_correction": F.greatest("has_correction", "_old_has_correction"),
+        "last_ingestion_date": F.greatest("last_ingestion_date", "_old_last_ingestion_date"),
+    }
+    return (
+        new_lines.join(old, "usage_line_id", "left")
+        .withColumns(added)
+        .where(F.col("usage_quantity") != 0)
+        .select(*new_lines.columns)
     )

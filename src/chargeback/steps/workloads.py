@@ -6,13 +6,12 @@ falling back to names on the usage record and then to ids: these tables are regi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from chargeback.steps.usage import IDENTITY_FIELDS, nested
+from chargeback.steps.usage import IDENTITY_FIELDS
 
 # (workload_type, id column), in the order a usage line is classified.
 _WORKLOAD_ID_COLUMNS = (
@@ -26,11 +25,9 @@ _WORKLOAD_ID_COLUMNS = (
 )
 
 
-def workload_type(field: Callable[[str], Column] = F.col) -> Column:
-    """Serving endpoints first (their rows may also carry cluster ids), then jobs, pipelines, ..., else platform.
-
-    `field` reads a usage_metadata field (a column of a staged line by default)."""
-    serving_id = F.coalesce(field("endpoint_id"), field("endpoint_name"))
+def workload_type() -> Column:
+    """Serving endpoints first (their rows may also carry cluster ids), then jobs, pipelines, ..., else platform."""
+    serving_id = F.coalesce(F.col("endpoint_id"), F.col("endpoint_name"))
     result = F.when(
         serving_id.isNotNull(),
         F.when(F.col("billing_origin_product") == "VECTOR_SEARCH", F.lit("vector_search_endpoint")).otherwise(
@@ -38,47 +35,16 @@ def workload_type(field: Callable[[str], Column] = F.col) -> Column:
         ),
     )
     for kind, column in _WORKLOAD_ID_COLUMNS:
-        result = result.when(field(column).isNotNull(), F.lit(kind))
+        result = result.when(F.col(column).isNotNull(), F.lit(kind))
     return result.otherwise(F.lit("platform"))
 
 
-def workload_id(field: Callable[[str], Column] = F.col, kind: Column | None = None) -> Column:
-    """The id of the workload of type `kind` (the `workload_type` column by default); platform usage (networking,
-    storage, ...) is identified by its product."""
-    kind = F.col("workload_type") if kind is None else kind
-    result = F.when(kind.endswith("endpoint"), F.coalesce(field("endpoint_id"), field("endpoint_name")))
-    for name, column in _WORKLOAD_ID_COLUMNS:
-        result = result.when(kind == name, field(column))
+def workload_id() -> Column:
+    """The id of the workload; platform usage (networking, storage, ...) is identified by its product."""
+    result = F.when(F.col("workload_type").endswith("endpoint"), F.coalesce("endpoint_id", "endpoint_name"))
+    for kind, column in _WORKLOAD_ID_COLUMNS:
+        result = result.when(F.col("workload_type") == kind, F.col(column))
     return result.otherwise(F.col("billing_origin_product"))
-
-
-# Line-key columns that raw records carry as they are (so a line and its records agree on them): see
-# `with_slice_id`. With the workload id, fine enough that a late correction's slice holds few other records.
-_SLICE_COLUMNS = ("usage_date", "workspace_id", "sku_name", "usage_start_time", "usage_end_time")
-_SLICE_TYPES = ("date", "string", "string", "timestamp", "timestamp")
-_SLICE_FIELDS = ("job_run_id", "dlt_update_id", "warehouse_id")  # silver keeps these as read
-
-
-def with_slice_id(frame: DataFrame, name: str = "_slice") -> DataFrame:
-    """`frame` (raw usage records or silver lines) with `name`: a 64-bit hash of the row's slice, the same on a
-    line and on each of its records.
-
-    The slice is part of the line key, read from raw records as the pipeline reads it: the time window, workspace,
-    SKU, workload (`workload_id`), job run, pipeline update, warehouse and owner identity. An incremental run
-    recomputes whole lines by recomputing the slices its new records fall in; a collision only recomputes more.
-    """
-    typed = [F.col(c).cast(t) for c, t in zip(_SLICE_COLUMNS, _SLICE_TYPES, strict=True)]
-    if "usage_metadata" not in frame.columns:  # a silver line
-        fields = [F.col(f) for f in _SLICE_FIELDS]
-        return frame.withColumn(name, F.xxhash64(*typed, *fields, F.col("workload_id"), F.col("owner_identity")))
-
-    # The line's workload_id and owner_identity (`identify_workloads`), from the fields as `stage_usage` reads them.
-    def field(f: str) -> Column:
-        return nested(frame, "usage_metadata", f).cast("string")
-
-    workload = workload_id(field, workload_type(field))
-    identity = F.coalesce(*(nested(frame, "identity_metadata", f).cast("string") for f in IDENTITY_FIELDS))
-    return frame.withColumn(name, F.xxhash64(*typed, *(field(f) for f in _SLICE_FIELDS), workload, identity))
 
 
 def latest(scd: DataFrame, key: list[str], order_by: str = "change_time") -> DataFrame:
