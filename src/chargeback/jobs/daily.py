@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from functools import reduce
 
-from pyspark.sql import DataFrame, GroupedData
+from pyspark.sql import Column, DataFrame, GroupedData
 from pyspark.sql import functions as F
 
 from chargeback.config import CONFIG_TABLES, Config, config_frames
@@ -176,18 +176,16 @@ def _check_shrink(
     )
 
 
-def build_usage_costs(
-    store: TableStore, config: Config, params: RunParams, lines_since: dict[dt.date, dt.date | None]
-) -> DataFrame:
-    """Silver of the days of `lines_since`, from the source tables (enrichment tables are optional).
+def build_usage_costs(store: TableStore, config: Config, params: RunParams, run: plan.RunPlan) -> DataFrame:
+    """Silver of the days whose lines `run` recomputes, from the source tables (enrichment tables are optional).
 
-    A day mapped to None is recomputed whole. A day mapped to a date keeps its published lines and adds to them the
-    records ingested on or after that date, all new to them (`jobs.plan`): each line they touch is netted again
-    (`add_to_published`) and priced and attributed as a whole run does, from the quantity of all its records; only
-    the new records are read.
+    A day is recomputed whole, or (`lines_since` maps it to a date) keeps its published lines and adds to them the
+    records ingested on or after that date, all new to them (`jobs.plan`, checked again by `_addable`): each line
+    they touch is netted again (`add_to_published`) and priced and attributed as a whole run does, from the
+    quantity of all its records; only the new records are read.
     """
     src = params.sources
-    usage = on_days(read_usage(store, params), DaySet.of(lines_since))
+    usage = on_days(read_usage(store, params), run.silver_days)
     enrichment = Enrichment(
         sources.optional(store, src.workspaces, WORKSPACES_LATEST),
         sources.optional(store, src.jobs, JOBS),
@@ -197,25 +195,69 @@ def build_usage_costs(
         sources.optional(store, src.clusters, CLUSTERS),
     )
     list_prices = read_list_prices(store, params)
-    partial: dict[dt.date, list[dt.date]] = {}
-    for day, since in lines_since.items():
-        if since is not None:
-            partial.setdefault(since, []).append(day)
-    whole = usage_lines(on_days(usage, DaySet.of(d for d, since in lines_since.items() if since is None)), params)
+    silver = params.table(cost_tables.USAGE_COSTS)
+    lines_since = _addable(usage, store.read(silver), run) if store.exists(silver) else run.lines_since
+    partial = _days_by_since(lines_since)
     if not partial:
-        return cost_lines(whole, list_prices, enrichment, config, params)
-    new_records = reduce(
-        operator.or_,
-        (on_days_column(DaySet.of(days)) & (F.col("ingestion_date") >= F.lit(s)) for s, days in partial.items()),
-    )
-    new_lines = stage_usage(usage.where(new_records), params.dedupe_usage).transform(net_records)
-    partial_days = DaySet.of(day for days in partial.values() for day in days)
-    published = on_days(store.read(params.table(cost_tables.USAGE_COSTS)), partial_days)
+        return usage_costs(usage, list_prices, enrichment, config, params)
+    whole = usage_lines(on_days(usage, DaySet.of(d for d, since in lines_since.items() if since is None)), params)
+    new_lines = stage_usage(usage.where(_ingested_since(partial)), params.dedupe_usage).transform(net_records)
+    published = on_days(store.read(silver), DaySet.of(day for days in partial.values() for day in days))
     kept = published.join(new_lines.select("usage_line_id"), "usage_line_id", "left_anti")
     added = add_to_published(new_lines, published)
     return cost_lines(whole.unionByName(added), list_prices, enrichment, config, params).unionByName(
         kept.select(*cost_tables.USAGE_COSTS.column_names)
     )
+
+
+def _days_by_since(lines_since: dict[dt.date, dt.date | None]) -> dict[dt.date, list[dt.date]]:
+    """The days added to (not recomputed whole), by the date their new records are ingested from."""
+    partial: dict[dt.date, list[dt.date]] = {}
+    for day, since in lines_since.items():
+        if since is not None:
+            partial.setdefault(since, []).append(day)
+    return partial
+
+
+def _ingested_since(partial: dict[dt.date, list[dt.date]]) -> Column:
+    """Records of the days of `partial` (by `since` date) ingested on or after their date."""
+    return reduce(
+        operator.or_,
+        (on_days_column(DaySet.of(days)) & (F.col("ingestion_date") >= F.lit(s)) for s, days in partial.items()),
+    )
+
+
+def _addable(usage: DataFrame, published: DataFrame, run: plan.RunPlan) -> dict[dt.date, dt.date | None]:
+    """`run.lines_since`, with each day to add to recomputed whole unless its published lines are still as the plan
+    found them: they hold every record the source had for the day but the new ones (their count plus the new
+    records' is the day's logged count), and none of the new ones yet (their latest ingestion is before it).
+
+    So a retried or repeated step (its first attempt wrote silver), or records that arrived after the plan was
+    logged, recompute the day whole rather than add records twice. A first attempt that left neither a line holding
+    a new record nor a different count only dropped new lines that netted to zero: adding again gives the same.
+    """
+    partial = _days_by_since(run.lines_since)
+    if not partial:
+        return run.lines_since
+    days = DaySet.of(day for ds in partial.values() for day in ds)
+    held = {
+        r.usage_date: (int(r.n or 0), r.last)
+        for r in on_days(published, days)
+        .groupBy("usage_date")
+        .agg(F.sum("source_record_count").alias("n"), F.max("last_ingestion_date").alias("last"))
+        .collect()
+    }
+    by_day = usage.where(_ingested_since(partial)).groupBy("usage_date").agg(F.count(F.lit(1)).alias("n"))
+    new = {r.usage_date: r.n for r in by_day.collect()}
+    logged = {d.usage_date: d.state.records if d.state else 0 for d in run.days}
+    addable = dict(run.lines_since)
+    for day, since in run.lines_since.items():
+        if since is None:
+            continue
+        count, last = held.get(day, (0, None))
+        if count + new.get(day, 0) != logged[day] or (last is not None and last >= since):
+            addable[day] = None
+    return addable
 
 
 def usage_lines(usage: DataFrame, params: RunParams) -> DataFrame:
@@ -281,10 +323,10 @@ def run_config_step(store: TableStore, config: Config, params: RunParams, summar
 
 
 def run_price_attribute_step(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> None:
-    """Silver for the days the plan recomputes (lines of them, for a day with only new records)."""
-    lines_since = run_plan(store, config, params, summary).lines_since
-    silver = build_usage_costs(store, config, params, lines_since)
-    days = DaySet.of(lines_since)
+    """Silver for the days the plan recomputes (whole, or new records added to the published lines)."""
+    run = run_plan(store, config, params, summary)
+    silver = build_usage_costs(store, config, params, run)
+    days = run.silver_days
     store.write(params.table(cost_tables.USAGE_COSTS), cost_tables.USAGE_COSTS, silver, ("usage_date", days))
     summary.rows_written["usage_costs"] = store.rows_written(params.table(cost_tables.USAGE_COSTS)) if days else 0
 

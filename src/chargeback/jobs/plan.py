@@ -83,7 +83,7 @@ class DayPlan:
     usage_date: dt.date
     state: DayState | None  # None: the source holds no records for the day
     recomputed: bool
-    since: dt.date | None  # recomputed in part: the lines of records ingested on or after this date
+    since: dt.date | None  # recomputed in part: records ingested on or after this date added to the published lines
     reason: str
 
 
@@ -121,11 +121,22 @@ def config_fingerprint(config: Config, params: RunParams, list_prices: DataFrame
     """What, besides the usage, decides a day's silver and gold: a day computed under another one is recomputed.
 
     The config, the release, the source tables and the list prices (a hash of every row: a new or changed price
-    reprices every day); names of jobs or workspaces renamed since are refreshed by the periodic full run.
+    reprices every day); names of jobs or workspaces renamed since are refreshed by the periodic full run. Also the
+    engine's version and session time zone: a line's `usage_line_id` (text of its key, timestamps included) must
+    read the same for new records to find their published line.
     """
     row_hash = F.xxhash64(*(F.to_json(F.struct(c)) for c in list_prices.columns)).cast("decimal(38,0)")
     prices = list_prices.agg(F.count(F.lit(1)), F.sum(row_hash)).collect()[0]
-    parts = (chargeback.__version__, repr(config), repr(params.sources), str(params.dedupe_usage), repr(tuple(prices)))
+    spark = list_prices.sparkSession
+    engine = (spark.version, spark.conf.get("spark.sql.session.timeZone"))
+    parts = (
+        chargeback.__version__,
+        repr(config),
+        repr(params.sources),
+        str(params.dedupe_usage),
+        repr(tuple(prices)),
+        repr(engine),
+    )
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -237,6 +248,9 @@ def _full_reason(store: TableStore, params: RunParams, fingerprint: str, last: s
     return None
 
 
+_NOT_HELD = "the published lines do not hold the records of the day (lines that netted to zero, or records read late)"
+
+
 def _day_plan(
     day: dt.date, now: DayState | None, seen: _Seen | None, fingerprint: str, lines_hold: int | None
 ) -> DayPlan:
@@ -252,7 +266,9 @@ def _day_plan(
         return DayPlan(day, now, True, None, "the source holds no records for the day any more")
     if lines_hold is None:
         return DayPlan(day, now, True, None, "a copy: its re-exported records are resolved by content over the day")
-    if seen.state is None or seen.watermark is None or now.through(seen.watermark) != seen.state:
+    if seen.state is None or seen.watermark is None:
+        return DayPlan(day, now, True, None, f"run {seen.run_id} saw no records of the day")
+    if now.through(seen.watermark) != seen.state:
         return DayPlan(
             day,
             now,
@@ -262,7 +278,7 @@ def _day_plan(
             "on that day after it read them)",
         )
     if lines_hold != seen.state.records:
-        return DayPlan(day, now, True, None, "lines of the day netted to zero: their records are read again")
+        return DayPlan(day, now, True, None, _NOT_HELD)
     since = seen.watermark + dt.timedelta(days=1)
     return DayPlan(day, now, True, since, f"records ingested after {seen.watermark} added to the lines they touch")
 

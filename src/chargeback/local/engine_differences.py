@@ -85,6 +85,7 @@ ENGINE_DIFFERENCES = (
         "delta-decimal-statistics",
         "A decimal column that holds one value in a Delta file is read from the file's JSON statistics through a "
         "double, so 57.468010831799909416 reads as 57.46801083179991 (a one-row append, a run's log row).",
-        "local.lakehouse writes file statistics for plain columns only, never for decimal or nested ones.",
+        "Tables local.lakehouse creates keep file statistics for plain columns only, never for decimal or nested "
+        "ones (a folder created before keeps them: generate it again).",
     ),
 )
