@@ -25,6 +25,7 @@ from chargeback.dates import DaySet
 from chargeback.errors import ConfigError
 from chargeback.jobs.daily import build_usage_costs, run
 from chargeback.jobs.params import RunParams
+from chargeback.jobs.plan import DayPlan, RunPlan
 from chargeback.local.engine import local_session
 from chargeback.local.enterprise_config import (
     ENTERPRISE_ALIASES,
@@ -253,7 +254,8 @@ def test_the_pipeline_runs_the_enterprise_config_end_to_end(store: LocalLakehous
     assert summary.is_balanced and summary.usage_line_count > 0
     assert summary.rows_written["business_units"] == len(config.business_units)
 
-    whole = dict.fromkeys(DaySet.between(START, end))  # every line of every day
+    days = tuple(DayPlan(day, None, True, None, "every line") for day in DaySet.between(START, end))
+    whole = RunPlan("full", None, "", days)
     expected = {r.usage_line_id: r for r in build_usage_costs(store, load_config(BASE_FILE), params, whole).collect()}
     actual = {r.usage_line_id: r for r in store.read(params.table(cost_tables.USAGE_COSTS)).collect()}
     assert actual.keys() == expected.keys()
