@@ -239,14 +239,7 @@ def _addable(usage: DataFrame, published: DataFrame, run: plan.RunPlan) -> dict[
     partial = _days_by_since(run.lines_since)
     if not partial:
         return run.lines_since
-    days = DaySet.of(day for ds in partial.values() for day in ds)
-    held = {
-        r.usage_date: (int(r.n or 0), r.last)
-        for r in on_days(published, days)
-        .groupBy("usage_date")
-        .agg(F.sum("source_record_count").alias("n"), F.max("last_ingestion_date").alias("last"))
-        .collect()
-    }
+    held = plan.held_records(published, DaySet.of(day for days in partial.values() for day in days))
     by_day = usage.where(_ingested_since(partial)).groupBy("usage_date").agg(F.count(F.lit(1)).alias("n"))
     new = {r.usage_date: r.n for r in by_day.collect()}
     logged = {d.usage_date: d.state.records if d.state else 0 for d in run.days}

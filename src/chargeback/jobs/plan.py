@@ -39,6 +39,7 @@ from chargeback.config import Config
 from chargeback.contracts.cost_tables import RECONCILIATION_RUNS, RUN_PLANS, USAGE_COSTS
 from chargeback.dates import DaySet
 from chargeback.jobs.params import RunParams
+from chargeback.steps.usage import on_days_column
 from chargeback.storage.store import TableStore
 
 FULL, INCREMENTAL = "full", "incremental"
@@ -58,14 +59,19 @@ class DayState:
         """What the day holds of records ingested on or before `day`; None when a record has no ingestion date."""
         if any(ingested is None for ingested, _, _ in self.by_ingestion):
             return None
-        parts = [(ingested, n, q) for ingested, n, q in self.by_ingestion if ingested is not None and ingested <= day]
-        with localcontext(Context(prec=_EXACT_DIGITS)):
-            quantity = sum((q for _, _, q in parts), Decimal(0))
-        return DayState(sum(n for _, n, _ in parts), quantity, max((d for d, _, _ in parts), default=None))
+        return _state_of(tuple(part for part in self.by_ingestion if part[0] is not None and part[0] <= day))
 
 
 # Decimal digits a sum of (38,18) quantities needs to stay exact in Python (its default context keeps 28).
 _EXACT_DIGITS = 80
+
+
+def _state_of(by_ingestion: tuple[tuple[dt.date | None, int, Decimal], ...]) -> DayState:
+    """The records of a day's (ingestion_date, records, quantity) parts, summed exactly."""
+    with localcontext(Context(prec=_EXACT_DIGITS)):
+        quantity = sum((q for _, _, q in by_ingestion), Decimal(0))
+    last = max((d for d, _, _ in by_ingestion if d is not None), default=None)
+    return DayState(sum(n for _, n, _ in by_ingestion), quantity, last, by_ingestion)
 
 
 @dataclass(frozen=True)
@@ -154,32 +160,20 @@ def source_days(usage: DataFrame, start: dt.date, end: dt.date) -> dict[dt.date,
     parts: dict[dt.date, list[tuple[dt.date | None, int, Decimal]]] = {}
     for r in rows:
         parts.setdefault(r.usage_date, []).append((r.ingestion_date, r.n, Decimal(r.q or 0)))
-    days = {}
-    with localcontext(Context(prec=_EXACT_DIGITS)):
-        for day, by_ingestion in parts.items():
-            dated = [d for d, _, _ in by_ingestion if d is not None]
-            days[day] = DayState(
-                sum(n for _, n, _ in by_ingestion),
-                sum((q for _, _, q in by_ingestion), Decimal(0)),
-                max(dated, default=None),
-                tuple(sorted(by_ingestion, key=lambda part: (part[0] is None, part[0] or dt.date.min))),
-            )
-    return days
+    in_order = {day: sorted(p, key=lambda part: (part[0] is None, part[0] or dt.date.min)) for day, p in parts.items()}
+    return {day: _state_of(tuple(p)) for day, p in in_order.items()}
 
 
-def published_records(store: TableStore, params: RunParams) -> dict[dt.date, int]:
-    """Source records the published silver lines of each day of the window hold (`source_record_count` summed)."""
-    name = params.table(USAGE_COSTS)
-    if not store.exists(name):
-        return {}
+def held_records(silver: DataFrame, days: DaySet) -> dict[dt.date, tuple[int, dt.date | None]]:
+    """Per day of `days`, the source records its silver lines hold (`source_record_count` summed) and the latest
+    ingestion date among them."""
     rows = (
-        store.read(name)
-        .where(F.col("usage_date").between(F.lit(params.start_date), F.lit(params.end_date)))
+        silver.where(on_days_column(days))
         .groupBy("usage_date")
-        .agg(F.sum("source_record_count").alias("n"))
+        .agg(F.sum("source_record_count").alias("n"), F.max("last_ingestion_date").alias("last"))
         .collect()
     )
-    return {r.usage_date: int(r.n or 0) for r in rows}
+    return {r.usage_date: (int(r.n or 0), r.last) for r in rows}
 
 
 def _seen(store: TableStore, params: RunParams) -> tuple[dict[dt.date, _Seen], dict[dt.date, str], str | None]:
@@ -303,11 +297,15 @@ def plan_run(
         days = tuple(DayPlan(d, now.get(d), True, None, f"full run: {why_full}") for d in window)
         return RunPlan(FULL, watermark, fingerprint, days)
     # Re-exported records are resolved by content across the day: a copy's days are recomputed whole.
-    held = published_records(store, params) if not params.dedupe_usage else None
-    plans = {
-        d: _day_plan(d, now.get(d), seen.get(d), fingerprint, None if held is None else held.get(d, 0))
-        for d in sorted(set(now) | set(seen))
-    }
+    silver = params.table(USAGE_COSTS)
+    held = {}
+    if store.exists(silver):
+        held = held_records(store.read(silver), DaySet.between(params.start_date, params.end_date))
+
+    def lines_hold(day: dt.date) -> int | None:
+        return None if params.dedupe_usage else held.get(day, (0, None))[0]
+
+    plans = {d: _day_plan(d, now.get(d), seen.get(d), fingerprint, lines_hold(d)) for d in sorted(set(now) | set(seen))}
     for d, run_id in unsettled.items():
         plans[d] = DayPlan(d, now.get(d), True, None, f"run {run_id} may have rewritten it and did not balance")
     plans = {d: p for d, p in plans.items() if p.state is not None or p.recomputed}

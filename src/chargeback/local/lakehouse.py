@@ -66,13 +66,13 @@ class LocalLakehouse(TableStore):
         # schema should be the same as the one converted from logical input schema", apache/datafusion#12560)
         # when such a column goes through CASE WHEN, a union and an aggregate. Locally only the table comment is
         # kept; Unity Catalog tables get every column comment (engine: column-comments).
-        plain = [c.name for c in spec.columns if not c.type.lower().startswith(_NOT_PLAIN)]
+        plain = _plain_columns((c.name, c.type) for c in spec.columns)
         self.spark.sql(
             f"CREATE TABLE IF NOT EXISTS {self.engine_name(name)} ({spec.ddl_schema(with_comments=False)}) "
             f"USING delta{partition} "
             f"LOCATION {sql_string(str(self.path_of(name)))} COMMENT {sql_string(spec.comment)} "
             # A table's statistics columns are its own: a writer's option would not change them.
-            f"TBLPROPERTIES ('delta.dataSkippingStatsColumns' = {sql_string(','.join(plain))})"
+            f"TBLPROPERTIES ('delta.dataSkippingStatsColumns' = {sql_string(plain)})"
         )
         self._registered.add(name)
 
@@ -82,8 +82,9 @@ class LocalLakehouse(TableStore):
             str(self.path_of(name))
         )
 
+    # `_create` made the table, with its statistics columns: a writer's option would not change them.
     def _overwrite(self, name: TableName, df: DataFrame, replace_where: str | None) -> None:
-        writer = _delta_writer(df, "overwrite")
+        writer = df.write.format("delta").mode("overwrite")
         if replace_where is not None:
             writer = writer.option("replaceWhere", replace_where)
         before = self._newest_commit(name)
@@ -97,7 +98,7 @@ class LocalLakehouse(TableStore):
         self._rows_written[name] = rows
 
     def _append(self, name: TableName, df: DataFrame) -> None:
-        _delta_writer(df, "append").save(str(self.path_of(name)))
+        df.write.format("delta").mode("append").save(str(self.path_of(name)))
 
     def _stage(self, name: TableName, df: DataFrame) -> None:
         self.write_raw(name, df, "overwrite")
@@ -128,22 +129,25 @@ class LocalLakehouse(TableStore):
         super().set_current_schema(sail_catalog_name(catalog), schema)
 
 
-# Column types whose file statistics Sail would read values from (engine: delta-decimal-statistics).
-_NOT_PLAIN = ("decimal", "struct", "map", "array")
-
-
-def _delta_writer(df: DataFrame, mode: str) -> DataFrameWriter:
-    """A Delta writer of `df` that keeps file statistics for its plain columns only (dates, strings, numbers), when
-    it creates the table (`_create` sets them for the tables it declares).
+def _plain_columns(columns: Iterable[tuple[str, str]]) -> str:
+    """The (name, type) columns that are neither decimal nor nested, comma-separated: the ones whose file statistics
+    a local table keeps.
 
     Sail reads a decimal column that holds one value in a file from the file's JSON statistics, through a double:
     57.468010831799909416 reads back as 57.46801083179991 (engine: delta-decimal-statistics). Without statistics for
     decimal (or nested) columns it reads the Parquet value; dates and ids keep theirs for data skipping.
     """
-    plain = [f.name for f in df.schema.fields if not f.dataType.simpleString().startswith(_NOT_PLAIN)]
+    not_plain = ("decimal", "struct", "map", "array")
+    return ",".join(name for name, kind in columns if not kind.lower().startswith(not_plain))
+
+
+def _delta_writer(df: DataFrame, mode: str) -> DataFrameWriter:
+    """A Delta writer of `df` that keeps file statistics for its plain columns only (`_plain_columns`), when it
+    creates the table or replaces its schema."""
+    plain = _plain_columns((f.name, f.dataType.simpleString()) for f in df.schema.fields)
     writer = df.write.format("delta").mode(mode)
     if plain:
-        return writer.option("dataSkippingStatsColumns", ",".join(plain))
+        return writer.option("dataSkippingStatsColumns", plain)
     return writer.option("dataSkippingNumIndexedCols", "0")
 
 
