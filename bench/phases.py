@@ -192,22 +192,41 @@ def _gold_differences(store: Any, copy: Path) -> dict[str, int]:
     return out
 
 
+def _year_folders(spec: dict[str, Any]) -> tuple[Path, Path, Path]:
+    """The published schema of the year's lakehouse, its copy before the normal day's run, and after it."""
+    main = Path(spec["lakehouse"]) / "main" / "chargeback"
+    return main, main.with_name("chargeback.before"), main.with_name("chargeback.incremental")
+
+
 def phase_year(spec: dict[str, Any]) -> dict[str, Any]:
-    """A year of history, then a normal day, as the daily job meets them.
+    """A year of history, then a normal day arriving.
 
     The generated table is held back to the end of the year's last day and rebuilt in full over the whole year.
     Then a normal day arrives (the records ingested that day: yesterday's usage and the generator's own
-    corrections, plus late corrections of `correction_share` of the records of the 20 days before) and the daily
-    run (window = lookback) runs incrementally, each repeat from the same state; then the same window in full,
-    whose silver and gold must equal the incremental run's row for row.
+    corrections, plus late corrections of `correction_share` of the records of the 20 days before); the published
+    tables are copied aside for `phase_year_daily`.
     """
     from chargeback.local.synthetic.arrivals import arrive, hold_back
 
     start, cut = dt.date.fromisoformat(spec["start"]), dt.date.fromisoformat(spec["cut"])
-    day = cut + dt.timedelta(days=1)
+    main, before, _ = _year_folders(spec)
+    out: dict[str, Any] = {}
+    with _lakehouse(spec["lakehouse"]) as store:
+        hold_back(store, cut)
+        reset_peak_memory()
+        out["full"] = _run_pipeline(store, start, cut, 1, "year")
+        out["arrived_rows"] = arrive(store, cut + dt.timedelta(days=1), spec["correction_share"], 20)
+        shutil.copytree(main, before)
+    return out
+
+
+def phase_year_daily(spec: dict[str, Any]) -> dict[str, Any]:
+    """The daily run (window = lookback) after `phase_year`, in a process of its own as each job run is: first
+    incrementally, each repeat from the same state; then the same window in full, whose silver and gold must
+    equal the incremental run's row for row."""
+    day = dt.date.fromisoformat(spec["cut"]) + dt.timedelta(days=1)
     window_start = day - dt.timedelta(days=spec["incremental_days"] - 1)
-    main = Path(spec["lakehouse"]) / "main" / "chargeback"
-    before, after_incremental = main.with_name("chargeback.before"), main.with_name("chargeback.incremental")
+    main, before, after_incremental = _year_folders(spec)
 
     def restore() -> None:
         shutil.rmtree(main)
@@ -215,11 +234,6 @@ def phase_year(spec: dict[str, Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     with _lakehouse(spec["lakehouse"]) as store:
-        hold_back(store, cut)
-        reset_peak_memory()
-        out["full"] = _run_pipeline(store, start, cut, 1, "year")
-        out["arrived_rows"] = arrive(store, day, spec["correction_share"], 20)
-        shutil.copytree(main, before)
         reset_peak_memory()
         out["incremental"] = _run_pipeline(
             store, window_start, day, spec["repeat"], "incremental", full=False, before_each=restore
@@ -239,6 +253,7 @@ PHASES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "dashboard": phase_dashboard,
     "jvm": phase_jvm,
     "year": phase_year,
+    "year_daily": phase_year_daily,
 }
 
 

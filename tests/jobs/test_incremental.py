@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from chargeback.config import Config, load_config
 from chargeback.contracts import cost_tables
-from chargeback.contracts.system_table_names import USAGE_TABLE
+from chargeback.contracts.system_table_names import CLUSTERS_TABLE, USAGE_TABLE
 from chargeback.contracts.table_spec import TableSpec
 from chargeback.jobs.daily import run
 from chargeback.jobs.outputs import OUTPUTS
@@ -198,6 +198,56 @@ def test_a_retried_silver_step_does_not_add_the_new_records_twice(arrived: Path,
     _, expected = run_copy(arrived, tmp_path / "full", case, case.params("full", NEXT, full=True))
     assert retried.is_balanced
     assert [table for table in expected if got[table] != expected[table]] == []
+
+
+def test_a_cluster_billed_only_by_new_records_is_named(arrived: Path, case: Case, tmp_path: Path) -> None:
+    """The clusters table is cut to the clusters the priced records bill (`Enrichment.for_records`): on a day the
+    run adds to, those are the new records, and a cluster only they bill is named as a full run names it."""
+    if case.dedupe or case.config.closed_months:
+        pytest.skip("the line-level path, once")
+    root = tmp_path / "new-cluster"
+    shutil.copytree(arrived, root)
+    day = NEXT - dt.timedelta(days=5)
+    with lakehouse(root) as store:
+        run(store, case.config, case.params("incremental", NEXT))
+        usage = store.read(USAGE_TABLE).where(
+            (F.col("usage_date") == F.lit(day)) & (F.col("record_type") == "ORIGINAL")
+        )
+        meta = F.col("usage_metadata")
+        others = ("job_id", "dlt_pipeline_id", "warehouse_id", "app_id", "notebook_id", "database_instance_id")
+        only_cluster = meta.getField("cluster_id").isNotNull()
+        for field in others:  # a line is named by its cluster only when no other workload id comes first
+            only_cluster = only_cluster & meta.getField(field).isNull()
+        (record,) = usage.where(only_cluster).orderBy("record_id").limit(1).collect()
+        clusters = store.read(CLUSTERS_TABLE)
+        (template,) = clusters.limit(1).collect()  # any row: the new cluster's other columns
+        new_cluster = {
+            "workspace_id": F.lit(record.workspace_id),
+            "cluster_id": F.lit("cluster-billed-once"),
+            "cluster_name": F.lit("billed once"),
+        }
+        store.write_raw(
+            CLUSTERS_TABLE,
+            store.spark.createDataFrame([template], clusters.schema).withColumns(new_cluster),
+            "append",
+        )
+        appended = store.spark.createDataFrame([record], usage.schema).withColumns(
+            {
+                "record_id": F.lit("record-of-a-new-cluster"),
+                "usage_metadata": meta.withField("cluster_id", F.lit("cluster-billed-once")),
+                "ingestion_date": F.lit(NEXT + dt.timedelta(days=1)),
+            }
+        )
+        append_records(store, appended)
+    incremental, got = run_copy(root, tmp_path / "incremental", case, case.params("named", NEXT))
+    _, expected = run_copy(root, tmp_path / "full", case, case.params("full", NEXT, full=True))
+
+    assert incremental.plan is not None and incremental.plan.lines_since[day] is not None
+    assert [table for table in expected if got[table] != expected[table]] == []
+    with lakehouse(tmp_path / "incremental") as store:
+        silver = store.read(TableName("main", "chargeback", cost_tables.USAGE_COSTS.table))
+        names = silver.where(F.col("workload_id") == "cluster-billed-once").select("workload_name").distinct()
+        assert [r.workload_name for r in names.collect()] == ["billed once"]
 
 
 def test_a_run_with_nothing_new_recomputes_nothing_and_changes_nothing(

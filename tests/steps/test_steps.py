@@ -385,3 +385,46 @@ def test_serverless_pipeline_with_empty_custom_tags_is_attributed_through_its_pi
         "business_unit string, attribution_method string, effective_cost decimal(38,10)",
     )
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_clusters_are_named_from_the_rows_of_the_clusters_the_records_bill(spark):
+    """`Enrichment.for_records` keeps every row of each billed cluster (its latest name wins) and no other: not
+    a cluster the records do not bill, nor one of the same id in another workspace."""
+    from chargeback.contracts.system_tables import CLUSTERS, JOBS, PIPELINES, SERVED_ENTITIES, WORKSPACES_LATEST
+    from chargeback.jobs.daily import usage_costs
+    from chargeback.jobs.params import RunParams
+    from chargeback.steps.workloads import Enrichment
+    from tests.helpers import struct_value
+
+    ws, other_ws = "1111111111111111", "2222222222222222"
+    created, renamed = dt.datetime(2026, 1, 1), dt.datetime(2026, 10, 1)
+    usage = spark.createDataFrame(
+        [usage_row("2", metadata={"cluster_id": "c-1"}, product="ALL_PURPOSE", record_id="a")], USAGE
+    )
+
+    def cluster(workspace: str, cluster_id: str, name: str, at: dt.datetime) -> tuple:
+        values = {"workspace_id": workspace, "cluster_id": cluster_id, "cluster_name": name, "change_time": at}
+        return struct_value(CLUSTERS, values)
+
+    clusters = spark.createDataFrame(
+        [
+            cluster(ws, "c-1", "etl (old)", created),
+            cluster(ws, "c-1", "etl", renamed),
+            cluster(ws, "c-2", "unbilled", renamed),
+            cluster(other_ws, "c-1", "same id elsewhere", renamed),
+        ],
+        CLUSTERS,
+    )
+    empty = [spark.createDataFrame([], schema) for schema in (WORKSPACES_LATEST, JOBS, PIPELINES, SERVED_ENTITIES)]
+    enrichment = Enrichment(*empty, clusters=clusters).for_records(usage)
+
+    assert enrichment.clusters is not None
+    assert sorted((r.workspace_id, r.cluster_id, r.cluster_name) for r in enrichment.clusters.collect()) == [
+        (ws, "c-1", "etl"),
+        (ws, "c-1", "etl (old)"),
+    ]
+    prices = spark.createDataFrame([price_row(SKU, "0.5", dt.datetime(2020, 1, 1), None)], LIST_PRICES)
+    params = RunParams("main", "chargeback", DAY, DAY, "r", dt.datetime(2026, 10, 6))
+    named = usage_costs(usage, prices, enrichment, config(), params).select("workload_type", "workload_name")
+    assert [tuple(r) for r in named.collect()] == [("cluster", "etl")]
+    assert Enrichment(*empty).for_records(usage).clusters is None

@@ -199,13 +199,16 @@ def build_usage_costs(store: TableStore, config: Config, params: RunParams, run:
     lines_since = _addable(usage, store.read(silver), run) if store.exists(silver) else run.lines_since
     partial = _days_by_since(lines_since)
     if not partial:
-        return usage_costs(usage, list_prices, enrichment, config, params)
-    whole = usage_lines(on_days(usage, DaySet.of(d for d, since in lines_since.items() if since is None)), params)
-    new_lines = stage_usage(usage.where(_ingested_since(partial)), params.dedupe_usage).transform(net_records)
+        return usage_costs(usage, list_prices, enrichment.for_records(usage), config, params)
+    whole_records = on_days(usage, DaySet.of(d for d, since in lines_since.items() if since is None))
+    new_records = usage.where(_ingested_since(partial))
+    whole = usage_lines(whole_records, params)
+    new_lines = stage_usage(new_records, params.dedupe_usage).transform(net_records)
     published = on_days(store.read(silver), DaySet.of(day for days in partial.values() for day in days))
     kept = published.join(new_lines.select("usage_line_id"), "usage_line_id", "left_anti")
     added = add_to_published(new_lines, published)
-    return cost_lines(whole.unionByName(added), list_prices, enrichment, config, params).unionByName(
+    named = enrichment.for_records(whole_records.unionByName(new_records))
+    return cost_lines(whole.unionByName(added), list_prices, named, config, params).unionByName(
         kept.select(*cost_tables.USAGE_COSTS.column_names)
     )
 

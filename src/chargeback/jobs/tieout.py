@@ -164,12 +164,26 @@ def _reexported(rows: DataFrame) -> DataFrame:
     return again
 
 
+def _ids_may_repeat(rows: DataFrame) -> bool:
+    """Whether two records may share an id: two with one 64-bit hash of (record_id, record_type). Most sources
+    have no re-exports, and grouping on one number costs far less than on two strings; a repeated hash (a copy, or
+    rarely a collision) leads to the exact count of `_reexported`."""
+    hashes = rows.where(F.col("record_id").isNotNull()).select(F.xxhash64("record_id", "record_type").alias("_id"))
+    return bool(hashes.groupBy("_id").count().where(F.col("count") > 1).limit(1).collect())
+
+
 def _each_record_once(rows: DataFrame) -> DataFrame:
     """Every record once: a re-exported one as its newest copy, with `_copied` and `_versions` (contents seen)."""
     record = ["record_id", "record_type"]
+    needed = [*KEY, "usage_quantity", "usage_end_time", *record]
+
+    def alone(frame: DataFrame) -> DataFrame:
+        return frame.select(*needed, F.lit(False).alias("_copied"), F.lit(1).alias("_versions"))
+
+    if not _ids_may_repeat(rows):
+        return alone(rows)
     same_record = (F.col("record_id") == F.col("_record_id")) & F.col("record_type").eqNullSafe(F.col("_record_type"))
     marked = rows.join(_reexported(rows), same_record, "left").drop("_record_id", "_record_type")
-    needed = [*KEY, "usage_quantity", "usage_end_time", *record]
     copy_of = Window.partitionBy(*record)
     newest = copy_of.orderBy(F.col("ingestion_date").desc_nulls_last(), F.col("_content").desc())
     kept = (
@@ -180,10 +194,7 @@ def _each_record_once(rows: DataFrame) -> DataFrame:
         .where(F.col("_n") == 1)
         .select(*needed, F.lit(True).alias("_copied"), "_versions")
     )
-    once = marked.where(F.col("_again").isNull()).select(
-        *needed, F.lit(False).alias("_copied"), F.lit(1).alias("_versions")
-    )
-    return once.unionByName(kept)
+    return alone(marked.where(F.col("_again").isNull())).unionByName(kept)
 
 
 def source_facts(usage: DataFrame, start: dt.date, end: dt.date) -> SourceFacts:

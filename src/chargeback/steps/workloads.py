@@ -6,12 +6,12 @@ falling back to names on the usage record and then to ids: these tables are regi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from chargeback.steps.usage import IDENTITY_FIELDS
+from chargeback.steps.usage import IDENTITY_FIELDS, nested
 
 # (workload_type, id column), in the order a usage line is classified.
 _WORKLOAD_ID_COLUMNS = (
@@ -66,6 +66,21 @@ class Enrichment:
     served_entities: DataFrame
     warehouses: DataFrame | None = None
     clusters: DataFrame | None = None
+
+    def for_records(self, records: DataFrame) -> Enrichment:
+        """This enrichment with only the cluster rows of the clusters `records` (raw usage) bill.
+
+        The clusters table holds every cluster of the account's history (each job run creates one) and its latest
+        row per cluster is found by sorting; the few a run's records bill are picked first, from the records rather
+        than the netted lines, which would be computed a second time.
+        """
+        if self.clusters is None:
+            return self
+        key = ["workspace_id", "cluster_id"]
+        billed = records.select(
+            "workspace_id", nested(records, "usage_metadata", "cluster_id").cast("string").alias("cluster_id")
+        ).where(F.col("cluster_id").isNotNull())
+        return replace(self, clusters=self.clusters.join(billed.distinct(), key, "left_semi"))
 
 
 def _latest_names(scd: DataFrame, id_column: str, name_column: str, alias: str) -> DataFrame:
