@@ -138,16 +138,22 @@ def append_records(store: LocalLakehouse, records: DataFrame) -> None:
     store.write_raw(USAGE_TABLE, store.spark.createDataFrame(records.collect(), usage.schema), "append")
 
 
+def published_next(arrived: Path, case: Case, root: Path) -> Path:
+    """A copy of `arrived` at `root` after NEXT's incremental run, for a test of the line-level path (run once)."""
+    if case.dedupe or case.config.closed_months:
+        pytest.skip("the line-level path, once")
+    shutil.copytree(arrived, root)
+    with lakehouse(root) as store:
+        run(store, case.config, case.params("incremental", NEXT))
+    return root
+
+
 def test_a_line_that_netted_to_zero_is_counted_whole_when_it_returns(arrived: Path, case: Case, tmp_path: Path) -> None:
     """A line retracted to zero leaves silver; when a restatement brings it back, its line must count all three
     records, as a full run counts them: the day is read again whole, not added to."""
-    if case.dedupe or case.config.closed_months:
-        pytest.skip("the line-level path, once")
-    root = tmp_path / "zeroed"
-    shutil.copytree(arrived, root)
+    root = published_next(arrived, case, tmp_path / "zeroed")
     day = NEXT - dt.timedelta(days=5)
     with lakehouse(root) as store:
-        run(store, case.config, case.params("incremental", NEXT))
         usage = store.read(USAGE_TABLE).where(F.col("usage_date") == F.lit(day))
         window = ["workspace_id", "sku_name", "usage_start_time", "usage_end_time"]
         alone = usage.groupBy(*window).count().where(F.col("count") == 1)  # the only record of its line
@@ -203,13 +209,9 @@ def test_a_retried_silver_step_does_not_add_the_new_records_twice(arrived: Path,
 def test_a_cluster_billed_only_by_new_records_is_named(arrived: Path, case: Case, tmp_path: Path) -> None:
     """The clusters table is cut to the clusters the priced records bill (`Enrichment.for_records`): on a day the
     run adds to, those are the new records, and a cluster only they bill is named as a full run names it."""
-    if case.dedupe or case.config.closed_months:
-        pytest.skip("the line-level path, once")
-    root = tmp_path / "new-cluster"
-    shutil.copytree(arrived, root)
+    root = published_next(arrived, case, tmp_path / "new-cluster")
     day = NEXT - dt.timedelta(days=5)
     with lakehouse(root) as store:
-        run(store, case.config, case.params("incremental", NEXT))
         usage = store.read(USAGE_TABLE).where(
             (F.col("usage_date") == F.lit(day)) & (F.col("record_type") == "ORIGINAL")
         )
