@@ -299,7 +299,7 @@ def plan_run(
     # Re-exported records are resolved by content across the day: a copy's days are recomputed whole.
     silver = params.table(USAGE_COSTS)
     held = {}
-    if store.exists(silver):
+    if not params.dedupe_usage and store.exists(silver):
         held = held_records(store.read(silver), DaySet.between(params.start_date, params.end_date))
 
     def lines_hold(day: dt.date) -> int | None:
