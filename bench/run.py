@@ -178,6 +178,24 @@ def bench_year(plan: Plan, work: Path) -> dict[str, Any]:
     return out
 
 
+# Where the bench writes: this machine's paths, not part of what was measured.
+_LOCATIONS = ("--out", "--work")
+
+
+def _measured_command(argv: list[str]) -> str:
+    """The command line as recorded in the results, without `_LOCATIONS` and their values."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _LOCATIONS:
+            skip = True
+        elif not arg.startswith(tuple(f"{option}=" for option in _LOCATIONS)):
+            kept.append(arg)
+    return " ".join(["bench/run.py", *kept])
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -224,7 +242,7 @@ def main(argv: list[str]) -> int:
     work.mkdir(parents=True, exist_ok=True)
     started = time.time()
     results: dict[str, Any] = {
-        "command": " ".join(["bench/run.py", *argv]),
+        "command": _measured_command(argv),
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "repeat": plan.repeat,

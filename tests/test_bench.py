@@ -24,6 +24,7 @@ def test_bench_smoke_run_measures_every_phase_and_engines_bill_the_same(tmp_path
     assert proc.returncode == 0, proc.stderr[-4000:]
 
     results = json.loads(out.read_text())
+    assert results["command"].startswith("bench/run.py --smoke") and str(tmp_path) not in results["command"]
     (scale,) = results["scales"]
     assert scale["pipeline"]["is_balanced"]
     assert scale["usage_rows"] > 0 and scale["limit"]["median_s"] > 0
