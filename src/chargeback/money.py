@@ -145,6 +145,21 @@ def share_toward_zero(amount: Column, ratio: Column) -> Column:
     return money(head + _truncate10(rest, 2))
 
 
+# An amount below AMOUNT_LIMIT at 10 decimals: two of them add up in 35 digits.
+_AMOUNT = _dec(24, 10)
+
+
+def with_remainder(share: Column, total: Column, shares_total: Column, is_owner: Column) -> Column:
+    """`share` as money, plus on the owner's row what all the shares (`shares_total`) lack to make `total`: shares
+    truncated toward zero then add up to their total exactly.
+
+    Operands are bounded (|amount| < AMOUNT_LIMIT): MONEY + MONEY would need 39 digits, and Spark then drops a
+    decimal (DECIMAL(38,9)), which loses the last digit of every remainder; Sail keeps it.
+    """
+    remainder = (total.cast(_AMOUNT) - shares_total.cast(_AMOUNT)).cast(_AMOUNT)
+    return money(share.cast(_AMOUNT) + F.when(is_owner, remainder).otherwise(F.lit(0).cast(_AMOUNT)))
+
+
 def discounted(list_cost: Column, discount_percent: Column) -> Column:
     """list cost x (1 - percent / 100), rounded half up: the ratio is exact (4 decimals of percent, 6 of ratio)."""
     keep = ((F.lit(100).cast(PERCENT) - discount_percent.cast(PERCENT)) / F.lit(100).cast("decimal(3,0)")).cast(

@@ -57,6 +57,8 @@ from chargeback.storage.store import TableStore
 # Scratch tables of the publish step: its intermediate results, read more than once, written once per run.
 STAGED_COST_DAILY = "staging_cost_daily"
 STAGED_CONSUMPTION_SHARES = "staging_consumption_shares"
+# The consumption split's intermediate results (`consumption.consumption_shares`), by their name there.
+STAGED_CONSUMPTION_PARTS = "staging_consumption_{}"
 
 
 def _total(df: DataFrame, column: str = "effective_cost") -> Decimal:
@@ -338,7 +340,12 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
     silver = on_days(store.read(params.table(cost_tables.USAGE_COSTS)), days)
     usage = sources.consumption_usage(store, config, params, days.first if days else params.end_date)
     # Staged: the gate and the writes read them (and compute them once).
-    shares = consumption_split(silver, config.shared_costs, usage)
+    shares = consumption_split(
+        silver,
+        config.shared_costs,
+        usage,
+        lambda part, df: store.stage(params.table(STAGED_CONSUMPTION_PARTS.format(part)), df),
+    )
     if shares is not None:
         shares = store.stage(params.table(STAGED_CONSUMPTION_SHARES), shares)
     costs = allocate(silver, config.shared_costs, config.unit_ids, shares=shares)

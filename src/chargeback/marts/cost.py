@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from chargeback.config import UNALLOCATED, Config
@@ -51,18 +51,17 @@ def corrections(truth: DataFrame, booked: DataFrame, booking_date: dt.date, run_
     """
     key = [c for c in COST_GRAIN if c not in ("cost_kind",)]
 
-    def signed(rows: DataFrame, sign: int) -> DataFrame:
-        return rows.select(
-            *key,
-            "workload_name",
-            (F.col("list_cost") * sign).cast(MONEY).alias("list_cost"),
-            (F.col("effective_cost") * sign).cast(MONEY).alias("effective_cost"),
-        )
+    def signed(rows: DataFrame, negate: bool) -> DataFrame:
+        # Negated, not multiplied by -1: MONEY x DECIMAL(1,0) needs 40 digits, and Spark drops two decimals.
+        def amount(name: str) -> Column:
+            return (-F.col(name) if negate else F.col(name)).cast(MONEY).alias(name)
+
+        return rows.select(*key, "workload_name", amount("list_cost"), amount("effective_cost"))
 
     # A union of truth and negated bookings, summed per key (engine: full-outer-join).
     diff = (
-        signed(truth, 1)
-        .unionByName(signed(booked, -1))
+        signed(truth, negate=False)
+        .unionByName(signed(booked, negate=True))
         .groupBy(*key)
         .agg(
             F.first("workload_name", ignorenulls=True).alias("n"),

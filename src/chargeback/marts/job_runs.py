@@ -27,7 +27,7 @@ dates the run and `cost_columns` closes its row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -46,37 +46,38 @@ def run_outcomes(
     timeline: DataFrame,
     usage_lines: DataFrame,
     key: Sequence[str],
-    first: Sequence[str | Column],
+    first: Mapping[str, str],
     final: Sequence[str],
 ) -> DataFrame:
     """One row per run (`key`) of a timeline sliced by the hour that has usage lines: `_timeline_start_at` (of its
-    first slice), `_timeline_end_at` (of its last), the `first` columns of its first slice, and the `final`
-    columns of its latest final slice (`result_state` set) with `attempt_count`, its final slices (NULL while it
-    runs)."""
+    first slice), `_timeline_end_at` (of its last), the `first` columns (output name -> timeline column) of its
+    first slice, and the `final` columns of its latest final slice (`result_state` set) with `attempt_count`, its
+    final slices (NULL while it runs)."""
     # Only the runs of the lines: the timeline holds every run of the account's history, and a run's outcome
     # needs its own slices alone.
     runs = usage_lines.where(F.col(key[-1]).isNotNull()).select(*key).distinct()
-    timeline = timeline.join(runs, list(key), "left_semi")
+    slices = timeline.join(runs, list(key), "left_semi")
     run = Window.partitionBy(*key)
-    first_slice = F.row_number().over(run.orderBy(F.col("period_start_time").asc(), F.col("period_end_time").asc()))
-    span = (
-        timeline.withColumn("_first", first_slice)
-        .withColumn("_timeline_start_at", F.min("period_start_time").over(run))
-        .withColumn("_timeline_end_at", F.max("period_end_time").over(run))
-        .where(F.col("_first") == 1)
-        .select(*key, "_timeline_start_at", "_timeline_end_at", *first)
+    is_final = F.col("result_state").isNotNull()
+    first_slice = run.orderBy(F.col("period_start_time").asc(), F.col("period_end_time").asc())
+    latest_final = run.orderBy(
+        (~is_final).asc(),
+        F.col("period_end_time").desc(),
+        F.col("period_start_time").desc(),
+        F.col("result_state").asc(),
     )
-    final_order = run.orderBy(
-        F.col("period_end_time").desc(), F.col("period_start_time").desc(), F.col("result_state").asc()
+    # Both slices are marked in one pass and picked by an aggregate: the timeline is read and joined once.
+    marked = slices.withColumn("_first", F.row_number().over(first_slice) == 1).withColumn(
+        "_final", is_final & (F.row_number().over(latest_final) == 1)
     )
-    finals = (
-        timeline.where(F.col("result_state").isNotNull())
-        .withColumn("_latest", F.row_number().over(final_order))
-        .withColumn("attempt_count", F.count(F.lit(1)).over(run).cast("int"))
-        .where(F.col("_latest") == 1)
-        .select(*key, *final, "attempt_count")
+    final_count = F.count("result_state")
+    return marked.groupBy(*key).agg(
+        F.min("period_start_time").alias("_timeline_start_at"),
+        F.max("period_end_time").alias("_timeline_end_at"),
+        *(F.max(F.when(F.col("_first"), F.col(column))).alias(name) for name, column in first.items()),
+        *(F.max(F.when(F.col("_final"), F.col(column))).alias(column) for column in final),
+        F.when(final_count > 0, final_count).cast("int").alias("attempt_count"),
     )
-    return span.join(finals, list(key), "left")
 
 
 def is_waste(result_state: Column, attempt_count: Column) -> Column:
@@ -152,7 +153,12 @@ def _runs(usage_lines: DataFrame, job_run_timeline: DataFrame, jobs: DataFrame) 
         job_run_timeline.withColumnRenamed("run_id", "job_run_id"),
         usage_lines,
         _RUN,
-        first=(F.col("job_id").alias("_timeline_job_id"), "trigger_type", "run_type", "run_name"),
+        first={
+            "_timeline_job_id": "job_id",
+            "trigger_type": "trigger_type",
+            "run_type": "run_type",
+            "run_name": "run_name",
+        },
         final=("result_state", "termination_code"),
     )
     return (

@@ -44,7 +44,7 @@ def pipeline_update_costs(usage_lines: DataFrame, pipeline_update_timeline: Data
         pipeline_update_timeline.withColumnRenamed("update_id", "dlt_update_id"),
         usage_lines,
         _UPDATE,
-        first=(F.col("pipeline_id").alias("_timeline_pipeline_id"), "update_type", "trigger_type"),
+        first={"_timeline_pipeline_id": "pipeline_id", "update_type": "update_type", "trigger_type": "trigger_type"},
         final=("result_state",),
     )
     updates = costed_runs(

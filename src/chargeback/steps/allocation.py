@@ -15,7 +15,7 @@ unit id), so the shares of a pool sum to the pool exactly and never have the opp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from chargeback.config import UNALLOCATED, SharedPool
 from chargeback.contracts.cost_tables import COST_GRAIN
 from chargeback.errors import InputError
-from chargeback.money import MONEY, PERCENT, money, ratio_of, share_toward_zero
+from chargeback.money import MONEY, PERCENT, money, ratio_of, share_toward_zero, with_remainder
 from chargeback.steps import consumption
 from chargeback.steps.pricing import glob_like
 
@@ -190,8 +190,7 @@ def allocate_shared(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Seq
     )
 
     def with_residual(share: str, total: str) -> Column:
-        residual = F.col(total) - F.sum(share).over(group)
-        return money(F.col(share) + F.when(F.col("is_owner"), residual).otherwise(F.lit(0)))
+        return with_remainder(F.col(share), F.col(total), F.sum(share).over(group), F.col("is_owner"))
 
     return split.select(
         "usage_date",
@@ -211,16 +210,20 @@ def allocate_shared(lines: DataFrame, pools: Sequence[SharedPool], unit_ids: Seq
 
 
 def consumption_split(
-    lines: DataFrame, pools: Sequence[SharedPool], usage: consumption.Usage | None
+    lines: DataFrame,
+    pools: Sequence[SharedPool],
+    usage: consumption.Usage | None,
+    materialise: Callable[[str, DataFrame], DataFrame] = lambda _, df: df,
 ) -> DataFrame | None:
-    """The shares of the bills of the pools split by consumption (None without such pools)."""
+    """The shares of the bills of the pools split by consumption (None without such pools); `materialise` as
+    `consumption.consumption_shares` takes it."""
     by_use = [pool for pool in pools if pool.method == "consumption"]
     if not by_use:
         return None
     if usage is None:
         raise InputError(f"shared_costs: pool {by_use[0].id} splits by consumption, which needs query history")
     pool_lines = consumption.pool_lines(lines, by_use)
-    return consumption.consumption_shares(pool_lines, usage.queries, usage.identity_units)
+    return consumption.consumption_shares(pool_lines, usage.queries, usage.identity_units, materialise)
 
 
 def allocate(

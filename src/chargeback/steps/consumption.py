@@ -28,21 +28,20 @@ Business units come from an identity -> unit mapping (the config's identity rule
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from chargeback.config import UNALLOCATED, IdentityRule, SharedPool
-from chargeback.money import MONEY, RATIO, money, ratio_of, share_toward_zero, times_ratio
+from chargeback.money import MONEY, RATIO, money, ratio_of, share_toward_zero, times_ratio, with_remainder
 from chargeback.steps.validity import in_force_on
 
 US_PER_HOUR = 3_600_000_000
 US_PER_DAY = 24 * US_PER_HOUR
 # Statements time out after 48 hours by default (STATEMENT_TIMEOUT): a window's statements start at most that early.
 QUERY_LOOKBACK = dt.timedelta(days=2)
-_AMOUNT = "decimal(34,10)"  # an hour's cost: |amount| < 10^24 (money.AMOUNT_LIMIT)
 
 # allocation_basis values: how a row's share was found.
 CONSUMPTION, IDLE_SPREAD, IDLE_UNIT, IDLE_KEPT = "consumption", "idle_spread", "idle_unit", "idle_kept"
@@ -195,9 +194,7 @@ def _split(rows: DataFrame, group: Sequence[str], weight: str, order: Sequence[C
     )
 
     def exact(share: str, total: str) -> Column:
-        # Bounded operands: DECIMAL(38,10) + DECIMAL(38,10) makes Spark drop decimals (38 digits at most).
-        residual = (F.col(total).cast(_AMOUNT) - F.sum(share).over(window).cast(_AMOUNT)).cast(_AMOUNT)
-        return money(F.col(share).cast(_AMOUNT) + F.when(F.col("_owner"), residual).otherwise(F.lit(0).cast(_AMOUNT)))
+        return with_remainder(F.col(share), F.col(total), F.sum(share).over(window), F.col("_owner"))
 
     return split.select(
         *rows.columns,
@@ -234,11 +231,11 @@ def _busy_rows(hours: DataFrame, used: DataFrame) -> DataFrame:
     ).withColumn("allocation_basis", F.lit(CONSUMPTION))
 
 
-def _spread_idle(idle: DataFrame, slices: DataFrame) -> DataFrame:
+def _spread_idle(idle: DataFrame, used: DataFrame) -> DataFrame:
     """Idle bills split by the identities' task time that warehouse-day; a day without task time keeps them whole."""
-    day_of_slice = utc_date(_micros("usage_hour"))
+    # A day's task time is the sum of its hours' (`used`): exact, both are sums of MONEY amounts.
     daily = (
-        slices.withColumn("usage_date", day_of_slice)
+        used.withColumn("usage_date", utc_date(_micros("usage_hour")))
         .groupBy("workspace_id", "warehouse_id", "usage_date", "identity")
         .agg(money(F.sum("task_ms")).alias("day_task_ms"))
         .where(F.col("day_task_ms") > 0)
@@ -251,13 +248,13 @@ def _spread_idle(idle: DataFrame, slices: DataFrame) -> DataFrame:
     return spread.unionByName(_whole(unspread, IDLE_KEPT, F.lit(UNALLOCATED)), allowMissingColumns=True)
 
 
-def _idle_rows(hours: DataFrame, slices: DataFrame) -> DataFrame:
+def _idle_rows(hours: DataFrame, used: DataFrame) -> DataFrame:
     """The bills of hours without task time, charged as their pool's idle rule says."""
     idle = hours.where(F.col("is_idle")).withColumn("task_ms", F.lit(0).cast(MONEY))
     idle = idle.withColumn("query_count", F.lit(0).cast("bigint"))
     method = F.col("idle_method")
     return (
-        _spread_idle(idle.where(method == "spread"), slices)
+        _spread_idle(idle.where(method == "spread"), used)
         .unionByName(_whole(idle.where(method == "unit"), IDLE_UNIT, F.col("idle_unit")), allowMissingColumns=True)
         .unionByName(_whole(idle.where(method == "keep"), IDLE_KEPT, F.lit(UNALLOCATED)), allowMissingColumns=True)
     )
@@ -310,7 +307,12 @@ def cost_rows(shares: DataFrame) -> DataFrame:
     )
 
 
-def consumption_shares(lines: DataFrame, queries: DataFrame, identity_units: DataFrame | None) -> DataFrame:
+def consumption_shares(
+    lines: DataFrame,
+    queries: DataFrame,
+    identity_units: DataFrame | None,
+    materialise: Callable[[str, DataFrame], DataFrame] = lambda _, df: df,
+) -> DataFrame:
     """Every bill of the pool lines split by statement task time (module docstring): one row per bill (`_BILL`:
     hour, warehouse, pool, SKU) x identity, with `usage_date`, `is_idle`, `allocation_basis`, `business_unit`,
     `task_ms`, `query_count`, `share_of_hour`, `list_cost` and `effective_cost`; the rows of a bill sum to it exactly.
@@ -321,18 +323,25 @@ def consumption_shares(lines: DataFrame, queries: DataFrame, identity_units: Dat
         queries: statements (`stage_queries`): workspace_id, warehouse_id, statement_id, identity, start_time,
             end_time, task_duration_ms; every statement overlapping the billed hours (`query_window`).
         identity_units: identity, business_unit, valid_from, valid_to (`identity_units`), or None (UNALLOCATED).
+        materialise: given a name (`hours`, `usage`) and an intermediate result read several times below, returns
+            it computed once (a caller stages it in a table); by default, the plan itself.
     """
-    hours = billed_hours(lines).withColumn("usage_date", utc_date(_micros("usage_hour")))
-    slices = query_hour_slices(queries)
-    used = slices.groupBy(*_HOUR, "identity").agg(
-        money(F.sum("task_ms")).alias("task_ms"), F.count(F.lit(1)).cast("bigint").alias("query_count")
+    used = materialise(
+        "usage",
+        query_hour_slices(queries)
+        .groupBy(*_HOUR, "identity")
+        .agg(money(F.sum("task_ms")).alias("task_ms"), F.count(F.lit(1)).cast("bigint").alias("query_count")),
     )
     hour_task = used.groupBy(*_HOUR).agg(money(F.sum("task_ms")).alias("hour_task_ms"))
-    hours = hours.join(hour_task, list(_HOUR), "left").withColumn(
-        "is_idle", F.coalesce(F.col("hour_task_ms"), F.lit(0)) <= 0
+    hours = materialise(
+        "hours",
+        billed_hours(lines)
+        .withColumn("usage_date", utc_date(_micros("usage_hour")))
+        .join(hour_task, list(_HOUR), "left")
+        .withColumn("is_idle", F.coalesce(F.col("hour_task_ms"), F.lit(0)) <= 0),
     )
     busy = _busy_rows(hours, used).withColumn("business_unit", F.lit(None).cast("string"))
-    rows = busy.unionByName(_idle_rows(hours, slices), allowMissingColumns=True)
+    rows = busy.unionByName(_idle_rows(hours, used), allowMissingColumns=True)
     return _with_units(rows, identity_units).select(
         *_BILL,
         "usage_date",
