@@ -154,7 +154,7 @@ def with_remainder(share: Column, total: Column, shares_total: Column, is_owner:
     truncated toward zero then add up to their total exactly.
 
     Operands are bounded (|amount| < AMOUNT_LIMIT): MONEY + MONEY would need 39 digits, and Spark then drops a
-    decimal (DECIMAL(38,9)), which loses the last digit of every remainder; Sail keeps it.
+    decimal (DECIMAL(38,9)), which loses the last digit of every remainder; Sail keeps it (engine: decimal-overflow).
     """
     remainder = (total.cast(_AMOUNT) - shares_total.cast(_AMOUNT)).cast(_AMOUNT)
     return money(share.cast(_AMOUNT) + F.when(is_owner, remainder).otherwise(F.lit(0).cast(_AMOUNT)))

@@ -27,10 +27,12 @@ ENGINE_DIFFERENCES = (
     ),
     EngineDifference(
         "decimal-overflow",
-        "A decimal product or SUM keeps its scale past 38 digits and wraps silently, or fails; a quotient takes "
-        "the dividend's scale + 4.",
-        "money.py casts every factor to a bounded decimal first (p1 + p2 + 1 <= 38) and picks quotient types by "
-        "magnitude, so both engines agree to the last digit.",
+        "A decimal product, sum or SUM keeps its scale past 38 digits and wraps silently, or fails, where Spark "
+        "drops decimals (MONEY + MONEY is DECIMAL(38,9) there, MONEY x -1 DECIMAL(38,8)); a quotient takes the "
+        "dividend's scale + 4.",
+        "money.py casts every factor and addend to a bounded decimal first (p1 + p2 + 1 <= 38; "
+        "money.with_remainder) and picks quotient types by magnitude, and marts.cost.corrections negates rather "
+        "than multiplies, so both engines agree to the last digit.",
     ),
     EngineDifference(
         "case-evaluates-every-branch",

@@ -52,7 +52,8 @@ def corrections(truth: DataFrame, booked: DataFrame, booking_date: dt.date, run_
     key = [c for c in COST_GRAIN if c not in ("cost_kind",)]
 
     def signed(rows: DataFrame, negate: bool) -> DataFrame:
-        # Negated, not multiplied by -1: MONEY x DECIMAL(1,0) needs 40 digits, and Spark drops two decimals.
+        # Negated, not multiplied by -1: MONEY x DECIMAL(1,0) needs 40 digits, and Spark drops two decimals
+        # (engine: decimal-overflow).
         def amount(name: str) -> Column:
             return (-F.col(name) if negate else F.col(name)).cast(MONEY).alias(name)
 
