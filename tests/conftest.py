@@ -41,10 +41,12 @@ def jvm_spark() -> Iterator:
     # getOrCreate starts the local JVM server but then returns the process's default Spark Connect session when there
     # is one (pyspark/sql/connect/session.py, Builder.getOrCreate): the Sail fixture's, when it started first, and
     # the "jvm" tests ran on Sail. With no default session it connects to the JVM server it started.
-    earlier = ConnectSession._default_session, getattr(ConnectSession._active_session, "session", None)
     ConnectSession._default_session = ConnectSession._active_session.session = None
     spark = SparkSession.builder.remote("local[2]").getOrCreate()
-    assert all(spark is not session for session in earlier), "the jvm fixture must not reuse another engine's session"
+    # The engine itself, not only a new session: Spark types MONEY + MONEY as DECIMAL(38,9) (adjusted precision), Sail
+    # as DECIMAL(38,10) (engine: decimal-overflow).
+    added = spark.sql("SELECT CAST(1 AS DECIMAL(38,10)) + CAST(1 AS DECIMAL(38,10)) AS x").schema["x"].dataType
+    assert (added.precision, added.scale) == (38, 9), f"the jvm fixture is not connected to JVM Spark ({added})"
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     yield spark
     spark.stop()

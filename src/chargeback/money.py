@@ -149,15 +149,16 @@ def share_toward_zero(amount: Column, ratio: Column) -> Column:
 _AMOUNT = _dec(24, 10)
 
 
+def plus(a: Column, b: Column) -> Column:
+    """a + b as money, exact for |a|, |b| < AMOUNT_LIMIT: MONEY + MONEY would need 39 digits, and Spark then drops a
+    decimal (DECIMAL(38,9)); Sail keeps it (engine: decimal-overflow). Subtract with `plus(a, -b)`."""
+    return money(a.cast(_AMOUNT) + b.cast(_AMOUNT))
+
+
 def with_remainder(share: Column, total: Column, shares_total: Column, is_owner: Column) -> Column:
     """`share` as money, plus on the owner's row what all the shares (`shares_total`) lack to make `total`: shares
-    truncated toward zero then add up to their total exactly.
-
-    Operands are bounded (|amount| < AMOUNT_LIMIT): MONEY + MONEY would need 39 digits, and Spark then drops a
-    decimal (DECIMAL(38,9)), which loses the last digit of every remainder; Sail keeps it (engine: decimal-overflow).
-    """
-    remainder = (total.cast(_AMOUNT) - shares_total.cast(_AMOUNT)).cast(_AMOUNT)
-    return money(share.cast(_AMOUNT) + F.when(is_owner, remainder).otherwise(F.lit(0).cast(_AMOUNT)))
+    truncated toward zero then add up to their total exactly (`plus`, so no engine drops the last digit)."""
+    return plus(share, F.when(is_owner, plus(total, -shares_total)).otherwise(F.lit(0).cast(MONEY)))
 
 
 def discounted(list_cost: Column, discount_percent: Column) -> Column:

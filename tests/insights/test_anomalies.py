@@ -102,3 +102,23 @@ def test_no_lines_no_rows(sail_spark) -> None:
     empty = sail_spark.createDataFrame([], LINES)
     result = cost_anomalies_daily(empty, FIRST, day(3), "USD", "run-1")
     assert result.count() == 0 and result.columns == COST_ANOMALIES_DAILY.column_names
+
+
+@pytest.mark.transform
+def test_medians_and_deviations_keep_every_decimal(spark) -> None:  # type: ignore[no-untyped-def]
+    # The two middle values were added as MONEY + MONEY, which Spark types DECIMAL(38,9): a one-day median of
+    # 1E-10 came out as 0 there, and each deviation from a median lost its last decimal; Sail kept both.
+    from chargeback.insights.anomalies import trailing_baseline
+
+    day = dt.date(2026, 10, 1)
+    costs = ["0.0000000001", "0.0000000004", "0"]
+    grid = spark.createDataFrame(
+        [("u", day + dt.timedelta(days=i), Decimal(c)) for i, c in enumerate(costs)],
+        "business_unit string, usage_date date, effective_cost decimal(38,10)",
+    )
+    third = day + dt.timedelta(days=2)
+    rows = trailing_baseline(grid, ["business_unit"], "effective_cost", 28, (third, third))
+    # Median of 1E-10 and 4E-10: 2.5E-10, half up 3E-10; deviations 2E-10 and 1E-10, their median half up 2E-10.
+    assert [(r.effective_cost_median, r.effective_cost_mad) for r in rows.collect()] == [
+        (Decimal("0.0000000003"), Decimal("0.0000000002"))
+    ]

@@ -30,7 +30,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from chargeback.contracts.insight_tables import COST_ANOMALIES_DAILY, SCORE
-from chargeback.money import MONEY, money, times_ratio
+from chargeback.money import MONEY, money, plus, times_ratio
 
 UNIT, WORKLOAD = "business_unit", "workload"
 REASONS = ("new workload", "attribution dropped", "spike")
@@ -63,9 +63,10 @@ def _median(rows: DataFrame, group: list[str], value: str, alias: str) -> DataFr
     n = F.count(F.lit(1)).over(Window.partitionBy(*group))
     ranked = rows.withColumn("_rn", F.row_number().over(ordered)).withColumn("_n", n)
     low, high = F.floor((F.col("_n") + 1) / 2), F.floor((F.col("_n") + 2) / 2)
-    middle = F.when(F.col("_rn") == low, F.col(value)).otherwise(_zero()) + F.when(
-        F.col("_rn") == high, F.col(value)
-    ).otherwise(_zero())
+    middle = plus(
+        F.when(F.col("_rn") == low, F.col(value)).otherwise(_zero()),
+        F.when(F.col("_rn") == high, F.col(value)).otherwise(_zero()),
+    )
     return ranked.groupBy(*group).agg(
         times_ratio(money(F.sum(middle)), F.lit(Decimal("0.5"))).alias(alias),
         F.max("_n").cast("int").alias(f"{alias}_days"),
@@ -95,7 +96,7 @@ def trailing_baseline(
     )
     group = [*keys, "usage_date"]
     median = _median(pairs, group, "_v", f"{value}_median")
-    deviations = pairs.join(median, group).withColumn("_dev", money(F.abs(F.col("_v") - F.col(f"{value}_median"))))
+    deviations = pairs.join(median, group).withColumn("_dev", F.abs(plus(F.col("_v"), -F.col(f"{value}_median"))))
     mad = _median(deviations, group, "_dev", f"{value}_mad").drop(f"{value}_mad_days")
     total = pairs.groupBy(*group).agg(money(F.sum(F.abs("_v"))).alias(f"{value}_history"))
     return days.join(median, group, "left").join(mad, group, "left").join(total, group, "left")
@@ -150,7 +151,7 @@ def _score(cost: Column, median: Column, mad: Column) -> Column:
         F.lit(Decimal("0.01")).cast(MONEY),
     )
     # Both factors bounded so that each engine keeps at least 8 decimals of the quotient before the cast.
-    return ((cost - median).cast("decimal(30,10)") / scale.cast("decimal(24,10)")).cast(SCORE)
+    return (plus(cost, -median).cast("decimal(30,10)") / scale.cast("decimal(24,10)")).cast(SCORE)
 
 
 def _unit_rows(
@@ -168,11 +169,11 @@ def _unit_rows(
         ["business_unit", "usage_date"],
     )
     account = _account_untagged(lines, settings, first, last, scored_days)
-    lost = F.col("tagged_cost_median") - F.col("tagged_cost")
+    lost = plus(F.col("tagged_cost_median"), -F.col("tagged_cost"))
     dropped = (
         (F.col("tagged_cost_median") >= floor)
         & (F.col("tagged_cost") < times_ratio(F.col("tagged_cost_median"), F.lit(Decimal("0.5"))))
-        & (F.col("untagged") - F.col("untagged_median") >= times_ratio(lost, F.lit(Decimal("0.5"))))
+        & (plus(F.col("untagged"), -F.col("untagged_median")) >= times_ratio(lost, F.lit(Decimal("0.5"))))
     )
     return unit_base.join(account, "usage_date", "left").select(
         "usage_date",
@@ -262,7 +263,7 @@ def cost_anomalies_daily(
     reason = (
         F.when((F.col("scope") == WORKLOAD) & (F.col("history") == 0) & (cost >= floor), F.lit("new workload"))
         .when(F.col("_dropped").isNotNull(), F.col("_dropped"))
-        .when((F.col("score") >= F.lit(settings.score_threshold)) & (cost - median >= floor), F.lit("spike"))
+        .when((F.col("score") >= F.lit(settings.score_threshold)) & (plus(cost, -median) >= floor), F.lit("spike"))
     )
     scored = (
         unit_rows.unionByName(workload_rows)
