@@ -31,7 +31,7 @@ ENGINE_DIFFERENCES = (
         "drops decimals (MONEY + MONEY is DECIMAL(38,9) there, MONEY x -1 DECIMAL(38,8)); a quotient takes the "
         "dividend's scale + 4.",
         "money.py casts every factor and addend to a bounded decimal first (p1 + p2 + 1 <= 38; "
-        "money.with_remainder) and picks quotient types by magnitude, and marts.cost.corrections negates rather "
+        "money.plus) and picks quotient types by magnitude, and marts.cost.corrections negates rather "
         "than multiplies, so both engines agree to the last digit.",
     ),
     EngineDifference(

@@ -213,7 +213,7 @@ def consumption_split(
     lines: DataFrame,
     pools: Sequence[SharedPool],
     usage: consumption.Usage | None,
-    materialise: Callable[[str, DataFrame], DataFrame] = lambda _, df: df,
+    materialise: Callable[[str, DataFrame], DataFrame] = consumption.as_planned,
 ) -> DataFrame | None:
     """The shares of the bills of the pools split by consumption (None without such pools); `materialise` as
     `consumption.consumption_shares` takes it."""

@@ -307,11 +307,16 @@ def cost_rows(shares: DataFrame) -> DataFrame:
     )
 
 
+def as_planned(_: str, df: DataFrame) -> DataFrame:
+    """The `materialise` of `consumption_shares` that materialises nothing: each read computes the plan again."""
+    return df
+
+
 def consumption_shares(
     lines: DataFrame,
     queries: DataFrame,
     identity_units: DataFrame | None,
-    materialise: Callable[[str, DataFrame], DataFrame] = lambda _, df: df,
+    materialise: Callable[[str, DataFrame], DataFrame] = as_planned,
 ) -> DataFrame:
     """Every bill of the pool lines split by statement task time (module docstring): one row per bill (`_BILL`:
     hour, warehouse, pool, SKU) x identity, with `usage_date`, `is_idle`, `allocation_basis`, `business_unit`,
@@ -324,7 +329,7 @@ def consumption_shares(
             end_time, task_duration_ms; every statement overlapping the billed hours (`query_window`).
         identity_units: identity, business_unit, valid_from, valid_to (`identity_units`), or None (UNALLOCATED).
         materialise: given a name (`hours`, `usage`) and an intermediate result read several times below, returns
-            it computed once (a caller stages it in a table); by default, the plan itself.
+            it computed once (a caller stages it in a table); by default `as_planned`.
     """
     used = materialise(
         "usage",
