@@ -155,6 +155,11 @@ def _databricks_commands(sub: Any) -> None:
         default="auto",
         help="resolve re-exported usage records (auto: only when --usage-table is a copy)",
     )
+    step.add_argument(
+        "--scratch-key",
+        default="",
+        help="suffix of the run's scratch tables; the bundle passes the job's id so two jobs never share them",
+    )
 
     for resource, what in (("policies", "serverless budget policies"), ("budgets", "account budgets")):
         gov = sub.add_parser(resource, help=f"plan or apply the config's {what} in the Databricks account")
@@ -436,6 +441,7 @@ def cmd_job_step(args: argparse.Namespace) -> int:
         full=args.full,
         full_every_days=args.full_every_days,
         dedupe_usage=dedupe,
+        scratch_key=args.scratch_key,
     )
     steps = STEPS if args.step == "all" else (args.step,)
     summary = run(UnityCatalog(ambient_session()), config, params, steps)

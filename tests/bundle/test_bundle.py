@@ -37,6 +37,7 @@ PLACEHOLDERS = {
     "{{job.parameters.start_date}}": "2026-08-01",
     "{{job.parameters.end_date}}": "2026-08-31",
     "{{job.run_id}}": "123",
+    "{{job.id}}": "987",
     "${workspace.file_path}": str(ROOT),
     "${var.usage_table}": "system.billing.usage",
     "${var.list_prices_table}": "system.billing.list_prices",
@@ -174,6 +175,22 @@ def test_backfill_is_manual_with_a_date_range_and_the_daily_steps():
         args = build_parser().parse_args([_substitute(a) for a in task["python_wheel_task"]["parameters"]])
         assert (str(args.start_date), str(args.end_date)) == ("2026-08-01", "2026-08-31")
         assert task["python_wheel_task"]["entry_point"] == daily_task["python_wheel_task"]["entry_point"]
+
+
+def test_the_daily_and_the_backfill_jobs_stage_in_scratch_tables_of_their_own():
+    """They may run at the same time (`max_concurrent_runs` holds within a job only): the step that stages passes the
+    job's id, `{{job.id}}` (a dynamic value reference: docs.databricks.com/jobs/dynamic-value-references), as the
+    suffix of its scratch tables."""
+    scratch: dict[str, set[str]] = {}
+    for key, job_id in (("chargeback_daily", "101"), ("chargeback_backfill", "202")):
+        for task in _job(key)["tasks"]:
+            if "python_wheel_task" not in task:
+                continue
+            raw = [a.replace("{{job.id}}", job_id) for a in task["python_wheel_task"]["parameters"]]
+            args = build_parser().parse_args([_substitute(a) for a in raw])
+            if args.step in ("allocate_publish", "all"):
+                scratch.setdefault(key, set()).add(args.scratch_key)
+    assert scratch == {"chargeback_daily": {"101"}, "chargeback_backfill": {"202"}}
 
 
 def test_dashboard_resource_and_file():

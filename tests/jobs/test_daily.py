@@ -26,7 +26,8 @@ from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOM
 from chargeback.contracts.table_spec import TableSpec
 from chargeback.errors import InputError, ShrinkError, SourceTableError
 from chargeback.insights.report import print_budgets_and_anomalies
-from chargeback.jobs.daily import run
+from chargeback.jobs import outputs
+from chargeback.jobs.daily import STAGED_COST_DAILY, run
 from chargeback.jobs.params import RunParams, SourceTables
 from chargeback.local.engine import local_session
 from chargeback.local.lakehouse import LocalLakehouse
@@ -275,6 +276,38 @@ def test_second_run_of_the_same_window_changes_nothing(copy: Path, config: Confi
         assert after[table] == before[table], table
     assert [r.run_id for r in runs] == ["first", "second"]
     assert all(r.is_balanced for r in runs)
+
+
+def test_another_job_staging_while_a_run_publishes_changes_nothing_it_publishes(
+    copy: Path, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daily and the backfill jobs each run one run at a time, not one apart from the other: here the backfill
+    (another job id, a one-day window) stages its allocation after the daily run staged and checked its own, and
+    before it writes. Each job's scratch tables are its own (`--scratch-key {{job.id}}`), so the daily run publishes
+    what it checked; with one set of scratch tables it published the backfill's single day and wiped the others."""
+    daily = dataclasses.replace(params("second"), scratch_key="101", full=True)
+    backfill = dataclasses.replace(params("backfill", END, END), scratch_key="202")
+    publish = outputs.publish
+
+    def backfill_stages_meanwhile(inputs: outputs.Inputs, summary: object) -> None:
+        staged = inputs.cost_daily.where(F.col("usage_date") == F.lit(END))
+        one_day = inputs.store.spark.createDataFrame(staged.collect(), staged.schema)
+        inputs.store.stage(backfill.scratch(STAGED_COST_DAILY), one_day)
+        publish(inputs, summary)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outputs, "publish", backfill_stages_meanwhile)
+    with lakehouse(copy) as store:
+        before = {spec.table: rows(store, spec) for spec in ALL_TABLES}
+        summary = run(store, config, daily)
+        after = {spec.table: rows(store, spec) for spec in ALL_TABLES}
+        staged_days = {
+            key: store.read(p.scratch(STAGED_COST_DAILY)).select("usage_date").distinct().count()
+            for key, p in (("daily", daily), ("backfill", backfill))
+        }
+    assert summary.is_balanced
+    for table in before:
+        assert after[table] == before[table], table
+    assert staged_days["daily"] > 1 and staged_days["backfill"] == 1, staged_days
 
 
 def _retract(store: LocalLakehouse, day: dt.date, ingested: dt.date, count: int) -> Decimal:

@@ -118,6 +118,18 @@ def test_invalid_identifiers_in_parameters_are_rejected_before_any_sql(catalog, 
         RunParams(catalog, schema, DAY, DAY, "r", dt.datetime(2026, 10, 6))
 
 
+@pytest.mark.parametrize("key", ["a-b", "x; DROP TABLE t", "`x`", "k" * 41, "é"])
+def test_a_scratch_key_that_is_not_a_table_name_suffix_is_rejected(key):
+    with pytest.raises(InputError, match="--scratch-key"):
+        RunParams("main", "chargeback", DAY, DAY, "r", dt.datetime(2026, 10, 6), scratch_key=key)
+
+
+def test_scratch_tables_carry_the_scratch_key():
+    keyed = RunParams("main", "chargeback", DAY, DAY, "r", dt.datetime(2026, 10, 6), scratch_key="101")
+    assert keyed.scratch("staging_cost_daily") == TableName("main", "chargeback", "staging_cost_daily_101")
+    assert PARAMS.scratch("staging_cost_daily") == TableName("main", "chargeback", "staging_cost_daily")
+
+
 def test_an_injection_in_a_source_table_parameter_is_rejected_before_the_engine_starts(capsys):
     from chargeback.cli import main
 

@@ -344,14 +344,14 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
         silver,
         config.shared_costs,
         usage,
-        lambda part, df: store.stage(params.table(STAGED_CONSUMPTION_PARTS.format(part)), df),
+        lambda part, df: store.stage(params.scratch(STAGED_CONSUMPTION_PARTS.format(part)), df),
     )
     if shares is not None:
-        shares = store.stage(params.table(STAGED_CONSUMPTION_SHARES), shares)
+        shares = store.stage(params.scratch(STAGED_CONSUMPTION_SHARES), shares)
     costs = allocate(silver, config.shared_costs, config.unit_ids, shares=shares)
     daily, booked, carried = book_corrections(store, costs, params, first_open, days)
     # Rewriting first_open must not drop the corrections booked on it for days the window no longer reaches.
-    daily = store.stage(params.table(STAGED_COST_DAILY), daily, *([carried] if carried is not None else []))
+    daily = store.stage(params.scratch(STAGED_COST_DAILY), daily, *([carried] if carried is not None else []))
     check_gate(store, config, params, summary, silver, daily.unionByName(booked))
     outputs.publish(outputs.Inputs(store, config, params, first_open, days, silver, daily, shares), summary)
 

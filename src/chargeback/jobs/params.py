@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 # The largest difference the gate accepts between two totals of money: a cent.
 TOLERANCE = Decimal("0.01")
+# A scratch key is a table-name suffix: letters, digits and underscores (the bundle passes the job's numeric id).
+_SCRATCH_KEY = re.compile(r"[A-Za-z0-9_]{1,40}")
 # The tasks of the daily job, in order (the bundle runs each as a task; `all` runs them in one process).
 STEPS = ("config", "price_attribute", "allocate_publish", "reconcile")
 
@@ -75,14 +78,26 @@ class RunParams:
     # Resolve re-exported usage records (a copy may hold some; the system table has none, and the gate still
     # counts each record once, so a duplicate there fails the run loudly instead of doubling cost).
     dedupe_usage: bool = True
+    # Which scratch tables the run stages its intermediate results in (`scratch`): the daily and the backfill jobs
+    # pass their own job ids, so a run of one never reads what a run of the other staged (each job runs one run at
+    # a time). Empty: the unsuffixed names, for runs outside a job (a local lakehouse takes one run at a time).
+    scratch_key: str = ""
 
     def __post_init__(self) -> None:
         if self.end_date < self.start_date:
             raise InputError(f"--end-date {self.end_date} is before --start-date {self.start_date}")
         TableName(self.catalog, self.schema, "x")  # validates both identifiers
+        if self.scratch_key and not _SCRATCH_KEY.fullmatch(self.scratch_key):
+            raise InputError(
+                f"--scratch-key {self.scratch_key!r}: use 1 to 40 letters, digits or underscores (a table-name suffix)"
+            )
 
     def table(self, spec: TableSpec | str) -> TableName:
         return TableName(self.catalog, self.schema, spec if isinstance(spec, str) else spec.table)
+
+    def scratch(self, name: str) -> TableName:
+        """The scratch table `name` of this run's job (`scratch_key`)."""
+        return self.table(f"{name}_{self.scratch_key}" if self.scratch_key else name)
 
 
 @dataclass
