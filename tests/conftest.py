@@ -31,6 +31,8 @@ if len(ENGINES) != 1 or ENGINES[0] not in ("sail", "jvm"):
 
 @pytest.fixture(scope="session")
 def sail_spark() -> Iterator:
+    if ENGINES == ["jvm"]:
+        pytest.skip("a Sail-only test: it runs in the Sail process")
     from chargeback.local.engine import local_session
 
     with local_session([]) as spark:
@@ -56,5 +58,5 @@ def jvm_spark() -> Iterator:
 
 @pytest.fixture(params=ENGINES, scope="session")
 def spark(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    """A session per configured engine; tests using it run once per engine."""
+    """The session of the process's engine (CHARGEBACK_TEST_ENGINES)."""
     return request.getfixturevalue(f"{request.param}_spark")

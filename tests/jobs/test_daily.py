@@ -27,7 +27,12 @@ from chargeback.contracts.table_spec import TableSpec
 from chargeback.errors import InputError, ShrinkError, SourceTableError
 from chargeback.insights.report import print_budgets_and_anomalies
 from chargeback.jobs import outputs
-from chargeback.jobs.daily import STAGED_COST_DAILY, run
+from chargeback.jobs.daily import (
+    STAGED_CONSUMPTION_PARTS,
+    STAGED_CONSUMPTION_SHARES,
+    STAGED_COST_DAILY,
+    run,
+)
 from chargeback.jobs.params import RunParams, SourceTables
 from chargeback.local.engine import local_session
 from chargeback.local.lakehouse import LocalLakehouse
@@ -304,10 +309,16 @@ def test_another_job_staging_while_a_run_publishes_changes_nothing_it_publishes(
             key: store.read(p.scratch(STAGED_COST_DAILY)).select("usage_date").distinct().count()
             for key, p in (("daily", daily), ("backfill", backfill))
         }
+        unkeyed = [
+            name
+            for name in (STAGED_CONSUMPTION_SHARES, *(STAGED_CONSUMPTION_PARTS.format(p) for p in ("usage", "hours")))
+            if not store.exists(daily.scratch(name))
+        ]
     assert summary.is_balanced
     for table in before:
         assert after[table] == before[table], table
     assert staged_days["daily"] > 1 and staged_days["backfill"] == 1, staged_days
+    assert not unkeyed, f"staged without the run's scratch key: {unkeyed}"
 
 
 def _retract(store: LocalLakehouse, day: dt.date, ingested: dt.date, count: int) -> Decimal:

@@ -72,7 +72,8 @@ def backfill(
 
     run_id = f"notebook-backfill-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
     argv = ["job-step", "--step", "all", "--catalog", catalog, "--schema", schema, "--start-date", start_date]
-    argv += ["--end-date", end_date, "--run-id", run_id, "--usage-table", usage_table]
+    # Scratch tables of its own: the bundle's jobs stage in tables named by their job ids.
+    argv += ["--end-date", end_date, "--run-id", run_id, "--usage-table", usage_table, "--scratch-key", "notebook"]
     argv += ["--config", config.strip()] if config.strip() else []
     if main([*argv, "--list-prices-table", list_prices_table]) != 0:
         raise ChargebackError(f"backfill {start_date}..{end_date} failed: the reason is printed above")
