@@ -45,6 +45,21 @@ def test_a_record_appended_twice_is_billed_once(spark):
 
 
 @pytest.mark.transform
+def test_the_record_check_tells_whether_ids_repeat_as_the_dedicated_pass_does(spark):
+    alone = [usage_row("1", record_id="a"), usage_row("1", record_id="b"), usage_row("1", record_id="c")]
+    cases = {
+        "no repeat": alone,
+        "a copy": [*alone, usage_row("2", record_id="b")],
+        "one id, two record types": [*alone, usage_row("-1", record_id="a", record_type="RETRACTION")],
+    }
+    found = {}
+    for name, rows in cases.items():
+        usage = spark.createDataFrame(rows, USAGE)
+        found[name] = (tieout.check_records(usage, "u", DAY, DAY), tieout._ids_may_repeat(usage))
+    assert found == {"no repeat": (False, False), "a copy": (True, True), "one id, two record types": (False, False)}
+
+
+@pytest.mark.transform
 def test_a_record_exported_again_in_another_raw_form_is_billed_once(spark):
     # The second export lists the tags in another order, names the policy by its newer field and was ingested
     # later: the same record all the same.

@@ -103,9 +103,15 @@ def trailing_baseline(
 
 
 def _unit_series(lines: DataFrame) -> DataFrame:
-    tagged = F.when(F.col("attribution_method") == "tag", F.col("effective_cost")).otherwise(_zero())
-    return lines.groupBy("usage_date", "business_unit").agg(
-        money(F.sum("effective_cost")).alias("effective_cost"), money(F.sum(tagged)).alias("tagged_cost")
+    """Daily cost of each business unit: all of it, attributed by a tag, and not (`untagged`: the account's series
+    sums it). Computed once and held: the unit rows, the account's series and the scored days' bounds read it."""
+    cost, method = F.col("effective_cost"), F.col("attribution_method")
+    return _materialised(
+        lines.groupBy("usage_date", "business_unit").agg(
+            money(F.sum(cost)).alias("effective_cost"),
+            money(F.sum(F.when(method == "tag", cost).otherwise(_zero()))).alias("tagged_cost"),
+            money(F.sum(F.when(method != "tag", cost).otherwise(_zero()))).alias("untagged"),
+        )
     )
 
 
@@ -155,20 +161,19 @@ def _score(cost: Column, median: Column, mad: Column) -> Column:
 
 
 def _unit_rows(
-    lines: DataFrame, settings: AnomalySettings, first: dt.date, last: dt.date, scored_days: tuple[dt.date, dt.date]
+    series: DataFrame, settings: AnomalySettings, first: dt.date, last: dt.date, scored_days: tuple[dt.date, dt.date]
 ) -> DataFrame:
-    """Business-unit rows: cost and tagged cost against their baselines, `_dropped` when attribution dropped."""
+    """Business-unit rows of `_unit_series`: cost and tagged cost against their baselines, `_dropped` when
+    attribution dropped."""
     floor = F.lit(settings.floor).cast(MONEY)
-    units = _zero_filled(
-        _materialised(_unit_series(lines)), ["business_unit"], ["effective_cost", "tagged_cost"], first, last
-    )
+    units = _zero_filled(series, ["business_unit"], ["effective_cost", "tagged_cost"], first, last)
     unit_base = trailing_baseline(units, ["business_unit"], "effective_cost", settings.window_days, scored_days).join(
         trailing_baseline(units, ["business_unit"], "tagged_cost", settings.window_days, scored_days).select(
             "business_unit", "usage_date", "tagged_cost_median"
         ),
         ["business_unit", "usage_date"],
     )
-    account = _account_untagged(lines, settings, first, last, scored_days)
+    account = _account_untagged(series, settings, first, last, scored_days)
     lost = plus(F.col("tagged_cost_median"), -F.col("tagged_cost"))
     dropped = (
         (F.col("tagged_cost_median") >= floor)
@@ -189,16 +194,11 @@ def _unit_rows(
 
 
 def _account_untagged(
-    lines: DataFrame, settings: AnomalySettings, first: dt.date, last: dt.date, scored_days: tuple[dt.date, dt.date]
+    series: DataFrame, settings: AnomalySettings, first: dt.date, last: dt.date, scored_days: tuple[dt.date, dt.date]
 ) -> DataFrame:
-    """The account's daily cost not attributed by a tag (`untagged`) and its baseline median (`untagged_median`)."""
-    untagged = _materialised(
-        lines.groupBy("usage_date").agg(
-            money(
-                F.sum(F.when(F.col("attribution_method") != "tag", F.col("effective_cost")).otherwise(_zero()))
-            ).alias("untagged")
-        )
-    )
+    """The account's daily cost not attributed by a tag (`untagged`, summed over the units of `_unit_series`) and
+    its baseline median (`untagged_median`)."""
+    untagged = series.groupBy("usage_date").agg(money(F.sum("untagged")).alias("untagged"))
     return trailing_baseline(
         _zero_filled(untagged.withColumn("_all", F.lit(1)), ["_all"], ["untagged"], first, last),
         ["_all"],
@@ -246,7 +246,8 @@ def cost_anomalies_daily(
 ) -> DataFrame:
     """Rows for the days in [start, end] from `usage_costs` lines covering those days and their history."""
     settings = settings or AnomalySettings()
-    bounds = lines.agg(F.min("usage_date"), F.max("usage_date")).collect()[0]
+    units = _unit_series(lines)
+    bounds = units.agg(F.min("usage_date"), F.max("usage_date")).collect()[0]
     first, last = bounds[0], min(bounds[1], end) if bounds[1] else None
     if first is None or last is None or last < start:
         schema = COST_ANOMALIES_DAILY.ddl_schema(with_comments=False)
@@ -255,7 +256,7 @@ def cost_anomalies_daily(
     scored_from = max(start, first + dt.timedelta(days=settings.min_history_days))
 
     scored_days = (scored_from, last)
-    unit_rows = _unit_rows(lines, settings, first, last, scored_days)
+    unit_rows = _unit_rows(units, settings, first, last, scored_days)
     workload_rows = _workload_rows(lines, settings, first, last, scored_days)
 
     cost, median = F.col("effective_cost"), F.col("baseline_median")

@@ -92,12 +92,15 @@ def run_plan(store: TableStore, config: Config, params: RunParams, summary: RunS
     return summary.plan
 
 
-def source_facts(store: TableStore, config: Config, params: RunParams, summary: RunSummary) -> tieout.SourceFacts:
+def source_facts(
+    store: TableStore, config: Config, params: RunParams, summary: RunSummary, ids_may_repeat: bool | None = None
+) -> tieout.SourceFacts:
     """What the raw usage of the days the run recomputes nets to (computed once per process), and its re-exported
-    records."""
+    records (`ids_may_repeat`: as `tieout.check_records` found it in this process)."""
     if summary.source is None:
         days = run_plan(store, config, params, summary).recomputed
-        facts = tieout.source_facts(on_days(read_usage(store, params), days), params.start_date, params.end_date)
+        usage = on_days(read_usage(store, params), days)
+        facts = tieout.source_facts(usage, params.start_date, params.end_date, ids_may_repeat)
         summary.source = facts
         summary.duplicate_record_count = facts.duplicate_records
         summary.conflicting_record_count = facts.conflicting_records
@@ -122,8 +125,8 @@ def check_inputs(
     tieout.check_fx(config.first_day_without_fx(start, end), config.price_currency, config.currency, start, end)
     run = run_plan(store, config, params, summary)
     days = run.recomputed
-    tieout.check_records(on_days(usage, days), str(params.sources.usage), start, end)
-    facts = source_facts(store, config, params, summary)
+    ids_may_repeat = tieout.check_records(on_days(usage, days), str(params.sources.usage), start, end)
+    facts = source_facts(store, config, params, summary, ids_may_repeat)
     tieout.check_prices(list_prices, str(params.sources.list_prices), config.price_currency, facts)
     if sources.consumption_pool_ids(config):
         sources.read_query_history(store, params)

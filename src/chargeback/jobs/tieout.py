@@ -93,8 +93,12 @@ def _text(value: object) -> str:
 # --- before anything is written ------------------------------------------------------------------------------
 
 
-def check_records(usage: DataFrame, table: str, start: dt.date, end: dt.date) -> None:
-    """Refuse the first record of the window that cannot be billed: one line naming it and what is wrong."""
+def check_records(usage: DataFrame, table: str, start: dt.date, end: dt.date) -> bool:
+    """Refuse the first record of the window that cannot be billed: one line naming it and what is wrong.
+
+    Returns whether two records may share an id (`_ids_may_repeat`, for `source_facts`): the same pass over the
+    records answers both, and only a refused window reads them again, to name the first bad record.
+    """
     q = F.col("usage_quantity")
     floating = isinstance(usage.schema["usage_quantity"].dataType, DoubleType | FloatType)
     if floating:
@@ -118,22 +122,27 @@ def check_records(usage: DataFrame, table: str, start: dt.date, end: dt.date) ->
     any_problem = F.lit(False)
     for cond, _ in problems:
         any_problem = any_problem | F.coalesce(cond, F.lit(False))
-    bad = (
-        _window(usage, start, end)
-        .where(any_problem)
+    rows = _window(usage, start, end)
+    # Records without an id share the NULL group, counted as none: they are refused above, not repeats.
+    per_id = rows.groupBy(_id_hash().alias("_id")).agg(
+        F.count("record_id").alias("_n"), F.max(any_problem.cast("int")).alias("_bad")
+    )
+    most_copies, bad_found = per_id.agg(F.max("_n"), F.max("_bad")).collect()[0]
+    if not bad_found:
+        return bool(most_copies and most_copies > 1)
+    row = (
+        rows.where(any_problem)
         .select("record_id", "usage_date", "sku_name", q.cast("string").alias("q"), *flags)
         .orderBy("usage_date", "record_id")
         .limit(1)
-        .collect()
+        .collect()[0]
     )
-    if bad:
-        row = bad[0]
-        what = next(text for i, (_, text) in enumerate(problems) if row[f"_p{i}"])
-        value = f" ({row.q})" if "range" in what else ""
-        raise SourceDataError(
-            f"usage record {_text(row.record_id)} of {_text(row.sku_name)} on {row.usage_date} in {table} "
-            f"{what}{value}; nothing was written"
-        )
+    what = next(text for i, (_, text) in enumerate(problems) if row[f"_p{i}"])
+    value = f" ({row.q})" if "range" in what else ""
+    raise SourceDataError(
+        f"usage record {_text(row.record_id)} of {_text(row.sku_name)} on {row.usage_date} in {table} "
+        f"{what}{value}; nothing was written"
+    )
 
 
 def _fingerprint(frame: DataFrame) -> Column:
@@ -164,23 +173,29 @@ def _reexported(rows: DataFrame) -> DataFrame:
     return again
 
 
+def _id_hash() -> Column:
+    """A record's (record_id, record_type) as one 64-bit hash; NULL without an id."""
+    return F.when(F.col("record_id").isNotNull(), F.xxhash64("record_id", "record_type"))
+
+
 def _ids_may_repeat(rows: DataFrame) -> bool:
     """Whether two records may share an id: two with one 64-bit hash of (record_id, record_type). Most sources
     have no re-exports, and grouping on one number costs far less than on two strings; a repeated hash (a copy, or
     rarely a collision) leads to the exact count of `_reexported`."""
-    hashes = rows.where(F.col("record_id").isNotNull()).select(F.xxhash64("record_id", "record_type").alias("_id"))
+    hashes = rows.select(_id_hash().alias("_id")).where(F.col("_id").isNotNull())
     return bool(hashes.groupBy("_id").count().where(F.col("count") > 1).limit(1).collect())
 
 
-def _each_record_once(rows: DataFrame) -> DataFrame:
-    """Every record once: a re-exported one as its newest copy, with `_copied` and `_versions` (contents seen)."""
+def _each_record_once(rows: DataFrame, ids_may_repeat: bool | None) -> DataFrame:
+    """Every record once: a re-exported one as its newest copy, with `_copied` and `_versions` (contents seen).
+    `ids_may_repeat`: as `check_records` found it, else None (found here)."""
     record = ["record_id", "record_type"]
     needed = [*KEY, "usage_quantity", "usage_end_time", *record]
 
     def alone(frame: DataFrame) -> DataFrame:
         return frame.select(*needed, F.lit(False).alias("_copied"), F.lit(1).alias("_versions"))
 
-    if not _ids_may_repeat(rows):
+    if not (_ids_may_repeat(rows) if ids_may_repeat is None else ids_may_repeat):
         return alone(rows)
     same_record = (F.col("record_id") == F.col("_record_id")) & F.col("record_type").eqNullSafe(F.col("_record_type"))
     marked = rows.join(_reexported(rows), same_record, "left").drop("_record_id", "_record_type")
@@ -197,15 +212,16 @@ def _each_record_once(rows: DataFrame) -> DataFrame:
     return alone(marked.where(F.col("_again").isNull())).unionByName(kept)
 
 
-def source_facts(usage: DataFrame, start: dt.date, end: dt.date) -> SourceFacts:
-    """Net the raw records of the window per (usage_date, SKU, cloud, unit), each record once."""
+def source_facts(usage: DataFrame, start: dt.date, end: dt.date, ids_may_repeat: bool | None = None) -> SourceFacts:
+    """Net the raw records of the window per (usage_date, SKU, cloud, unit), each record once (`ids_may_repeat`:
+    what `check_records` returned for the same records, when it ran in this process)."""
     conflicting = F.col("_versions") > 1
 
     def examples(cond: Column) -> Column:
         return F.slice(F.sort_array(F.collect_set(F.when(cond, F.col("record_id")))), 1, _EXAMPLES)
 
     netted = (
-        _each_record_once(_window(usage, start, end))
+        _each_record_once(_window(usage, start, end), ids_may_repeat)
         .groupBy(*KEY)
         .agg(
             F.sum(F.col("usage_quantity").cast("decimal(38,18)")).alias("q"),
