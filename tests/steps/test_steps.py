@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from chargeback.contracts.system_tables import LIST_PRICES, USAGE
 from chargeback.steps.allocation import allocate, assign_pools
-from chargeback.steps.attribution import attribute
+from chargeback.steps.attribution import TagSets, attribute
 from chargeback.steps.pricing import apply_discounts_and_fx, price_intervals, price_usage
 from chargeback.steps.usage import net_usage, stage_usage
 from tests.helpers import DAY, assert_rows, config, price_row, usage_row
@@ -232,6 +232,22 @@ def test_attribution_precedence_and_validity(spark):
         "usage_line_id string, business_unit string, attribution_method string, attribution_confidence string",
     )
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_attribution_fails_on_a_line_whose_tags_are_not_among_the_tag_sets_given(spark):
+    """Tags are chosen per distinct tag set of the sources; a line whose tags they lack must fail the run, not go
+    quietly to the next rule (fails if `best_tags` drops its `missing` check: the line reads `workspace`)."""
+    cfg = config(attribution=ATTRIBUTION)
+    lines = spark.createDataFrame([line("alias", tags=tags(team="MKTG"))], LINE_SCHEMA)
+    given = TagSets(
+        spark.createDataFrame([(tags(team="finance"),)], "tags_json string"),
+        spark.createDataFrame([("[]",)], "tags_json string"),
+    )
+    with pytest.raises(Exception, match="not among the tag sets"):
+        attribute(lines, cfg, given).collect()
+    assert (
+        attribute(lines, cfg, TagSets(lines.select("tags_json"), given.pipeline)).first().business_unit == "marketing"
+    )
 
 
 # --- allocation ---------------------------------------------------------------------------------------

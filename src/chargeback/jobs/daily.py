@@ -40,7 +40,7 @@ from chargeback.jobs import outputs, plan, shrink, sources, tieout
 from chargeback.jobs.params import STEPS, TOLERANCE, RunParams, RunSummary
 from chargeback.marts import cost as cost_marts
 from chargeback.steps.allocation import allocate, assign_pools, consumption_split
-from chargeback.steps.attribution import attribute
+from chargeback.steps.attribution import TagSets, attribute
 from chargeback.steps.pricing import apply_discounts_and_fx, price_intervals, price_usage
 from chargeback.steps.usage import (
     add_to_published,
@@ -212,8 +212,9 @@ def build_usage_costs(store: TableStore, config: Config, params: RunParams, run:
     published = on_days(store.read(silver), DaySet.of(day for days in partial.values() for day in days))
     kept = published.join(new_lines.select("usage_line_id"), "usage_line_id", "left_anti")
     added = add_to_published(new_lines, published)
-    named = enrichment.for_records(whole_records.unionByName(new_records))
-    return cost_lines(whole.unionByName(added), list_prices, named, config, params).unionByName(
+    records = whole_records.unionByName(new_records)
+    named = enrichment.for_records(records)
+    return cost_lines(whole.unionByName(added), list_prices, named, records, config, params).unionByName(
         kept.select(*cost_tables.USAGE_COSTS.column_names)
     )
 
@@ -269,14 +270,20 @@ def usage_lines(usage: DataFrame, params: RunParams) -> DataFrame:
 
 
 def cost_lines(
-    lines: DataFrame, list_prices: DataFrame, enrichment: Enrichment, config: Config, params: RunParams
+    lines: DataFrame,
+    list_prices: DataFrame,
+    enrichment: Enrichment,
+    records: DataFrame,
+    config: Config,
+    params: RunParams,
 ) -> DataFrame:
-    """Silver rows of usage lines: priced, identified and attributed, with their pool."""
+    """Silver rows of usage lines (netted from `records`): priced, identified and attributed, with their pool."""
     priced = price_usage(lines, price_intervals(list_prices, config.price_currency)).transform(
         apply_discounts_and_fx, config.discounts, config.fx_rates, config.price_currency, config.currency
     )
     identified = identify_workloads(priced, enrichment)
-    attributed = attribute(identified, config).transform(assign_pools, config.shared_costs)
+    tag_sets = TagSets.of_records(records, enrichment.pipelines)
+    attributed = attribute(identified, config, tag_sets).transform(assign_pools, config.shared_costs)
     return attributed.withColumn("run_id", F.lit(params.run_id)).select(*cost_tables.USAGE_COSTS.column_names)
 
 
@@ -284,7 +291,7 @@ def usage_costs(
     usage: DataFrame, list_prices: DataFrame, enrichment: Enrichment, config: Config, params: RunParams
 ) -> DataFrame:
     """Silver: netted, priced, identified and attributed usage lines of the window, with their pool."""
-    return cost_lines(usage_lines(usage, params), list_prices, enrichment, config, params)
+    return cost_lines(usage_lines(usage, params), list_prices, enrichment, usage, config, params)
 
 
 def open_start(config: Config, params: RunParams) -> dt.date | None:

@@ -52,6 +52,12 @@ ENGINE_DIFFERENCES = (
         "The one-row config frame goes on the left (steps.attribution, steps.allocation), so usage lines stream.",
     ),
     EngineDifference(
+        "filter-into-cross-join",
+        "A filter on a column parsed with from_json after a cross join is pushed into the join and fails "
+        "('from_json function requires a schema string').",
+        "steps.attribution lets explode drop the tag sets without candidates instead of filtering them.",
+    ),
+    EngineDifference(
         "full-outer-join",
         "A full outer join of a frame with a negated copy of another fails.",
         "marts.cost.corrections unions truth and negated bookings and sums per key instead.",

@@ -14,8 +14,12 @@ one level deeper each and broke Spark Connect's protobuf nesting limit at about 
 from __future__ import annotations
 
 import datetime as dt
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import reduce
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from chargeback.config import (
@@ -28,6 +32,7 @@ from chargeback.config import (
     normalise,
 )
 from chargeback.config.model import RULE_PRECEDENCE
+from chargeback.steps.usage import tags_json
 from chargeback.steps.validity import in_force_on
 
 # The confidence of each attribution method; the method of the config's `tag_value` rules is `tag`.
@@ -47,11 +52,10 @@ ATTRIBUTION_METHODS: tuple[tuple[str, str], ...] = tuple(
 """(attribution_method, attribution_confidence) in precedence order, the order of `config.model.RULE_PRECEDENCE`."""
 _TAG_ENTRIES = "array<struct<key:string,value:string>>"
 _CANDIDATE = "struct<source:int,priority:int,key:string,value:string>"
+# A unit a candidate names, and when; `code` (unique among a line's candidates) orders them.
+_PERIOD = "struct<code:bigint,source:int,unit:string,tag_key:string,valid_from:date,valid_to:date>"
 _TAG, _PIPELINE_TAG = 0, 1  # where a business-unit tag comes from: the usage's own tags or its pipeline's
 _MAX_CODE = 2**62
-# A line's tag candidates are compared over a window of these columns (those present): they hold everything the
-# candidates derive from, so lines sharing a window have the same candidates, even two lines with one id.
-_CANDIDATE_INPUTS = ("usage_line_id", "usage_date", "tags_json", "pipeline_tags_json", "workload_type")
 
 
 def normalised(col: Column) -> Column:
@@ -151,7 +155,8 @@ def _in_force(day: Column, prefix: str) -> Column:
 
 def _candidates(tags_json: Column, source: int) -> Column:
     """The entries of a tag set whose key is a business-unit key: struct(source, priority, key, value), the key
-    in `key_form` and the value normalised. Needs `_keys`, the keys in priority order."""
+    in `key_form` and the value normalised, each once (entries alike after normalising, `team: ML` and
+    `Team: ml`, would tie on every order). Needs `_keys`, the keys in priority order."""
 
     def entry(e: Column) -> Column:
         key = key_form(e.getField("key"))
@@ -163,20 +168,85 @@ def _candidates(tags_json: Column, source: int) -> Column:
         ).cast(_CANDIDATE)
 
     entries = F.coalesce(F.from_json(tags_json, _TAG_ENTRIES), F.from_json(F.lit("[]"), _TAG_ENTRIES))
-    return F.filter(F.transform(entries, entry), lambda c: c.getField("priority") >= 0)
+    return F.array_distinct(F.filter(F.transform(entries, entry), lambda c: c.getField("priority") >= 0))
 
 
-def best_tags(lines: DataFrame, config: Config) -> DataFrame:
+@dataclass(frozen=True)
+class TagSets:
+    """The tag sets (`tags_json`) the lines to attribute may carry: their own tags' and their pipelines'.
+
+    Business-unit tags are chosen once per distinct set of candidates (few: the business-unit entries of the tag
+    sets), not once per line; a line whose candidates are not among those of these sets fails the run.
+    """
+
+    own: DataFrame
+    pipeline: DataFrame
+
+    @classmethod
+    def of_lines(cls, lines: DataFrame) -> TagSets:
+        """The tag sets of `lines` themselves: right for any lines, but computes `lines` once more."""
+        return cls(lines.select("tags_json"), lines.select(F.col("pipeline_tags_json").alias("tags_json")))
+
+    @classmethod
+    def of_records(cls, records: DataFrame, pipelines: DataFrame) -> TagSets:
+        """The tag sets of raw usage `records` and of `pipelines` (`system.lakeflow.pipelines`): what the lines
+        netted from those records, named from those pipelines, carry; read from the sources, not the lines."""
+        own = records.select(F.map_entries("custom_tags").alias("_entries")).distinct()
+        pipeline_tags = tags_json(F.map_entries("tags")) if "tags" in pipelines.columns else F.lit("[]")
+        return cls(
+            own.select(tags_json(F.col("_entries")).alias("tags_json")),
+            pipelines.select(pipeline_tags.alias("tags_json")),
+        )
+
+
+def _choices(tag_sets: TagSets, keys: DataFrame, values: DataFrame, rank: Callable[[Column], Column]) -> DataFrame:
+    """Per distinct non-empty candidate array of the tag sets, own tags' and pipelines' (`_cands`, JSON: the
+    source is in each candidate): `_periods`, each unit a candidate names, the period it names it in and its
+    `code` (empty when none names a unit). Collected: it is small (a row per distinct set of business-unit tag
+    entries, whatever else the tags hold), and the engine broadcasts a frame of known size only."""
+    sources = ((tag_sets.own, _TAG), (tag_sets.pipeline, _PIPELINE_TAG))
+    cands = reduce(
+        DataFrame.unionByName,
+        (keys.crossJoin(sets).select(_candidates(F.col("tags_json"), source).alias("_c")) for sets, source in sources),
+    )
+    c = F.col("_c")
+    matched = (
+        cands.select(F.to_json("_c").alias("_cands"), "_c")
+        .distinct()
+        # Not outer, so a tag set without candidates has no row; not filtered on size (engine: filter-into-cross-join).
+        .select("_cands", F.explode("_c").alias("_c"))
+        .join(F.broadcast(values), c.getField("value") == F.col("_t_value"), "left")
+    )
+    period = F.struct(
+        rank(c).alias("code"),
+        c.getField("source").alias("source"),
+        F.col("_t_unit").alias("unit"),
+        F.concat_ws("=", c.getField("key"), c.getField("value")).alias("tag_key"),
+        F.col("_t_from").alias("valid_from"),
+        F.col("_t_to").alias("valid_to"),
+    ).cast(_PERIOD)
+    # collect_list skips the NULLs of candidates that name no unit.
+    rows = matched.groupBy("_cands").agg(F.collect_list(F.when(F.col("_t_unit").isNotNull(), period))).collect()
+    return keys.sparkSession.createDataFrame(rows, f"_cands string, _periods array<{_PERIOD}>")
+
+
+def _lower_code(best: Column, period: Column) -> Column:
+    # A fold, not array_min: the engine compares structs slowly, codes (one number) fast.
+    return F.when(best.isNull() | (period.getField("code") < best.getField("code")), period).otherwise(best)
+
+
+def best_tags(lines: DataFrame, config: Config, tag_sets: TagSets | None = None) -> DataFrame:
     """Add `_tag_unit`/`_tag_key` and `_pipeline_tag_unit`/`_pipeline_tag_key`: the business-unit tag that
     attributes each line, NULL when none names a unit (pipeline tags only count when no own tag does).
 
-    Lowest key priority wins, then the smallest unit id, then the smaller `key=value`. Each line is exploded into
-    its business-unit tag entries (usually one), joined to the tag values, and the best candidate is kept with
-    a window over the line: no row of the lines is joined back to them (a self-join would compute the netting
-    upstream again).
+    Lowest key priority wins, then the smallest unit id, then the smaller `key=value`. The candidates of each
+    distinct tag set of `tag_sets` (default: the lines') are matched to the tag values once; each line then looks
+    its candidates up (a broadcast join per source) and keeps the best one in force on its day. No row of the
+    lines is joined back to them: a self-join would compute the netting upstream again.
     """
     spark = lines.sparkSession
     columns = lines.columns
+    tag_sets = tag_sets or TagSets.of_lines(lines)
     key_list = tag_keys(config)
     keys = spark.createDataFrame([(key_list,)], "_keys array<string>")
     values, orders = tag_value_table(spark, config)
@@ -184,55 +254,53 @@ def best_tags(lines: DataFrame, config: Config) -> DataFrame:
     if 2 * priorities * orders >= _MAX_CODE:
         raise ValueError(f"{priorities} tag keys x {orders} tag values and units are too many to rank")
 
+    def rank(c: Column) -> Column:
+        # The candidate order as one number (cheap to compare): source, key priority, then unit id and value.
+        source_priority = c.getField("source").cast("long") * priorities + c.getField("priority")
+        return source_priority * orders + F.col("_t_order")
+
+    own_cands = F.to_json(_candidates(F.col("tags_json"), _TAG))
     pipeline_tags = F.when(F.col("workload_type") == "pipeline", F.col("pipeline_tags_json"))
-    exploded = (
-        # The one-row frame on the left, so the lines stream (engine: cross-join-left-side).
-        keys.crossJoin(lines)
-        .withColumn(
-            "_candidates",
-            # Distinct: entries alike after normalising (`team: ML`, `Team: ml`) would tie on every order.
-            F.array_distinct(
-                F.concat(_candidates(F.col("tags_json"), _TAG), _candidates(pipeline_tags, _PIPELINE_TAG))
-            ),
-        )
-        .drop("_keys")
-        .select("*", F.posexplode_outer("_candidates").alias("_pos", "_c"))
-        .drop("_candidates")
+    pipeline_cands = F.to_json(_candidates(pipeline_tags, _PIPELINE_TAG))
+    # The one-row frame on the left, so the lines stream (engine: cross-join-left-side).
+    looked_up = keys.crossJoin(lines).select(*columns, own_cands.alias("_own"), pipeline_cands.alias("_pipeline"))
+    choices = _choices(tag_sets, keys, values, rank)
+    for name in ("_own", "_pipeline"):
+        named = choices.select(F.col("_cands").alias(f"{name}_cands"), F.col("_periods").alias(f"{name}_periods"))
+        looked_up = looked_up.join(F.broadcast(named), F.col(name) == F.col(f"{name}_cands"), "left")
+    missing = reduce(
+        operator.or_,
+        ((F.col(name) != "[]") & F.col(f"{name}_cands").isNull() for name in ("_own", "_pipeline")),
     )
-    c = F.col("_c")
-    matched = exploded.join(
-        F.broadcast(values),
-        (c.getField("value") == F.col("_t_value")) & _in_force(F.col("usage_date"), "_t_"),
-        "left",
+    periods = F.concat(
+        *(F.coalesce(F.col(f"{name}_periods"), F.array().cast(f"array<{_PERIOD}>")) for name in ("_own", "_pipeline"))
     )
-    # The candidate order as one number (cheap to compare): source, key priority, then unit id and value.
-    rank = c.getField("source").cast("long") * priorities + c.getField("priority")
-    code = F.when(F.col("_t_unit").isNotNull(), rank * orders + F.col("_t_order"))
-    line = Window.partitionBy(*(col for col in _CANDIDATE_INPUTS if col in columns))
-    ranked = matched.withColumn("_code", code).withColumn("_best", F.min("_code").over(line))
-    found = F.col("_best").isNotNull()
-    # A line keeps the row of its best candidate (codes differ within a line: distinct candidates, and at most one
-    # period of a value and unit holds on a day), or its first row when none names a unit.
-    keep = (~found & (F.coalesce(F.col("_pos"), F.lit(0)) == 0)) | (F.col("_code") == F.col("_best"))
-    tag_key = F.concat_ws("=", c.getField("key"), c.getField("value"))
+    in_force = F.filter(
+        periods, lambda p: in_force_on(F.col("usage_date"), p.getField("valid_from"), p.getField("valid_to"))
+    )
+    best = F.when(
+        missing, F.raise_error(F.lit("a usage line's tags are not among the tag sets it was attributed from"))
+    ).otherwise(F.aggregate(in_force, F.lit(None).cast(_PERIOD), _lower_code))
+    b = F.col("_best")
 
-    def winner(source: int, value: Column) -> Column:
-        return F.when(found & (c.getField("source") == source), value)
+    def winner(source: int, field: str) -> Column:
+        return F.when(b.getField("source") == source, b.getField(field))
 
-    return ranked.where(keep).select(
+    return looked_up.select(*columns, best.alias("_best")).select(
         *columns,
-        winner(_TAG, F.col("_t_unit")).alias("_tag_unit"),
-        winner(_TAG, tag_key).alias("_tag_key"),
-        winner(_PIPELINE_TAG, F.col("_t_unit")).alias("_pipeline_tag_unit"),
-        winner(_PIPELINE_TAG, tag_key).alias("_pipeline_tag_key"),
+        winner(_TAG, "unit").alias("_tag_unit"),
+        winner(_TAG, "tag_key").alias("_tag_key"),
+        winner(_PIPELINE_TAG, "unit").alias("_pipeline_tag_unit"),
+        winner(_PIPELINE_TAG, "tag_key").alias("_pipeline_tag_key"),
     )
 
 
 # --- attribution ---------------------------------------------------------------------------------------------
 
 
-def attribute(lines: DataFrame, config: Config) -> DataFrame:
-    """Add business_unit, attribution_method, attribution_confidence and attribution_key to usage lines."""
+def attribute(lines: DataFrame, config: Config, tag_sets: TagSets | None = None) -> DataFrame:
+    """Add business_unit, attribution_method, attribution_confidence and attribution_key to usage lines, whose
+    tags are among `tag_sets` (default: their own, computed once more)."""
     spark = lines.sparkSession
     columns = lines.columns
     day = F.col("usage_date")
@@ -243,7 +311,7 @@ def attribute(lines: DataFrame, config: Config) -> DataFrame:
         "identity": F.col("owner_identity"),
         "workspace": F.col("workspace_id"),
     }
-    out = best_tags(lines, config)
+    out = best_tags(lines, config, tag_sets)
     for method, rules in explicit_rules(spark, config).items():
         out = out.join(
             F.broadcast(rules),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from chargeback.steps.usage import IDENTITY_FIELDS, nested
+from chargeback.steps.usage import IDENTITY_FIELDS, nested, tags_json
 
 # (workload_type, id column), in the order a usage line is classified.
 _WORKLOAD_ID_COLUMNS = (
@@ -105,9 +105,7 @@ def _join_names(lines: DataFrame, names: DataFrame, line_id: str, alias: str, sm
 def identify_workloads(lines: DataFrame, enrichment: Enrichment) -> DataFrame:
     """Add workload_type, workload_id, workload_name, workspace_name, owner_identity and pipeline_tags_json."""
     pipelines = enrichment.pipelines
-    pipeline_tags = (
-        F.to_json(F.array_sort(F.map_entries("tags"))) if "tags" in pipelines.columns else F.lit(None).cast("string")
-    )
+    pipeline_tags = tags_json(F.map_entries("tags")) if "tags" in pipelines.columns else F.lit("[]")
     pipeline_info = latest(pipelines, ["workspace_id", "pipeline_id"]).select(
         F.col("workspace_id").alias("_pipeline_ws"),
         F.col("pipeline_id").alias("_pipeline_id"),
