@@ -245,9 +245,8 @@ def test_attribution_fails_on_a_line_whose_tags_are_not_among_the_tag_sets_given
     )
     with pytest.raises(Exception, match="not among the tag sets"):
         attribute(lines, cfg, given).collect()
-    assert (
-        attribute(lines, cfg, TagSets(lines.select("tags_json"), given.pipeline)).first().business_unit == "marketing"
-    )
+    (attributed,) = attribute(lines, cfg, TagSets(lines.select("tags_json"), given.pipeline)).collect()
+    assert attributed.business_unit == "marketing"
 
 
 # --- allocation ---------------------------------------------------------------------------------------
