@@ -236,7 +236,8 @@ def test_attribution_precedence_and_validity(spark):
 
 def test_attribution_fails_on_a_line_whose_tags_are_not_among_the_tag_sets_given(spark):
     """Tags are chosen per distinct tag set of the sources; a line whose tags they lack must fail the run, not go
-    quietly to the next rule (fails if `best_tags` drops its `missing` check: the line reads `workspace`)."""
+    quietly to the next rule (fails if `best_tags` drops its `missing` check, for its own tags or its pipeline's:
+    the line reads `workspace`)."""
     cfg = config(attribution=ATTRIBUTION)
     lines = spark.createDataFrame([line("alias", tags=tags(team="MKTG"))], LINE_SCHEMA)
     given = TagSets(
@@ -245,6 +246,9 @@ def test_attribution_fails_on_a_line_whose_tags_are_not_among_the_tag_sets_given
     )
     with pytest.raises(Exception, match="not among the tag sets"):
         attribute(lines, cfg, given).collect()
+    pipeline = spark.createDataFrame([line("p", wtype="pipeline", pipeline_tags=tags(team="MKTG"))], LINE_SCHEMA)
+    with pytest.raises(Exception, match="not among the tag sets"):  # the pipeline's tags, not given either
+        attribute(pipeline, cfg, given).collect()
     (attributed,) = attribute(lines, cfg, TagSets(lines.select("tags_json"), given.pipeline)).collect()
     assert attributed.business_unit == "marketing"
 

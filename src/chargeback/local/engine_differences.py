@@ -52,6 +52,18 @@ ENGINE_DIFFERENCES = (
         "The one-row config frame goes on the left (steps.attribution, steps.allocation), so usage lines stream.",
     ),
     EngineDifference(
+        "broadcast-known-size",
+        "A broadcast hint is followed only for a side whose size the engine knows (an in-memory frame); any other "
+        "small side, an aggregate's output, is joined by shuffling both sides, the wide one too.",
+        "steps.attribution collects the tag choices (a few rows) into an in-memory frame before joining the lines "
+        "to it.",
+    ),
+    EngineDifference(
+        "slow-struct-min",
+        "array_min of an array of structs takes seconds per million rows; of numbers, next to nothing.",
+        "steps.attribution folds a line's tag periods to the lowest code with `aggregate`.",
+    ),
+    EngineDifference(
         "filter-into-cross-join",
         "A filter on a column parsed with from_json after a cross join is pushed into the join and fails "
         "('from_json function requires a schema string').",

@@ -6,8 +6,9 @@ pipelines leave `custom_tags` empty) -> identity (run_as / owned_by / created_by
 UNALLOCATED. Every rule applies only on usage dates inside its [valid_from, valid_to) window, so a reorg
 does not rewrite history.
 
-The config is data, not code: each kind of rule is a small DataFrame the lines are joined to, so the query
-plan has the same size for 5 business units as for 5,000 (a CASE branch per unit or alias, as before, nested
+The config is data, not code: each kind of rule is a small DataFrame (the tag values are matched to the
+distinct tag sets, the other rules joined to the lines), so the query plan has the same size for 5 business units
+as for 5,000 (a CASE branch per unit or alias, as before, nested
 one level deeper each and broke Spark Connect's protobuf nesting limit at about 20 units).
 """
 
@@ -52,7 +53,7 @@ ATTRIBUTION_METHODS: tuple[tuple[str, str], ...] = tuple(
 """(attribution_method, attribution_confidence) in precedence order, the order of `config.model.RULE_PRECEDENCE`."""
 _TAG_ENTRIES = "array<struct<key:string,value:string>>"
 _CANDIDATE = "struct<source:int,priority:int,key:string,value:string>"
-# A unit a candidate names, and when; `code` (unique among a line's candidates) orders them.
+# A unit a candidate names, and when; `code` orders them (among the periods in force on a day, one per code).
 _PERIOD = "struct<code:bigint,source:int,unit:string,tag_key:string,valid_from:date,valid_to:date>"
 _TAG, _PIPELINE_TAG = 0, 1  # where a business-unit tag comes from: the usage's own tags or its pipeline's
 _MAX_CODE = 2**62
@@ -199,22 +200,29 @@ class TagSets:
         )
 
 
-def _choices(tag_sets: TagSets, keys: DataFrame, values: DataFrame, rank: Callable[[Column], Column]) -> DataFrame:
-    """Per distinct non-empty candidate array of the tag sets, own tags' and pipelines' (`_cands`, JSON: the
-    source is in each candidate): `_periods`, each unit a candidate names, the period it names it in and its
-    `code` (empty when none names a unit). Collected: it is small (a row per distinct set of business-unit tag
-    entries, whatever else the tags hold), and the engine broadcasts a frame of known size only."""
+def _choices(
+    tag_sets: TagSets, keys: DataFrame, values: DataFrame, rank: Callable[[Column], Column]
+) -> dict[int, DataFrame]:
+    """By source (own tags, pipeline tags), per distinct non-empty candidate array of its tag sets (`_cands`,
+    JSON): `_periods`, each unit a candidate names, the period it names it in and its `code` (empty when none
+    names a unit). Collected: it is small (a row per distinct set of business-unit tag entries, whatever else the
+    tags hold), and a frame of known size is what the engine broadcasts (engine: broadcast-known-size)."""
     sources = ((tag_sets.own, _TAG), (tag_sets.pipeline, _PIPELINE_TAG))
     cands = reduce(
         DataFrame.unionByName,
-        (keys.crossJoin(sets).select(_candidates(F.col("tags_json"), source).alias("_c")) for sets, source in sources),
+        (
+            keys.crossJoin(sets).select(
+                F.lit(source).alias("_source"), _candidates(F.col("tags_json"), source).alias("_c")
+            )
+            for sets, source in sources
+        ),
     )
     c = F.col("_c")
     matched = (
-        cands.select(F.to_json("_c").alias("_cands"), "_c")
+        cands.select("_source", F.to_json("_c").alias("_cands"), "_c")
         .distinct()
         # Not outer, so a tag set without candidates has no row; not filtered on size (engine: filter-into-cross-join).
-        .select("_cands", F.explode("_c").alias("_c"))
+        .select("_source", "_cands", F.explode("_c").alias("_c"))
         .join(F.broadcast(values), c.getField("value") == F.col("_t_value"), "left")
     )
     period = F.struct(
@@ -226,12 +234,18 @@ def _choices(tag_sets: TagSets, keys: DataFrame, values: DataFrame, rank: Callab
         F.col("_t_to").alias("valid_to"),
     ).cast(_PERIOD)
     # collect_list skips the NULLs of candidates that name no unit.
-    rows = matched.groupBy("_cands").agg(F.collect_list(F.when(F.col("_t_unit").isNotNull(), period))).collect()
-    return keys.sparkSession.createDataFrame(rows, f"_cands string, _periods array<{_PERIOD}>")
+    periods = F.collect_list(F.when(F.col("_t_unit").isNotNull(), period))
+    rows = matched.groupBy("_source", "_cands").agg(periods).collect()
+    return {
+        source: keys.sparkSession.createDataFrame(
+            [r[1:] for r in rows if r[0] == source], f"_cands string, _periods array<{_PERIOD}>"
+        )
+        for _, source in sources
+    }
 
 
 def _lower_code(best: Column, period: Column) -> Column:
-    # A fold, not array_min: the engine compares structs slowly, codes (one number) fast.
+    # A fold on the code, not array_min of the structs (engine: slow-struct-min).
     return F.when(best.isNull() | (period.getField("code") < best.getField("code")), period).otherwise(best)
 
 
@@ -265,8 +279,10 @@ def best_tags(lines: DataFrame, config: Config, tag_sets: TagSets | None = None)
     # The one-row frame on the left, so the lines stream (engine: cross-join-left-side).
     looked_up = keys.crossJoin(lines).select(*columns, own_cands.alias("_own"), pipeline_cands.alias("_pipeline"))
     choices = _choices(tag_sets, keys, values, rank)
-    for name in ("_own", "_pipeline"):
-        named = choices.select(F.col("_cands").alias(f"{name}_cands"), F.col("_periods").alias(f"{name}_periods"))
+    for name, source in (("_own", _TAG), ("_pipeline", _PIPELINE_TAG)):
+        named = choices[source].select(
+            F.col("_cands").alias(f"{name}_cands"), F.col("_periods").alias(f"{name}_periods")
+        )
         looked_up = looked_up.join(F.broadcast(named), F.col(name) == F.col(f"{name}_cands"), "left")
     missing = reduce(
         operator.or_,
@@ -278,8 +294,14 @@ def best_tags(lines: DataFrame, config: Config, tag_sets: TagSets | None = None)
     in_force = F.filter(
         periods, lambda p: in_force_on(F.col("usage_date"), p.getField("valid_from"), p.getField("valid_to"))
     )
+    # Loud: tag sets read from the sources lack a line's when a source changed between two reads of one step (run
+    # again) or a caller passed the wrong sets. Both engines evaluate the THEN branch only on rows it selects: were
+    # it evaluated on every row, every test with a tagged line would fail, not pass.
     best = F.when(
-        missing, F.raise_error(F.lit("a usage line's tags are not among the tag sets it was attributed from"))
+        missing,
+        F.raise_error(
+            F.lit("a usage line's tags are not among the tag sets read for it (did a source change during the run?)")
+        ),
     ).otherwise(F.aggregate(in_force, F.lit(None).cast(_PERIOD), _lower_code))
     b = F.col("_best")
 
