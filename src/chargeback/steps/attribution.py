@@ -7,9 +7,9 @@ UNALLOCATED. Every rule applies only on usage dates inside its [valid_from, vali
 does not rewrite history.
 
 The config is data, not code: each kind of rule is a small DataFrame (the tag values are matched to the
-distinct tag sets, the other rules joined to the lines), so the query plan has the same size for 5 business units
-as for 5,000 (a CASE branch per unit or alias, as before, nested
-one level deeper each and broke Spark Connect's protobuf nesting limit at about 20 units).
+distinct tag sets, the other rules joined to the lines), so the query plan has the same size for 5 business
+units as for 5,000 (a CASE branch per unit or alias, as before, nested one level deeper each and broke Spark
+Connect's protobuf nesting limit at about 20 units).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from chargeback.config import (
 from chargeback.config.model import RULE_PRECEDENCE
 from chargeback.steps.usage import tags_json
 from chargeback.steps.validity import in_force_on
+from chargeback.steps.workloads import pipeline_tags_json
 
 # The confidence of each attribution method; the method of the config's `tag_value` rules is `tag`.
 _CONFIDENCE = {
@@ -56,6 +57,7 @@ _CANDIDATE = "struct<source:int,priority:int,key:string,value:string>"
 # A unit a candidate names, and when; `code` orders them (among the periods in force on a day, one per code).
 _PERIOD = "struct<code:bigint,source:int,unit:string,tag_key:string,valid_from:date,valid_to:date>"
 _TAG, _PIPELINE_TAG = 0, 1  # where a business-unit tag comes from: the usage's own tags or its pipeline's
+_LOOKUPS = (("_own", _TAG), ("_pipeline", _PIPELINE_TAG))  # a line's candidate columns, by source
 _MAX_CODE = 2**62
 
 
@@ -193,10 +195,9 @@ class TagSets:
         """The tag sets of raw usage `records` and of `pipelines` (`system.lakeflow.pipelines`): what the lines
         netted from those records, named from those pipelines, carry; read from the sources, not the lines."""
         own = records.select(F.map_entries("custom_tags").alias("_entries")).distinct()
-        pipeline_tags = tags_json(F.map_entries("tags")) if "tags" in pipelines.columns else F.lit("[]")
         return cls(
             own.select(tags_json(F.col("_entries")).alias("tags_json")),
-            pipelines.select(pipeline_tags.alias("tags_json")),
+            pipelines.select(pipeline_tags_json(pipelines).alias("tags_json")),
         )
 
 
@@ -273,23 +274,26 @@ def best_tags(lines: DataFrame, config: Config, tag_sets: TagSets | None = None)
         source_priority = c.getField("source").cast("long") * priorities + c.getField("priority")
         return source_priority * orders + F.col("_t_order")
 
-    own_cands = F.to_json(_candidates(F.col("tags_json"), _TAG))
-    pipeline_tags = F.when(F.col("workload_type") == "pipeline", F.col("pipeline_tags_json"))
-    pipeline_cands = F.to_json(_candidates(pipeline_tags, _PIPELINE_TAG))
+    line_tags = {
+        _TAG: F.col("tags_json"),
+        _PIPELINE_TAG: F.when(F.col("workload_type") == "pipeline", F.col("pipeline_tags_json")),
+    }
     # The one-row frame on the left, so the lines stream (engine: cross-join-left-side).
-    looked_up = keys.crossJoin(lines).select(*columns, own_cands.alias("_own"), pipeline_cands.alias("_pipeline"))
+    looked_up = keys.crossJoin(lines).select(
+        *columns, *(F.to_json(_candidates(line_tags[source], source)).alias(name) for name, source in _LOOKUPS)
+    )
     choices = _choices(tag_sets, keys, values, rank)
-    for name, source in (("_own", _TAG), ("_pipeline", _PIPELINE_TAG)):
+    for name, source in _LOOKUPS:
         named = choices[source].select(
             F.col("_cands").alias(f"{name}_cands"), F.col("_periods").alias(f"{name}_periods")
         )
         looked_up = looked_up.join(F.broadcast(named), F.col(name) == F.col(f"{name}_cands"), "left")
     missing = reduce(
         operator.or_,
-        ((F.col(name) != "[]") & F.col(f"{name}_cands").isNull() for name in ("_own", "_pipeline")),
+        ((F.col(name) != "[]") & F.col(f"{name}_cands").isNull() for name, _ in _LOOKUPS),
     )
     periods = F.concat(
-        *(F.coalesce(F.col(f"{name}_periods"), F.array().cast(f"array<{_PERIOD}>")) for name in ("_own", "_pipeline"))
+        *(F.coalesce(F.col(f"{name}_periods"), F.array().cast(f"array<{_PERIOD}>")) for name, _ in _LOOKUPS)
     )
     in_force = F.filter(
         periods, lambda p: in_force_on(F.col("usage_date"), p.getField("valid_from"), p.getField("valid_to"))

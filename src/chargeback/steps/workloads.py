@@ -102,10 +102,15 @@ def _join_names(lines: DataFrame, names: DataFrame, line_id: str, alias: str, sm
     return lines.join(F.broadcast(names) if small else names, on, "left")
 
 
+def pipeline_tags_json(pipelines: DataFrame) -> Column:
+    """A `system.lakeflow.pipelines` row's tags as canonical JSON (`steps.usage.tags_json`); '[]' without them."""
+    return tags_json(F.map_entries("tags")) if "tags" in pipelines.columns else F.lit("[]")
+
+
 def identify_workloads(lines: DataFrame, enrichment: Enrichment) -> DataFrame:
     """Add workload_type, workload_id, workload_name, workspace_name, owner_identity and pipeline_tags_json."""
     pipelines = enrichment.pipelines
-    pipeline_tags = tags_json(F.map_entries("tags")) if "tags" in pipelines.columns else F.lit("[]")
+    pipeline_tags = pipeline_tags_json(pipelines)
     pipeline_info = latest(pipelines, ["workspace_id", "pipeline_id"]).select(
         F.col("workspace_id").alias("_pipeline_ws"),
         F.col("pipeline_id").alias("_pipeline_id"),
