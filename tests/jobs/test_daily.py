@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import shutil
 from collections import defaultdict
 from collections.abc import Iterator
@@ -446,17 +447,16 @@ class Killed(RuntimeError):
 def test_a_run_killed_at_any_write_then_rerun_equals_one_clean_run(
     generated: Path, baseline: Path, tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch, fatal_write: int
 ) -> None:
-    """Writes 1-5 are config tables, 6 silver, 7-17 gold in the order of `outputs.OUTPUTS` (cost_daily,
-    chargeback_monthly, serving, tag and policy coverage, focus_costs, cost_anomalies_daily, budget_status_monthly,
-    compute_consumption_hourly, job_run_costs, pipeline_update_costs), 18 the run log."""
+    """Writes 1-5 are config tables, 6 silver, 7-17 the 11 gold tables of `outputs.OUTPUTS` (written
+    `outputs.CONCURRENT_WRITES` at a time: the Nth to start varies, and others are under way when it dies), 18 the
+    run log."""
     root = tmp_path / "lakehouse"
     shutil.copytree(generated, root)
-    calls = {"n": 0}
+    calls = itertools.count(1)  # next() is atomic: gold writes count from several threads
 
     def dies_at(method):  # type: ignore[no-untyped-def]
         def write(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            calls["n"] += 1
-            if calls["n"] == fatal_write:
+            if next(calls) == fatal_write:
                 raise Killed(f"killed at write {fatal_write}")
             return method(self, *args, **kwargs)
 

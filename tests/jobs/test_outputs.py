@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import threading
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -10,7 +13,10 @@ import pytest
 from chargeback.contracts import cost_tables
 from chargeback.contracts.cost_tables import COST_DAILY, POLICY_COVERAGE_DAILY, USAGE_COSTS
 from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY, FOCUS_COSTS
+from chargeback.contracts.table_spec import TableSpec
+from chargeback.dates import DaySet
 from chargeback.jobs import outputs
+from chargeback.jobs.params import RunParams, RunSummary
 
 
 def test_every_gold_table_is_declared_once() -> None:
@@ -47,3 +53,88 @@ def test_an_undeclared_read_is_refused() -> None:
     written = outputs.Written(cast(Any, None), cast(Any, None), declared=(USAGE_COSTS,))
     with pytest.raises(KeyError, match="does not declare"):
         written[COST_DAILY]
+
+
+class _RecordingStore:
+    """A store that records the order in which writes start and end (no engine: publish's scheduling alone)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.ensured: list[str] = []
+        self.lock = threading.Lock()
+
+    def ensure(self, name: object, spec: object) -> None:
+        self.ensured.append(str(name))
+
+    def write(self, name: object, spec: Any, df: object, replace_days: object) -> None:
+        with self.lock:
+            self.events.append(("written", spec.table))
+
+    def rows_written(self, name: object) -> int:
+        return 1
+
+
+def _publish(store: _RecordingStore, declared: list[outputs.Output], monkeypatch: pytest.MonkeyPatch) -> RunSummary:
+    monkeypatch.setattr(outputs, "OUTPUTS", tuple(declared))
+    params = RunParams("main", "chargeback", DAY, DAY, "r", dt.datetime(2026, 9, 2, tzinfo=dt.UTC))
+    inputs = cast(Any, SimpleNamespace(store=store, params=params))
+    summary = RunSummary("r", DAY, DAY, "USD")
+    outputs.publish(inputs, summary)
+    return summary
+
+
+DAY = dt.date(2026, 9, 1)
+
+
+def _output(spec: TableSpec, build: Any, reads: tuple[TableSpec, ...] = ()) -> outputs.Output:
+    return outputs.Output(spec, build, lambda _: DaySet.of([DAY]), reads)
+
+
+def test_publish_writes_independent_outputs_at_once_and_each_after_what_it_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two outputs that read nothing meet at a barrier while building: written one after another, the first would
+    wait for the second forever (the barrier times out). The third reads the first and starts after it is written."""
+    store = _RecordingStore()
+    both_building = threading.Barrier(2, timeout=10)
+
+    def meets(table: str) -> Any:
+        def build(inputs: object, written: object) -> str:
+            both_building.wait()
+            return table
+
+        return build
+
+    def after_cost_daily(inputs: object, written: object) -> str:
+        with store.lock:
+            store.events.append(("built", FOCUS_COSTS.table))
+        return FOCUS_COSTS.table
+
+    declared = [
+        _output(COST_DAILY, meets(COST_DAILY.table)),
+        _output(POLICY_COVERAGE_DAILY, meets(POLICY_COVERAGE_DAILY.table)),
+        _output(FOCUS_COSTS, after_cost_daily, reads=(COST_DAILY,)),
+    ]
+    summary = _publish(store, declared, monkeypatch)
+    assert store.events.index(("written", COST_DAILY.table)) < store.events.index(("built", FOCUS_COSTS.table))
+    assert list(summary.rows_written) == [COST_DAILY.table, POLICY_COVERAGE_DAILY.table, FOCUS_COSTS.table]
+    assert len(store.ensured) == 3
+
+
+def test_a_failing_output_is_raised_and_what_reads_it_is_not_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _RecordingStore()
+
+    def fails(inputs: object, written: object) -> str:
+        raise RuntimeError("cost_daily failed")
+
+    def builds(inputs: object, written: object) -> str:
+        return "df"
+
+    declared = [
+        _output(COST_DAILY, fails),
+        _output(FOCUS_COSTS, builds, reads=(COST_DAILY,)),
+        _output(BUDGET_STATUS_MONTHLY, builds, reads=(COST_DAILY,)),
+    ]
+    with pytest.raises(RuntimeError, match="cost_daily failed"):
+        _publish(store, declared, monkeypatch)
+    assert store.events == []
