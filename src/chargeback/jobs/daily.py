@@ -463,19 +463,23 @@ def reconcile(store: TableStore, config: Config, params: RunParams, summary: Run
     window_days = (F.col("day") >= F.lit(params.start_date)) & (F.col("day") <= F.lit(params.end_date))
     # Closed days count through their original booking plus later corrections naming them.
     allocated_rows = daily.withColumn("day", cost_marts.charged_day()).where(window_days)
-    summary.billed_cost = _total(silver)
+    # One pass over silver for its cost and counts; the unpriced SKUs are listed only when there are some.
+    billed, lines, unpriced_lines = silver.agg(
+        F.sum("effective_cost"), F.count(F.lit(1)), F.count(F.when(~F.col("is_priced"), F.lit(1)))
+    ).collect()[0]
+    summary.billed_cost = Decimal(billed) if billed is not None else Decimal(0)
     summary.allocated_cost = _total(allocated_rows)
-    summary.usage_line_count = silver.count()
-    unpriced = silver.where(~F.col("is_priced"))
-    by_sku = (
-        unpriced.groupBy("sku_name", "usage_unit", F.coalesce("unpriced_reason", F.lit("no list price")).alias("why"))
-        .agg(F.sum("usage_quantity").alias("q"))
-        .orderBy("sku_name", "why")
-    )
-    summary.unpriced_line_count = unpriced.count()
-    summary.unpriced_skus = "; ".join(
-        f"{r.sku_name} ({r.q.normalize():f} {r.usage_unit}: {r.why})" for r in by_sku.collect()
-    )
+    summary.usage_line_count, summary.unpriced_line_count = int(lines), int(unpriced_lines)
+    if unpriced_lines:
+        by_sku = (
+            silver.where(~F.col("is_priced"))
+            .groupBy("sku_name", "usage_unit", F.coalesce("unpriced_reason", F.lit("no list price")).alias("why"))
+            .agg(F.sum("usage_quantity").alias("q"))
+            .orderBy("sku_name", "why")
+        )
+        summary.unpriced_skus = "; ".join(
+            f"{r.sku_name} ({r.q.normalize():f} {r.usage_unit}: {r.why})" for r in by_sku.collect()
+        )
     source_facts(store, config, params, summary)  # re-exported records, for the run log
 
 
