@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 
 from chargeback.contracts import cost_tables
-from chargeback.contracts.cost_tables import COST_DAILY, POLICY_COVERAGE_DAILY, USAGE_COSTS
+from chargeback.contracts.cost_tables import COST_DAILY, POLICY_COVERAGE_DAILY, SERVING_COSTS_DAILY, USAGE_COSTS
 from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY, FOCUS_COSTS
 from chargeback.contracts.table_spec import TableSpec
 from chargeback.dates import DaySet
@@ -138,3 +138,26 @@ def test_a_failing_output_is_raised_and_what_reads_it_is_not_written(monkeypatch
     with pytest.raises(RuntimeError, match="cost_daily failed"):
         _publish(store, declared, monkeypatch)
     assert store.events == []
+
+
+def test_no_write_starts_after_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One write at a time, so the independent output after the failing one starts after it failed: it is not
+    written, and the failure raised is the original one."""
+    monkeypatch.setattr(outputs, "CONCURRENT_WRITES", 1)
+    store = _RecordingStore()
+
+    def fails(inputs: object, written: object) -> str:
+        raise RuntimeError("serving_costs_daily failed")
+
+    def builds(inputs: object, written: object) -> str:
+        return "df"
+
+    declared = [
+        _output(COST_DAILY, builds),
+        _output(SERVING_COSTS_DAILY, fails),
+        _output(POLICY_COVERAGE_DAILY, builds),
+        _output(FOCUS_COSTS, builds, reads=(COST_DAILY,)),
+    ]
+    with pytest.raises(RuntimeError, match="serving_costs_daily failed"):
+        _publish(store, declared, monkeypatch)
+    assert store.events == [("written", COST_DAILY.table)]

@@ -343,7 +343,7 @@ def run_allocate_publish_step(store: TableStore, config: Config, params: RunPara
     """Allocate and write gold for the open days of the window; book closed days' changes as corrections.
 
     No table is written before the gate has passed (`check_gate`) but the run's scratch tables (`STAGED_*`); then
-    every table of `outputs.OUTPUTS`, in order.
+    every table of `outputs.OUTPUTS`, each after those it reads (`outputs.publish`).
     """
     first_open = publish_start(config, params)
     days = run_plan(store, config, params, summary).recomputed

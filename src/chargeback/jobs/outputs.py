@@ -1,4 +1,4 @@
-"""The tables the publish step writes, each declared once, in the order they are written.
+"""The tables the publish step writes, each declared once, after the tables it reads.
 
 An output is built from `Inputs` (what the step computed before its first write: the silver lines of the window,
 the `cost_daily` rows to write, config and params) and from the tables it declares it `reads`, which are written
@@ -9,8 +9,9 @@ recomputes, several at a time, each once the tables it reads are written, and re
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -134,10 +135,7 @@ def _chargeback_monthly(inputs: Inputs, written: Written) -> DataFrame:
     statements = cost_marts.chargeback_monthly(
         written[COST_DAILY].where(in_window), inputs.config, inputs.params.run_id
     )
-    name = inputs.params.table(CHARGEBACK_MONTHLY)
-    if not inputs.store.exists(name):
-        return statements
-    kept = inputs.store.read(name).where(
+    kept = inputs.store.read(inputs.params.table(CHARGEBACK_MONTHLY)).where(
         in_window
         & (F.col("statement_status") == "closed")
         & (F.col("billing_month") < F.lit(inputs.first_open.replace(day=1)))
@@ -257,10 +255,11 @@ CONCURRENT_WRITES = 3
 
 def publish(inputs: Inputs, summary: RunSummary) -> None:
     """Write every output over its span (none when the span is empty), `CONCURRENT_WRITES` at a time, each after the
-    outputs it reads, and record the rows written. The first failure (in `OUTPUTS` order) is raised once the writes
-    under way end; the outputs not started by then are not written.
+    outputs it reads, and record the rows written.
 
-    Tables are created (or given new columns) first, one after another: DDL is not run concurrently.
+    After a failure no write starts (those under way end) and the first failure in `OUTPUTS` order is raised: an
+    output whose input failed is skipped, not failed again. Tables are created (or given new columns) first, one
+    after another: DDL is not run concurrently.
     """
     store, params = inputs.store, inputs.params
     spans = {output.spec: output.span(inputs) for output in OUTPUTS}
@@ -269,23 +268,24 @@ def publish(inputs: Inputs, summary: RunSummary) -> None:
         if spans[output.spec]:
             store.ensure(params.table(output.spec), output.spec)
     writes: dict[TableSpec, Future[None]] = {}
+    failed = threading.Event()
 
     def write(output: Output) -> None:
-        for spec in output.reads:
-            if spec in writes:
-                writes[spec].result()  # submitted earlier, so started earlier: waiting cannot deadlock
+        # Each output read was submitted earlier, so started earlier: waiting for it cannot deadlock.
+        wait([writes[spec] for spec in output.reads if spec in writes])
         name, span = params.table(output.spec), spans[output.spec]
-        if span:
+        if failed.is_set() or not span:
+            return
+        try:
             built = output.build(inputs, Written(store, params, output.reads))
             store.write(name, output.spec, built, (output.window_column, span))
-            summary.rows_written[output.spec.table] = store.rows_written(name)
+        except BaseException:
+            failed.set()
+            raise
+        summary.rows_written[output.spec.table] = store.rows_written(name)
 
     with ThreadPoolExecutor(CONCURRENT_WRITES, thread_name_prefix="publish") as pool:
         for output in OUTPUTS:
             writes[output.spec] = pool.submit(write, output)
-        try:
-            for future in writes.values():
-                future.result()
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
+    for future in writes.values():
+        future.result()
