@@ -90,6 +90,17 @@ def _output(spec: TableSpec, build: Any, reads: tuple[TableSpec, ...] = ()) -> o
     return outputs.Output(spec, build, lambda _: DaySet.of([DAY]), reads)
 
 
+def _builds(inputs: object, written: object) -> str:
+    return "df"
+
+
+def _fails(table: str) -> Any:
+    def build(inputs: object, written: object) -> str:
+        raise RuntimeError(f"{table} failed")
+
+    return build
+
+
 def test_publish_writes_independent_outputs_at_once_and_each_after_what_it_reads(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -124,16 +135,10 @@ def test_publish_writes_independent_outputs_at_once_and_each_after_what_it_reads
 def test_a_failing_output_is_raised_and_what_reads_it_is_not_written(monkeypatch: pytest.MonkeyPatch) -> None:
     store = _RecordingStore()
 
-    def fails(inputs: object, written: object) -> str:
-        raise RuntimeError("cost_daily failed")
-
-    def builds(inputs: object, written: object) -> str:
-        return "df"
-
     declared = [
-        _output(COST_DAILY, fails),
-        _output(FOCUS_COSTS, builds, reads=(COST_DAILY,)),
-        _output(BUDGET_STATUS_MONTHLY, builds, reads=(COST_DAILY,)),
+        _output(COST_DAILY, _fails("cost_daily")),
+        _output(FOCUS_COSTS, _builds, reads=(COST_DAILY,)),
+        _output(BUDGET_STATUS_MONTHLY, _builds, reads=(COST_DAILY,)),
     ]
     with pytest.raises(RuntimeError, match="cost_daily failed"):
         _publish(store, declared, monkeypatch)
@@ -146,17 +151,11 @@ def test_no_write_starts_after_a_failure(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(outputs, "CONCURRENT_WRITES", 1)
     store = _RecordingStore()
 
-    def fails(inputs: object, written: object) -> str:
-        raise RuntimeError("serving_costs_daily failed")
-
-    def builds(inputs: object, written: object) -> str:
-        return "df"
-
     declared = [
-        _output(COST_DAILY, builds),
-        _output(SERVING_COSTS_DAILY, fails),
-        _output(POLICY_COVERAGE_DAILY, builds),
-        _output(FOCUS_COSTS, builds, reads=(COST_DAILY,)),
+        _output(COST_DAILY, _builds),
+        _output(SERVING_COSTS_DAILY, _fails("serving_costs_daily")),
+        _output(POLICY_COVERAGE_DAILY, _builds),
+        _output(FOCUS_COSTS, _builds, reads=(COST_DAILY,)),
     ]
     with pytest.raises(RuntimeError, match="serving_costs_daily failed"):
         _publish(store, declared, monkeypatch)

@@ -61,9 +61,13 @@ STAGED_CONSUMPTION_SHARES = "staging_consumption_shares"
 STAGED_CONSUMPTION_PARTS = "staging_consumption_{}"
 
 
-def _total(df: DataFrame, column: str = "effective_cost") -> Decimal:
-    value = df.agg(F.sum(column)).collect()[0][0]
+def _sum_or_zero(value: Decimal | None) -> Decimal:
+    """A collected SUM of a DECIMAL column: NULL (no rows) is 0."""
     return Decimal(value) if value is not None else Decimal(0)
+
+
+def _total(df: DataFrame) -> Decimal:
+    return _sum_or_zero(df.agg(F.sum("effective_cost")).collect()[0][0])
 
 
 def read_usage(store: TableStore, params: RunParams) -> DataFrame:
@@ -467,7 +471,7 @@ def reconcile(store: TableStore, config: Config, params: RunParams, summary: Run
     billed, lines, unpriced_lines = silver.agg(
         F.sum("effective_cost"), F.count(F.lit(1)), F.count(F.when(~F.col("is_priced"), F.lit(1)))
     ).collect()[0]
-    summary.billed_cost = Decimal(billed) if billed is not None else Decimal(0)
+    summary.billed_cost = _sum_or_zero(billed)
     summary.allocated_cost = _total(allocated_rows)
     summary.usage_line_count, summary.unpriced_line_count = int(lines), int(unpriced_lines)
     if unpriced_lines:
