@@ -303,3 +303,75 @@ def test_a_correction_of_the_first_open_day_alone_re_books_the_closed_days(
     assert changed == [first_open]
     assert incremental.is_balanced and full.is_balanced
     assert [table for table in expected if got[table] != expected[table]] == []
+
+
+def published_copy(arrived: Path, case: Case, root: Path) -> Path:
+    """A copy of `arrived` at `root` after NEXT's run, read as a copy of the usage table (deduplicated), once."""
+    if not case.dedupe:
+        pytest.skip("a copy's records, once")
+    shutil.copytree(arrived, root)
+    with lakehouse(root) as store:
+        run(store, case.config, case.params("published", NEXT))
+    return root
+
+
+def test_a_record_re_exported_onto_another_day_is_billed_once(arrived: Path, case: Case, tmp_path: Path) -> None:
+    """A copy exports a published record again, its times a day later. Each record counts once, as its newest
+    copy: the day of the older copy is recomputed with the other (found by review: the older day was unchanged and
+    kept its copy, the other billed the new one, and the run balanced with the record billed twice)."""
+    root = published_copy(arrived, case, tmp_path / "re-exported")
+    day = NEXT - dt.timedelta(days=5)
+    a_day = F.expr("INTERVAL 1 DAY")
+    with lakehouse(root) as store:
+        usage = store.read(USAGE_TABLE)
+        record = usage.where((F.col("usage_date") == F.lit(day)) & (F.col("record_type") == "ORIGINAL"))
+        moved = (
+            record.orderBy(F.col("usage_quantity").desc(), "record_id")
+            .limit(1)
+            .withColumns(
+                {
+                    "usage_date": F.lit(day + dt.timedelta(days=1)),
+                    "usage_start_time": F.col("usage_start_time") + a_day,
+                    "usage_end_time": F.col("usage_end_time") + a_day,
+                    "ingestion_date": F.lit(NEXT + dt.timedelta(days=1)),
+                }
+            )
+        )
+        append_records(store, moved)
+    incremental, got = run_copy(root, tmp_path / "incremental", case, case.params("re-exported", NEXT))
+    full, expected = run_copy(root, tmp_path / "full", case, case.params("full", NEXT, full=True))
+
+    assert incremental.plan is not None and {day, day + dt.timedelta(days=1)} <= set(incremental.plan.recomputed)
+    assert incremental.billed_cost == full.billed_cost and full.duplicate_record_count == 1
+    assert [table for table in expected if got[table] != expected[table]] == []
+
+
+def test_quantities_swapped_in_place_recompute_their_day(arrived: Path, case: Case, tmp_path: Path) -> None:
+    """Two records of one day of a copy swap quantities in place: the day's record count and total quantity stay,
+    its records' digest does not (found by review: the run recomputed nothing and kept the old cost)."""
+    root = published_copy(arrived, case, tmp_path / "swapped")
+    day = NEXT - dt.timedelta(days=5)
+    with lakehouse(root) as store:
+        usage = store.read(USAGE_TABLE)
+        on_day = usage.where((F.col("usage_date") == F.lit(day)) & (F.col("record_type") == "ORIGINAL"))
+        first = on_day.orderBy("record_id").limit(1).collect()[0]
+        second = (
+            on_day.where((F.col("sku_name") != first.sku_name) & (F.col("usage_quantity") != first.usage_quantity))
+            .orderBy("record_id")
+            .limit(1)
+            .collect()[0]
+        )
+        quantity = F.col("usage_quantity")
+        swapped = (
+            F.when(F.col("record_id") == first.record_id, F.lit(second.usage_quantity))
+            .when(F.col("record_id") == second.record_id, F.lit(first.usage_quantity))
+            .otherwise(quantity)
+            .cast(usage.schema["usage_quantity"].dataType)
+        )
+        rewritten = store.spark.createDataFrame(usage.withColumn("usage_quantity", swapped).collect(), usage.schema)
+        store.write_raw(USAGE_TABLE, rewritten, "overwrite")
+    incremental, got = run_copy(root, tmp_path / "incremental", case, case.params("swapped", NEXT))
+    _, expected = run_copy(root, tmp_path / "full", case, case.params("full", NEXT, full=True))
+
+    assert incremental.plan is not None and day in incremental.plan.recomputed
+    assert [table for table in expected if got[table] != expected[table]] == []

@@ -15,14 +15,16 @@ SEEN = _Seen(DayState(100, Decimal("12.5"), dt.date(2026, 9, 12)), WATERMARK, "e
 
 
 NEXT = WATERMARK + dt.timedelta(days=1)
-SEEN_PARTS = ((dt.date(2026, 9, 11), 60, Decimal("10")), (dt.date(2026, 9, 12), 40, Decimal("2.5")))
+SEEN_PARTS = ((dt.date(2026, 9, 11), 60, Decimal("10"), None), (dt.date(2026, 9, 12), 40, Decimal("2.5"), None))
 
 
 def state(*later: tuple[dt.date | None, int, str]) -> DayState:
     """The day as the source holds it now: what SEEN saw plus records of `later` (ingested, records, quantity)."""
-    parts = (*SEEN_PARTS, *((d, n, Decimal(q)) for d, n, q in later))
-    dated = [d for d, _, _ in parts if d is not None]
-    return DayState(sum(n for _, n, _ in parts), sum((q for _, _, q in parts), Decimal(0)), max(dated), parts)
+    parts = (*SEEN_PARTS, *((d, n, Decimal(q), None) for d, n, q in later))
+    dated = [d for d, _, _, _ in parts if d is not None]
+    return DayState(
+        sum(n for _, n, _, _ in parts), sum((q for _, _, q, _ in parts), Decimal(0)), max(dated), by_ingestion=parts
+    )
 
 
 def plan(now: DayState | None, seen: _Seen | None = SEEN, lines_hold: int | None = 100) -> DayPlan:
@@ -42,10 +44,21 @@ def test_a_day_with_only_records_ingested_after_the_watermark_adds_them_to_its_l
 def test_through_sums_the_records_ingested_by_a_day_exactly() -> None:
     # 33 digits: Python's default context keeps 28, and would round the sum.
     one, two = Decimal("123456789012345.123456789012345678"), Decimal("246913578024690.246913578024691356")
-    now = DayState(3, Decimal(0), NEXT, ((WATERMARK, 2, two), (NEXT, 1, one)))
+    now = DayState(3, Decimal(0), NEXT, by_ingestion=((WATERMARK, 2, two, None), (NEXT, 1, one, None)))
     assert now.through(WATERMARK) == DayState(2, two, WATERMARK)
     assert now.through(NEXT) == DayState(3, Decimal("370370367037035.370370367037037034"), NEXT)
-    assert DayState(1, one, None, ((None, 1, one),)).through(NEXT) is None
+    assert DayState(1, one, None, by_ingestion=((None, 1, one, None),)).through(NEXT) is None
+
+
+def test_a_copy_s_digest_is_summed_and_compared() -> None:
+    parts = ((WATERMARK, 2, Decimal(1), Decimal(-5)), (NEXT, 1, Decimal(2), Decimal(9)))
+    now = DayState(3, Decimal(3), NEXT, Decimal(4), by_ingestion=parts)
+    assert now.through(WATERMARK) == DayState(2, Decimal(1), WATERMARK, Decimal(-5))
+    seen = _Seen(DayState(3, Decimal(3), NEXT, Decimal(4)), NEXT, "earlier", "fp")
+    assert not _day_plan(DAY, now, seen, "fp", None).recomputed
+    # The same count, quantity and dates; a record rewritten in place (or two swapping quantities).
+    rewritten = DayState(3, Decimal(3), NEXT, Decimal(5))
+    assert _day_plan(DAY, rewritten, seen, "fp", None).recomputed
 
 
 @pytest.mark.parametrize(
@@ -60,7 +73,12 @@ def test_through_sums_the_records_ingested_by_a_day_exactly() -> None:
         (state((None, 1, "0.5")), SEEN, 100, "records ingested by 2026-09-20 changed"),  # no ingestion date
         # Rewritten in place: the same records, another quantity.
         (
-            DayState(100, Decimal("13"), dt.date(2026, 9, 12), ((dt.date(2026, 9, 12), 100, Decimal("13")),)),
+            DayState(
+                100,
+                Decimal("13"),
+                dt.date(2026, 9, 12),
+                by_ingestion=((dt.date(2026, 9, 12), 100, Decimal("13"), None),),
+            ),
             SEEN,
             100,
             "records ingested by 2026-09-20 changed",

@@ -326,11 +326,10 @@ def _cli_run(root: Path, tmp_path: Path, *extra: str) -> list[str]:
     ]
 
 
-def _with_quantity(store: LocalLakehouse, record: str, value: Any, dtype: str) -> None:
+def _with_value(store: LocalLakehouse, record: str, value: Any, dtype: str, column: str = "usage_quantity") -> None:
     usage = store.spark.createDataFrame(week_rows(), USAGE)
     changed = usage.withColumn(
-        "usage_quantity",
-        F.when(F.col("record_id") == record, F.lit(value).cast(dtype)).otherwise(F.col("usage_quantity").cast(dtype)),
+        column, F.when(F.col("record_id") == record, F.lit(value).cast(dtype)).otherwise(F.col(column).cast(dtype))
     )
     put(store, changed)
 
@@ -338,13 +337,15 @@ def _with_quantity(store: LocalLakehouse, record: str, value: Any, dtype: str) -
 @pytest.mark.parametrize(
     "change, fragments",
     [
-        (lambda s: _with_quantity(s, "j2026-10-03", float("nan"), "double"), ("j2026-10-03", "NaN")),
-        (lambda s: _with_quantity(s, "j2026-10-03", None, "decimal(38,18)"), ("j2026-10-03", "NULL")),
-        (lambda s: _with_quantity(s, "s2026-10-04", Decimal("1e15"), "decimal(38,18)"), ("s2026-10-04", "1e15")),
+        (lambda s: _with_value(s, "j2026-10-03", float("nan"), "double"), ("j2026-10-03", "NaN")),
+        (lambda s: _with_value(s, "j2026-10-03", None, "decimal(38,18)"), ("j2026-10-03", "NULL")),
+        (lambda s: _with_value(s, "s2026-10-04", Decimal("1e15"), "decimal(38,18)"), ("s2026-10-04", "1e15")),
+        # No day holds it: every count by day passed it over, and the run published without its cost.
+        (lambda s: _with_value(s, "j2026-10-03", None, "date", "usage_date"), ("j2026-10-03", "no usage_date")),
         (lambda s: put(s, prices=price_rows({JOBS_SKU: Decimal("1000000"), SQL_SKU: Decimal("1")})), (JOBS_SKU,)),
         (lambda s: put(s, s.spark.createDataFrame(week_rows(), USAGE).drop("cloud")), ("lacks column", "cloud")),
     ],
-    ids=["nan", "null", "1e15", "price-1e6", "missing-column"],
+    ids=["nan", "null", "1e15", "null-usage-date", "price-1e6", "missing-column"],
 )
 def test_out_of_range_and_broken_source_rows_fail_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], change: Callable[[LocalLakehouse], None], fragments: tuple

@@ -271,6 +271,13 @@ RUN_PLANS = TableSpec(
         ),
         Column("reason", "string", "Why the day was (or was not) recomputed."),
         Column("config_fingerprint", "string", "Hash of the config, package version and sources the run used."),
+        Column(
+            "source_digest",
+            "decimal(38,0)",
+            "A copy of the usage table only (deduplicated): the sum over those records of a 64-bit hash of each "
+            "one's id and content, so a record rewritten in place changes the day even when the count and quantity "
+            "do not. NULL for the system table, whose records are never rewritten.",
+        ),
     ),
 )
 

@@ -129,7 +129,8 @@ def check_inputs(
     tieout.check_fx(config.first_day_without_fx(start, end), config.price_currency, config.currency, start, end)
     run = run_plan(store, config, params, summary)
     days = run.recomputed
-    ids_may_repeat = tieout.check_records(on_days(usage, days), str(params.sources.usage), start, end)
+    records = usage.where(on_days_column(days) | tieout.undated(start, end))
+    ids_may_repeat = tieout.check_records(records, str(params.sources.usage), start, end)
     facts = source_facts(store, config, params, summary, ids_may_repeat)
     tieout.check_prices(list_prices, str(params.sources.list_prices), config.price_currency, facts)
     if sources.consumption_pool_ids(config):

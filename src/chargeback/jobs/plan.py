@@ -30,7 +30,7 @@ import hashlib
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, FloatType
 
@@ -39,10 +39,12 @@ from chargeback.config import Config
 from chargeback.contracts.cost_tables import RECONCILIATION_RUNS, RUN_PLANS, USAGE_COSTS
 from chargeback.dates import DaySet
 from chargeback.jobs.params import RunParams
-from chargeback.steps.usage import on_days_column
+from chargeback.steps.usage import content_hash, on_days_column
 from chargeback.storage.store import TableStore
 
 FULL, INCREMENTAL = "full", "incremental"
+# What the source holds for a day of records of one ingestion date: (ingestion_date, records, quantity, digest).
+_Part = tuple[dt.date | None, int, Decimal, Decimal | None]
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,16 @@ class DayState:
     records: int
     quantity: Decimal
     last_ingestion: dt.date | None
-    # (ingestion_date, records, quantity) per ingestion date, as read now (not logged, not compared).
-    by_ingestion: tuple[tuple[dt.date | None, int, Decimal], ...] = field(default=(), compare=False)
+    # A copy's records only (`dedupe_usage`): the sum of a 64-bit hash of each record's id and content, so a record
+    # rewritten in place changes the day even when its count and quantity do not. None for the system table, whose
+    # records are never rewritten (corrections are new records).
+    digest: Decimal | None = None
+    # (ingestion_date, records, quantity, digest) per ingestion date, as read now (not logged, not compared).
+    by_ingestion: tuple[_Part, ...] = field(default=(), compare=False)
 
     def through(self, day: dt.date) -> DayState | None:
         """What the day holds of records ingested on or before `day`; None when a record has no ingestion date."""
-        if any(ingested is None for ingested, _, _ in self.by_ingestion):
+        if any(part[0] is None for part in self.by_ingestion):
             return None
         return _state_of(tuple(part for part in self.by_ingestion if part[0] is not None and part[0] <= day))
 
@@ -66,12 +72,14 @@ class DayState:
 _EXACT_DIGITS = 80
 
 
-def _state_of(by_ingestion: tuple[tuple[dt.date | None, int, Decimal], ...]) -> DayState:
-    """The records of a day's (ingestion_date, records, quantity) parts, summed exactly."""
+def _state_of(by_ingestion: tuple[_Part, ...]) -> DayState:
+    """The records of a day's (ingestion_date, records, quantity, digest) parts, summed exactly."""
     with localcontext(Context(prec=_EXACT_DIGITS)):
-        quantity = sum((q for _, _, q in by_ingestion), Decimal(0))
-    last = max((d for d, _, _ in by_ingestion if d is not None), default=None)
-    return DayState(sum(n for _, n, _ in by_ingestion), quantity, last, by_ingestion)
+        quantity = sum((q for _, _, q, _ in by_ingestion), Decimal(0))
+        digests = [h for _, _, _, h in by_ingestion if h is not None]
+        digest = sum(digests, Decimal(0)) if digests and len(digests) == len(by_ingestion) else None
+    last = max((d for d, _, _, _ in by_ingestion if d is not None), default=None)
+    return DayState(sum(n for _, n, _, _ in by_ingestion), quantity, last, digest, by_ingestion)
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,7 @@ class RunPlan:
 
 
 _REBOOKED = "a closed day re-allocated: corrections of the closed months are booked again"
+_LINKED = "holds a copy of a record that a recomputed day holds too (re-exported onto another day)"
 
 
 def config_fingerprint(config: Config, params: RunParams, list_prices: DataFrame) -> str:
@@ -146,20 +155,29 @@ def config_fingerprint(config: Config, params: RunParams, list_prices: DataFrame
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def source_days(usage: DataFrame, start: dt.date, end: dt.date) -> dict[dt.date, DayState]:
-    """One aggregate by day and ingestion date over the window: records, summed quantity, latest ingestion date."""
+def source_days(usage: DataFrame, start: dt.date, end: dt.date, digest: bool = False) -> dict[dt.date, DayState]:
+    """One aggregate by day and ingestion date over the window: records, summed quantity, latest ingestion date,
+    and with `digest` (a copy) the records' digest (`DayState.digest`)."""
     quantity = F.col("usage_quantity")
     if isinstance(usage.schema["usage_quantity"].dataType, DoubleType | FloatType):
         quantity = F.when(~F.isnan(quantity), quantity)  # a broken copy: check_records names the record next
+    # Up to 2^63 per record, summed as an exact decimal: 38 digits hold far more records than a window has.
+    digests = F.sum(F.xxhash64("record_id", "record_type", content_hash(usage)).cast("decimal(38,0)"))
     rows = (
         usage.where(F.col("usage_date").between(F.lit(start), F.lit(end)))
         .groupBy("usage_date", "ingestion_date")
-        .agg(F.count(F.lit(1)).alias("n"), F.sum(quantity.cast("decimal(38,18)")).alias("q"))
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(quantity.cast("decimal(38,18)")).alias("q"),
+            (digests if digest else F.lit(None).cast("decimal(38,0)")).alias("h"),
+        )
         .collect()
     )
-    parts: dict[dt.date, list[tuple[dt.date | None, int, Decimal]]] = {}
+    parts: dict[dt.date, list[_Part]] = {}
     for r in rows:
-        parts.setdefault(r.usage_date, []).append((r.ingestion_date, r.n, Decimal(r.q or 0)))
+        parts.setdefault(r.usage_date, []).append(
+            (r.ingestion_date, r.n, Decimal(r.q or 0), None if r.h is None else Decimal(r.h))
+        )
     in_order = {day: sorted(p, key=lambda part: (part[0] is None, part[0] or dt.date.min)) for day, p in parts.items()}
     return {day: _state_of(tuple(p)) for day, p in in_order.items()}
 
@@ -186,9 +204,9 @@ def _seen(store: TableStore, params: RunParams) -> tuple[dict[dt.date, _Seen], d
     if not store.exists(runs_name) or not store.exists(plans_name):
         return {}, {}, None
     balanced = {r.run_id for r in store.read(runs_name).where(F.col("is_balanced")).select("run_id").collect()}
+    plans = _with_digest(store.read(plans_name))
     rows = sorted(
-        store.read(plans_name)
-        .where(F.col("usage_date").between(F.lit(params.start_date), F.lit(params.end_date)))
+        plans.where(F.col("usage_date").between(F.lit(params.start_date), F.lit(params.end_date)))
         .select(
             "run_id",
             "planned_at",
@@ -199,6 +217,7 @@ def _seen(store: TableStore, params: RunParams) -> tuple[dict[dt.date, _Seen], d
             "source_watermark",
             "is_recomputed",
             "config_fingerprint",
+            "source_digest",
         )
         .collect(),
         key=lambda r: (r.planned_at, r.run_id),
@@ -208,7 +227,7 @@ def _seen(store: TableStore, params: RunParams) -> tuple[dict[dt.date, _Seen], d
     last_fingerprint = None
     for r in rows:  # oldest first: a later row replaces an earlier one
         if r.run_id in balanced:
-            state = DayState(r.source_record_count, Decimal(r.source_quantity), r.last_ingestion_date)
+            state = _logged_state(r)
             seen[r.usage_date] = _Seen(
                 state if r.source_record_count else None, r.source_watermark, r.run_id, r.config_fingerprint
             )
@@ -277,6 +296,39 @@ def _day_plan(
     return DayPlan(day, now, True, since, f"records ingested after {seen.watermark} added to the lines they touch")
 
 
+def linked_days(usage: DataFrame, start: dt.date, end: dt.date) -> list[set[dt.date]]:
+    """The days of the window a record's copies are on, for each record a copy re-exported onto another day.
+
+    Such days are recomputed together: each record counts once, as its newest copy, so a day that recomputes a
+    copy alone would bill it beside the older one an unchanged day keeps. Records are matched on a 64-bit hash of
+    their id: a collision only links two days for nothing.
+    """
+    record = F.xxhash64("record_id", "record_type")
+    rows = (
+        usage.where(F.col("usage_date").between(F.lit(start), F.lit(end)) & F.col("record_id").isNotNull())
+        .groupBy(record.alias("_record"))
+        .agg(F.collect_set("usage_date").alias("_days"))
+        .where(F.size("_days") > 1)
+        .select(F.array_sort("_days").alias("_days"))
+        .distinct()
+        .collect()
+    )
+    return [set(r[0]) for r in rows]
+
+
+def _recompute_linked(plans: dict[dt.date, DayPlan], links: list[set[dt.date]]) -> None:
+    """Recompute whole every day linked (`linked_days`, through any chain of links) to a recomputed day."""
+    changed = True
+    while changed:
+        changed = False
+        for days in links:
+            if any(plans[d].recomputed for d in days if d in plans):
+                for d in days:
+                    if d in plans and not plans[d].recomputed:
+                        plans[d] = DayPlan(d, plans[d].state, True, None, _LINKED)
+                        changed = True
+
+
 def plan_run(
     store: TableStore,
     config: Config,
@@ -288,7 +340,7 @@ def plan_run(
     window's first day in an open month."""
     usage, list_prices = sources
     fingerprint = config_fingerprint(config, params, list_prices)
-    now = source_days(usage, params.start_date, params.end_date)
+    now = source_days(usage, params.start_date, params.end_date, digest=params.dedupe_usage)
     watermark = max((s.last_ingestion for s in now.values() if s.last_ingestion), default=None)
     seen, unsettled, last = _seen(store, params)
     why_full = _full_reason(store, params, fingerprint, last)
@@ -309,6 +361,8 @@ def plan_run(
     for d, run_id in unsettled.items():
         plans[d] = DayPlan(d, now.get(d), True, None, f"run {run_id} may have rewritten it and did not balance")
     plans = {d: p for d, p in plans.items() if p.state is not None or p.recomputed}
+    if params.dedupe_usage:
+        _recompute_linked(plans, linked_days(usage, params.start_date, params.end_date))
     # Rewriting the first open day rewrites the corrections booked on it: every closed day is re-booked.
     closed = [d for d in plans if first_open is not None and d < first_open]
     rebook = [*closed, first_open] if first_open is not None else []
@@ -337,6 +391,7 @@ def record_plan(store: TableStore, params: RunParams, plan: RunPlan, planned_at:
             d.since,
             d.reason,
             plan.fingerprint,
+            d.state.digest if d.state else None,
         )
         for d in plan.days
     ]
@@ -344,20 +399,30 @@ def record_plan(store: TableStore, params: RunParams, plan: RunPlan, planned_at:
     store.append(params.table(RUN_PLANS), RUN_PLANS, store.spark.createDataFrame(rows, schema))
 
 
+def _with_digest(plans: DataFrame) -> DataFrame:
+    """`run_plans` rows with `source_digest` (NULL in rows an earlier release logged without it)."""
+    if "source_digest" in plans.columns:
+        return plans
+    return plans.withColumn("source_digest", F.lit(None).cast("decimal(38,0)"))
+
+
+def _logged_state(row: Row) -> DayState:
+    digest = None if row.source_digest is None else Decimal(row.source_digest)
+    return DayState(row.source_record_count, Decimal(row.source_quantity), row.last_ingestion_date, digest)
+
+
 def logged_plan(store: TableStore, params: RunParams) -> RunPlan | None:
     """The plan an earlier step of this run logged, if any."""
     name = params.table(RUN_PLANS)
     if not store.exists(name):
         return None
-    rows = store.read(name).where(F.col("run_id") == params.run_id).orderBy("usage_date").collect()
+    rows = _with_digest(store.read(name)).where(F.col("run_id") == params.run_id).orderBy("usage_date").collect()
     if not rows:
         return None
     days = tuple(
         DayPlan(
             r.usage_date,
-            DayState(r.source_record_count, Decimal(r.source_quantity), r.last_ingestion_date)
-            if r.source_record_count
-            else None,
+            _logged_state(r) if r.source_record_count else None,
             r.is_recomputed,
             r.recomputed_since,
             r.reason,

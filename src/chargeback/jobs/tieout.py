@@ -86,6 +86,13 @@ def _window(usage: DataFrame, start: dt.date, end: dt.date) -> DataFrame:
     return usage.where(F.col("usage_date").between(F.lit(start), F.lit(end)))
 
 
+def undated(start: dt.date, end: dt.date) -> Column:
+    """Records without a usage_date whose usage starts in [start, end] (UTC), or has no start: no day holds them,
+    so every count by day would pass them over; the record check finds them by their start instead."""
+    begins = F.col("usage_start_time")
+    return F.col("usage_date").isNull() & (begins.isNull() | F.to_date(begins).between(F.lit(start), F.lit(end)))
+
+
 def _text(value: object) -> str:
     return "NULL" if value is None else str(value)
 
@@ -94,7 +101,8 @@ def _text(value: object) -> str:
 
 
 def check_records(usage: DataFrame, table: str, start: dt.date, end: dt.date) -> bool:
-    """Refuse the first record of the window that cannot be billed: one line naming it and what is wrong.
+    """Refuse the first record of the window that cannot be billed, one without a usage_date (`undated`) among
+    them: one line naming it and what is wrong.
 
     Returns whether two records may share an id (`_ids_may_repeat`, for `source_facts`): the same pass over the
     records answers both, and only a refused window reads them again, to name the first bad record.
@@ -108,6 +116,7 @@ def check_records(usage: DataFrame, table: str, start: dt.date, end: dt.date) ->
         not_a_number = F.lit(False)
         in_range = F.abs(q.cast("decimal(38,18)")) < F.lit(QUANTITY_LIMIT)
     problems: list[tuple[Column, str]] = [
+        (F.col("usage_date").isNull(), "has no usage_date"),
         (F.col("record_id").isNull(), "has no record_id"),
         (F.col("record_type").isNull(), "has no record_type"),
         (q.isNull(), "has usage_quantity NULL"),
@@ -122,7 +131,7 @@ def check_records(usage: DataFrame, table: str, start: dt.date, end: dt.date) ->
     any_problem = F.lit(False)
     for cond, _ in problems:
         any_problem = any_problem | F.coalesce(cond, F.lit(False))
-    rows = _window(usage, start, end)
+    rows = usage.where(F.col("usage_date").between(F.lit(start), F.lit(end)) | undated(start, end))
     # Records without an id share the NULL group, counted as none: they are refused above, not repeats.
     per_id = rows.groupBy(_id_hash().alias("_id")).agg(
         F.count("record_id").alias("_n"), F.max(any_problem.cast("int")).alias("_bad")
