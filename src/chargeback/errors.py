@@ -27,6 +27,11 @@ class ReconciliationError(ChargebackError):
     or allocated cost unequal to billed cost."""
 
 
+class PublishError(ChargebackError):
+    """Publishing failed and putting back what it had written failed too: gold tables may disagree until the next
+    run rewrites them."""
+
+
 class ShrinkError(ChargebackError):
     """The run would remove more than the allowed share of published cost (without --allow-shrink), or debit a closed
     month for source rows that went missing."""

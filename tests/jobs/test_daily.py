@@ -442,6 +442,17 @@ class Killed(RuntimeError):
     """The injected failure: the process dies at this point of the run."""
 
 
+def _dies_at(method, fatal_table: str):  # type: ignore[no-untyped-def]
+    """`method` (a store's write or append), raising `Killed` when it is called for `fatal_table`."""
+
+    def write(self, name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name.table == fatal_table:
+            raise Killed(f"killed at the write of {fatal_table}")
+        return method(self, name, *args, **kwargs)
+
+    return write
+
+
 @pytest.mark.parametrize(
     "fatal_table",
     [
@@ -462,19 +473,10 @@ def test_a_run_killed_at_any_write_then_rerun_equals_one_clean_run(
     `outputs.CONCURRENT_WRITES` at a time: those under way end, no other starts) or its run log."""
     root = tmp_path / "lakehouse"
     shutil.copytree(generated, root)
-
-    def dies_at(method):  # type: ignore[no-untyped-def]
-        def write(self, name, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if name.table == fatal_table:
-                raise Killed(f"killed at the write of {fatal_table}")
-            return method(self, name, *args, **kwargs)
-
-        return write
-
     with lakehouse(root) as store:
         with monkeypatch.context() as patched:
-            patched.setattr(LocalLakehouse, "write", dies_at(LocalLakehouse.write))
-            patched.setattr(LocalLakehouse, "append", dies_at(LocalLakehouse.append))
+            patched.setattr(LocalLakehouse, "write", _dies_at(LocalLakehouse.write, fatal_table))
+            patched.setattr(LocalLakehouse, "append", _dies_at(LocalLakehouse.append, fatal_table))
             with pytest.raises(Killed):
                 run(store, config, params("killed"))
         summary = run(store, config, params("rerun"))
@@ -484,6 +486,25 @@ def test_a_run_killed_at_any_write_then_rerun_equals_one_clean_run(
     assert summary.is_balanced
     for table, expected in clean.items():
         assert recovered[table] == expected, table
+
+
+@pytest.mark.parametrize("fatal_table", ["focus_costs", "pipeline_update_costs"])
+def test_a_run_failing_while_publishing_leaves_every_published_table_as_it_was(
+    baseline: Path, tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch, fatal_table: str
+) -> None:
+    """A gold write fails after others were written (found by review: they held the failed run's rows beside the
+    last run's in the others, a statement beside a FOCUS export that no longer matched it)."""
+    root = tmp_path / "lakehouse"
+    shutil.copytree(baseline, root)
+    gold = [output.spec for output in outputs.OUTPUTS]
+    with lakehouse(root) as store:
+        before = {spec.table: rows(store, spec, without_run_id=False) for spec in gold}
+        with monkeypatch.context() as patched:
+            patched.setattr(LocalLakehouse, "write", _dies_at(LocalLakehouse.write, fatal_table))
+            with pytest.raises(Killed):
+                run(store, config, dataclasses.replace(params("failed"), full=True))
+        after = {spec.table: rows(store, spec, without_run_id=False) for spec in gold}
+    assert [table for table in before if after[table] != before[table]] == []  # names them, fast
 
 
 def test_demo_report_prints_budgets_anomalies_and_alerts(

@@ -15,6 +15,7 @@ from chargeback.contracts.cost_tables import COST_DAILY, POLICY_COVERAGE_DAILY, 
 from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOMALIES_DAILY, FOCUS_COSTS
 from chargeback.contracts.table_spec import TableSpec
 from chargeback.dates import DaySet
+from chargeback.errors import PublishError
 from chargeback.jobs import outputs
 from chargeback.jobs.params import RunParams, RunSummary
 
@@ -61,6 +62,7 @@ class _RecordingStore:
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
         self.ensured: list[str] = []
+        self.versions: dict[str, int] = {}
         self.lock = threading.Lock()
 
     def ensure(self, name: object, spec: object) -> None:
@@ -69,6 +71,13 @@ class _RecordingStore:
     def write(self, name: object, spec: Any, df: object, replace_days: object) -> None:
         with self.lock:
             self.events.append(("written", spec.table))
+            self.versions[spec.table] = self.versions.get(spec.table, 0) + 1
+
+    def version(self, name: Any) -> int:
+        return self.versions.get(name.table, 0)
+
+    def restore(self, name: Any, spec: Any, version: int, replace_days: object) -> None:
+        self.events.append(("put back", f"{spec.table} as of {version}"))
 
     def rows_written(self, name: object) -> int:
         return 1
@@ -159,4 +168,23 @@ def test_no_write_starts_after_a_failure(monkeypatch: pytest.MonkeyPatch) -> Non
     ]
     with pytest.raises(RuntimeError, match="serving_costs_daily failed"):
         _publish(store, declared, monkeypatch)
-    assert store.events == [("written", COST_DAILY.table)]
+    assert store.events == [("written", COST_DAILY.table), ("put back", f"{COST_DAILY.table} as of 0")]
+
+
+def test_a_table_that_cannot_be_put_back_fails_the_run_in_one_line_naming_both_failures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(outputs, "CONCURRENT_WRITES", 1)
+    store = _RecordingStore()
+
+    def restore_fails(name: object, spec: object, version: int, replace_days: object) -> None:
+        raise OSError("storage unreachable\nmore detail")
+
+    monkeypatch.setattr(store, "restore", restore_fails)
+    declared = [_output(COST_DAILY, _builds), _output(SERVING_COSTS_DAILY, _fails("serving_costs_daily"))]
+    with pytest.raises(PublishError) as raised:
+        _publish(store, declared, monkeypatch)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "serving_costs_daily failed" in message and "storage unreachable" in message
+    assert "main.chargeback.cost_daily could not be put back" in message

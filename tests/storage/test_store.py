@@ -201,6 +201,20 @@ def test_a_newer_release_adds_its_columns_to_a_table_an_older_one_wrote(tmp_path
     ]
 
 
+def test_restore_puts_back_the_rows_of_the_days_as_a_version_held_them(tmp_path: Path) -> None:
+    name = TableName.parse("main.finops.restored")
+    day_two = ("usage_date", DaySet.between(day(2), day(2)))
+    with local_session(["main"]) as spark:
+        store = LocalLakehouse(spark, tmp_path / "lakehouse")
+        store.write(name, COSTS_SPEC, costs(spark, ("data-eng", 1, "1.5"), ("finance", 2, "2")))
+        version = store.version(name)
+        store.write(name, COSTS_SPEC, costs(spark, ("finance", 2, "9"), ("sales", 2, "4")), day_two)
+        assert store.version(name) == version + 1
+        store.restore(name, COSTS_SPEC, version, day_two)
+        rows = store.sql("SELECT * FROM main.finops.restored ORDER BY usage_date").collect()
+    assert [tuple(r) for r in rows] == [("data-eng", day(1), Decimal("1.5")), ("finance", day(2), Decimal("2"))]
+
+
 def test_unity_catalog_adds_missing_columns_with_their_comments_once() -> None:
     spark = RecordingSpark(COSTS_SPEC.column_names)
     store = UnityCatalog(spark)  # type: ignore[arg-type]

@@ -33,6 +33,7 @@ from chargeback.contracts.insight_tables import BUDGET_STATUS_MONTHLY, COST_ANOM
 from chargeback.contracts.system_tables import JOB_RUN_TIMELINE, JOBS, PIPELINE_UPDATE_TIMELINE, WAREHOUSES
 from chargeback.contracts.table_spec import TableSpec
 from chargeback.dates import DaySet, month_starts
+from chargeback.errors import PublishError
 from chargeback.insights.anomalies import AnomalySettings, cost_anomalies_daily
 from chargeback.insights.budgets import budget_status_monthly
 from chargeback.insights.focus import focus_costs
@@ -257,9 +258,10 @@ def publish(inputs: Inputs, summary: RunSummary) -> None:
     """Write every output over its span (none when the span is empty), `CONCURRENT_WRITES` at a time, each after the
     outputs it reads, and record the rows written.
 
-    After a failure no write starts (those under way end) and the first failure in `OUTPUTS` order is raised: an
-    output whose input failed is skipped, not failed again. Tables are created (or given new columns) first, one
-    after another: DDL is not run concurrently.
+    After a failure no write starts (those under way end), the tables already written get back the rows they had
+    (`_put_back`: gold stays as the last run left it) and the first failure in `OUTPUTS` order is raised; an output
+    whose input failed is skipped, not failed again. Tables are created (or given new columns) first, one after
+    another: DDL is not run concurrently.
     """
     store, params = inputs.store, inputs.params
     spans = {output.spec: output.span(inputs) for output in OUTPUTS}
@@ -267,6 +269,7 @@ def publish(inputs: Inputs, summary: RunSummary) -> None:
         summary.rows_written[output.spec.table] = 0  # in `OUTPUTS` order, whatever order the writes end in
         if spans[output.spec]:
             store.ensure(params.table(output.spec), output.spec)
+    versions = {spec: store.version(params.table(spec)) for spec, span in spans.items() if span}
     writes: dict[TableSpec, Future[None]] = {}
     failed = threading.Event()
 
@@ -287,5 +290,32 @@ def publish(inputs: Inputs, summary: RunSummary) -> None:
     with ThreadPoolExecutor(CONCURRENT_WRITES, thread_name_prefix="publish") as pool:
         for output in OUTPUTS:
             writes[output.spec] = pool.submit(write, output)
-    for future in writes.values():
-        future.result()
+    failure = next((error for error in (w.exception() for w in writes.values()) if error is not None), None)
+    if failure is not None:
+        _put_back(inputs, spans, versions, failure)
+        raise failure
+
+
+def _put_back(
+    inputs: Inputs, spans: dict[TableSpec, DaySet], versions: dict[TableSpec, int], failure: BaseException
+) -> None:
+    """After a failed publish: each output table a write changed gets the rows of its span back as they were before
+    publishing (Delta time travel), so no reader sees some tables of this run beside others of the last run. Only a
+    process that dies while publishing leaves them part-written; the next run rewrites them (`jobs.plan`)."""
+    store, params = inputs.store, inputs.params
+    for output in OUTPUTS:
+        spec, name = output.spec, params.table(output.spec)
+        if spec not in versions:
+            continue
+        try:
+            if store.version(name) != versions[spec]:
+                store.restore(name, spec, versions[spec], (output.window_column, spans[spec]))
+        except Exception as error:
+            raise PublishError(
+                f"publishing failed ({_first_line(failure)}) and {name} could not be put back "
+                f"({_first_line(error)}): gold tables may disagree until the next run rewrites them"
+            ) from failure
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -106,6 +106,13 @@ class LocalLakehouse(TableStore):
     def rows_written(self, name: TableName) -> int:
         return self._rows_written.get(name, 0)
 
+    def version(self, name: TableName) -> int:
+        newest = self._newest_commit(name)
+        return int(newest.stem) if newest is not None else -1
+
+    def read_version(self, name: TableName, version: int) -> DataFrame:
+        return self.spark.read.format("delta").option("versionAsOf", version).load(str(self.path_of(name)))
+
     def _newest_commit(self, name: TableName) -> Path | None:
         return max((self.path_of(name) / "_delta_log").glob("*.json"), default=None)
 

@@ -37,7 +37,13 @@ class ParquetStore(TableStore):
         return name in self.versions
 
     def read(self, name: TableName) -> DataFrame:
-        return self.spark.read.parquet(str(self.version_path(self.root, name, self.versions[name])))
+        return self.read_version(name, self.versions[name])
+
+    def version(self, name: TableName) -> int:
+        return self.versions[name]
+
+    def read_version(self, name: TableName, version: int) -> DataFrame:
+        return self.spark.read.parquet(str(self.version_path(self.root, name, version)))
 
     def _create(self, name: TableName, spec: TableSpec) -> None:
         self._save(name, self.spark.createDataFrame([], spec.ddl_schema(with_comments=False)))

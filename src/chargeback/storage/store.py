@@ -130,6 +130,19 @@ class TableStore(ABC):
     def rows_written(self, name: TableName) -> int:
         """Rows the last write to `name` wrote, from its commit log: counting them again would re-read the table."""
 
+    @abstractmethod
+    def version(self, name: TableName) -> int:
+        """The table's newest version: it changes with every commit."""
+
+    @abstractmethod
+    def read_version(self, name: TableName, version: int) -> DataFrame:
+        """The table as it was at `version` (Delta time travel)."""
+
+    def restore(self, name: TableName, spec: TableSpec, version: int, replace_days: tuple[str, DaySet]) -> None:
+        """Put the rows of `replace_days` back as they were at `version`: undoes the writes since that replaced those
+        days (as `write` does, one commit)."""
+        self.write(name, spec, self.read_version(name, version), replace_days)
+
     def append(self, name: TableName, spec: TableSpec, df: DataFrame) -> None:
         """Append rows (run logs): one Delta commit."""
         self.ensure(name, spec)
@@ -182,6 +195,14 @@ class UnityCatalog(TableStore):
         history = self.spark.sql(f"DESCRIBE HISTORY {name.quoted} LIMIT 10").where("operation = 'WRITE'")
         newest = history.select("operationMetrics").limit(1).collect()
         return int((newest[0][0] or {}).get("numOutputRows", 0)) if newest else 0
+
+    def version(self, name: TableName) -> int:
+        return int(self.spark.sql(f"DESCRIBE HISTORY {name.quoted} LIMIT 1").select("version").collect()[0][0])
+
+    def read_version(self, name: TableName, version: int) -> DataFrame:
+        # `spark.read.option("versionAsOf", 0).table(...)`: "Query an earlier version of a table (time travel)",
+        # https://docs.databricks.com/aws/en/delta/history
+        return self.spark.read.option("versionAsOf", version).table(name.quoted)
 
     def sql(self, query: str) -> DataFrame:
         return self.spark.sql(query)
