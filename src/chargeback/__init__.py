@@ -1,3 +1,3 @@
 """FinOps chargeback for Databricks: price, attribute and allocate every dollar of `system.billing.usage`."""
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"

@@ -22,14 +22,14 @@ from pyspark.sql import functions as F
 
 from chargeback.config import Config, load_config
 from chargeback.contracts import cost_tables
-from chargeback.contracts.system_table_names import CLUSTERS_TABLE, USAGE_TABLE
+from chargeback.contracts.system_table_names import CLUSTERS_TABLE, PIPELINES_TABLE, QUERY_HISTORY_TABLE, USAGE_TABLE
 from chargeback.contracts.table_spec import TableSpec
 from chargeback.jobs.daily import run
 from chargeback.jobs.outputs import OUTPUTS
 from chargeback.jobs.params import RunParams, RunSummary
 from chargeback.local.engine import local_session
 from chargeback.local.lakehouse import LocalLakehouse
-from chargeback.local.synthetic import generate
+from chargeback.local.synthetic import WH_SHARED_BI, generate
 from chargeback.local.synthetic.arrivals import arrive, hold_back
 from chargeback.names import TableName
 
@@ -374,4 +374,75 @@ def test_quantities_swapped_in_place_recompute_their_day(arrived: Path, case: Ca
     _, expected = run_copy(root, tmp_path / "full", case, case.params("full", NEXT, full=True))
 
     assert incremental.plan is not None and day in incremental.plan.recomputed
+    assert [table for table in expected if got[table] != expected[table]] == []
+
+
+def append_rows(store: LocalLakehouse, table: TableName, rows: DataFrame) -> None:
+    """Append `rows` to a source table (collected first: they may be read from it)."""
+    schema = store.read(table).schema
+    store.write_raw(table, store.spark.createDataFrame(rows.select(*schema.names).collect(), schema), "append")
+
+
+def test_a_statement_that_arrives_late_splits_its_day_again(arrived: Path, case: Case, tmp_path: Path) -> None:
+    """A statement on a warehouse split by consumption reaches query history after its day was split (statements
+    are logged when they end): the day is split again, with no new usage (found by review: the run recomputed
+    nothing, and a full run moved cost between units)."""
+    root = published_next(arrived, case, tmp_path / "late-statement")
+    day = NEXT - dt.timedelta(days=5)
+    with lakehouse(root) as store:
+        history = store.read(QUERY_HISTORY_TABLE)
+        on_day = history.where(
+            (F.col("compute").getField("warehouse_id") == WH_SHARED_BI)
+            & (F.to_date("start_time") == F.lit(day))
+            & (F.col("total_task_duration_ms") > 0)
+        )
+        late = (
+            on_day.orderBy("statement_id")
+            .limit(1)
+            .withColumns(
+                {
+                    "statement_id": F.lit("statement-logged-late"),
+                    "executed_by": F.lit("someone-else@example.com"),
+                    "total_task_duration_ms": F.col("total_task_duration_ms") * 1000,
+                }
+            )
+        )
+        append_rows(store, QUERY_HISTORY_TABLE, late)
+    incremental, got = run_copy(root, tmp_path / "incremental", case, case.params("late-statement", NEXT))
+    _, expected = run_copy(root, tmp_path / "full", case, case.params("full", NEXT, full=True))
+
+    assert incremental.plan is not None and day in incremental.plan.recomputed
+    assert [table for table in expected if got[table] != expected[table]] == []
+
+
+def test_a_pipeline_re_tagged_attributes_its_days_again(arrived: Path, case: Case, tmp_path: Path) -> None:
+    """A pipeline whose lines its tags attribute is re-tagged to another unit, with no new usage: every day of its
+    lines is attributed again, as a full run attributes them (found by review: the run recomputed nothing, and a
+    day it added to held the pipeline's lines under two units)."""
+    root = published_next(arrived, case, tmp_path / "re-tagged")
+    with lakehouse(root) as store:
+        silver = store.read(TableName("main", "chargeback", cost_tables.USAGE_COSTS.table))
+        by_tag = silver.where(F.col("attribution_method") == "pipeline_tag")
+        pipeline = by_tag.orderBy("workload_id").select("workspace_id", "workload_id", "business_unit").first()
+        assert pipeline is not None
+        new_unit = "finance" if pipeline.business_unit != "finance" else "sales"
+        pipelines = store.read(PIPELINES_TABLE).where(F.col("pipeline_id") == pipeline.workload_id)
+        re_tagged = (
+            pipelines.orderBy(F.col("change_time").desc())
+            .limit(1)
+            .withColumns(
+                {
+                    "tags": F.create_map(F.lit("business_unit"), F.lit(new_unit)),
+                    "change_time": F.lit(dt.datetime(2026, 9, 22, 12, tzinfo=dt.UTC)),
+                }
+            )
+        )
+        append_rows(store, PIPELINES_TABLE, re_tagged)
+        window = F.col("usage_date") >= F.lit(NEXT - dt.timedelta(days=29))
+        of_pipeline = by_tag.where(window & (F.col("workload_id") == pipeline.workload_id))
+        pipeline_days = {r[0] for r in of_pipeline.select("usage_date").distinct().collect()}
+    incremental, got = run_copy(root, tmp_path / "incremental", case, case.params("re-tagged", NEXT))
+    _, expected = run_copy(root, tmp_path / "full", case, case.params("full", NEXT, full=True))
+
+    assert incremental.plan is not None and pipeline_days <= set(incremental.plan.recomputed)
     assert [table for table in expected if got[table] != expected[table]] == []

@@ -108,6 +108,12 @@ USAGE_COSTS = TableSpec(
         Column("pool_id", "string", "Shared-cost pool that claimed the line; NULL for direct cost."),
         _RUN_ID,
         Column("unpriced_reason", "string", "Why an unpriced line has no price ('no list price'); NULL when priced."),
+        Column(
+            "pipeline_tags_json",
+            "string",
+            "Tags of the line's pipeline (its latest system.lakeflow.pipelines row) when the line was attributed, as "
+            "sorted JSON entries ('[]' when none): a pipeline re-tagged since has its days attributed again.",
+        ),
     ),
 )
 
@@ -277,6 +283,13 @@ RUN_PLANS = TableSpec(
             "A copy of the usage table only (deduplicated): the sum over those records of a 64-bit hash of each "
             "one's id and content, so a record rewritten in place changes the day even when the count and quantity "
             "do not. NULL for the system table, whose records are never rewritten.",
+        ),
+        Column(
+            "query_digest",
+            "decimal(38,0)",
+            "When a pool splits by consumption: the sum over the statements of its warehouses that overlap the day "
+            "(system.query.history) of a 64-bit hash of each, so statements that arrive after the day was split "
+            "recompute it. NULL without such a pool.",
         ),
     ),
 )

@@ -12,7 +12,9 @@ balanced run that covered it:
   kept;
 - anything else (records gone, a quantity rewritten in place, records ingested on the watermark's own day after
   that run read it, a day never covered or computed under another config, a copy whose re-exports are resolved by
-  content): the whole day.
+  content, the statements a consumption split reads, a pipeline re-tagged since its lines were attributed): the
+  whole day. On a copy of the usage table, each day's records are also summed as hashes (a record rewritten in
+  place changes them), and the days a re-exported record's copies are on are recomputed together.
 
 A recomputed day in a closed month books corrections on the first open day, against every closed day of the window,
 so those days are re-allocated too (their silver is not recomputed). A full run recomputes every day: asked for
@@ -25,6 +27,7 @@ plan even if the source grows meanwhile; what arrives later is the next run's.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
@@ -37,9 +40,12 @@ from pyspark.sql.types import DoubleType, FloatType
 import chargeback
 from chargeback.config import Config
 from chargeback.contracts.cost_tables import RECONCILIATION_RUNS, RUN_PLANS, USAGE_COSTS
+from chargeback.contracts.system_tables import PIPELINES
 from chargeback.dates import DaySet
 from chargeback.jobs.params import RunParams
+from chargeback.jobs.sources import consumption_pool_ids, optional, pool_statements
 from chargeback.steps.usage import content_hash, on_days_column
+from chargeback.steps.workloads import latest_pipelines
 from chargeback.storage.store import TableStore
 
 FULL, INCREMENTAL = "full", "incremental"
@@ -58,6 +64,9 @@ class DayState:
     # rewritten in place changes the day even when its count and quantity do not. None for the system table, whose
     # records are never rewritten (corrections are new records).
     digest: Decimal | None = None
+    # Pools split by consumption only: the sum of a 64-bit hash of each statement of their warehouses that overlaps
+    # the day (`query_days`): statements arrive in query history after the usage they split, and change the split.
+    queries: Decimal | None = None
     # (ingestion_date, records, quantity, digest) per ingestion date, as read now (not logged, not compared).
     by_ingestion: tuple[_Part, ...] = field(default=(), compare=False)
 
@@ -65,7 +74,8 @@ class DayState:
         """What the day holds of records ingested on or before `day`; None when a record has no ingestion date."""
         if any(part[0] is None for part in self.by_ingestion):
             return None
-        return _state_of(tuple(part for part in self.by_ingestion if part[0] is not None and part[0] <= day))
+        held = _state_of(tuple(part for part in self.by_ingestion if part[0] is not None and part[0] <= day))
+        return dataclasses.replace(held, queries=self.queries)
 
 
 # Decimal digits a sum of (38,18) quantities needs to stay exact in Python (its default context keeps 28).
@@ -79,7 +89,7 @@ def _state_of(by_ingestion: tuple[_Part, ...]) -> DayState:
         digests = [h for _, _, _, h in by_ingestion if h is not None]
         digest = sum(digests, Decimal(0)) if digests and len(digests) == len(by_ingestion) else None
     last = max((d for d, _, _, _ in by_ingestion if d is not None), default=None)
-    return DayState(sum(n for _, n, _, _ in by_ingestion), quantity, last, digest, by_ingestion)
+    return DayState(sum(n for _, n, _, _ in by_ingestion), quantity, last, digest, by_ingestion=by_ingestion)
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,7 @@ class RunPlan:
 
 
 _REBOOKED = "a closed day re-allocated: corrections of the closed months are booked again"
+_RETAGGED = "a pipeline of its lines was re-tagged since they were attributed"
 _LINKED = "holds a copy of a record that a recomputed day holds too (re-exported onto another day)"
 
 
@@ -136,9 +147,10 @@ def config_fingerprint(config: Config, params: RunParams, list_prices: DataFrame
     """What, besides the usage, decides a day's silver and gold: a day computed under another one is recomputed.
 
     The config, the release, the source tables and the list prices (a hash of every row: a new or changed price
-    reprices every day); names of jobs or workspaces renamed since are refreshed by the periodic full run. Also the
-    engine's version and session time zone: a line's `usage_line_id` (text of its key, timestamps included) must
-    read the same for new records to find their published line.
+    reprices every day); names of jobs or workspaces renamed since are refreshed by the periodic full run (pipeline
+    tags, which attribute, are compared day by day: `retagged_days`). Also the engine's version and session time
+    zone: a line's `usage_line_id` (text of its key, timestamps included) must read the same for new records to find
+    their published line.
     """
     row_hash = F.xxhash64(*(F.to_json(F.struct(c)) for c in list_prices.columns)).cast("decimal(38,0)")
     prices = list_prices.agg(F.count(F.lit(1)), F.sum(row_hash)).collect()[0]
@@ -182,6 +194,44 @@ def source_days(usage: DataFrame, start: dt.date, end: dt.date, digest: bool = F
     return {day: _state_of(tuple(p)) for day, p in in_order.items()}
 
 
+def query_days(statements: DataFrame, start: dt.date, end: dt.date) -> dict[dt.date, Decimal]:
+    """Per day of [start, end], the sum of a 64-bit hash of each of `statements` (`jobs.sources.pool_statements`:
+    as the consumption split reads them) that overlaps it, from its start to its end (a running one to the end)."""
+    after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    last = F.coalesce(F.col("end_time"), F.lit(after))
+    statement = F.xxhash64(*statements.columns).cast("decimal(38,0)")
+    rows = (
+        statements.select(
+            F.explode(F.sequence(F.to_date("start_time"), F.to_date(last))).alias("day"), statement.alias("h")
+        )
+        .where(F.col("day").between(F.lit(start), F.lit(end)))
+        .groupBy("day")
+        .agg(F.sum("h").alias("h"))
+        .collect()
+    )
+    return {r.day: Decimal(r.h) for r in rows}
+
+
+def retagged_days(silver: DataFrame, pipelines: DataFrame, days: DaySet) -> set[dt.date]:
+    """Days of `days` with a published pipeline line attributed under tags its pipeline no longer has (its latest
+    `system.lakeflow.pipelines` row): pipeline tags attribute lines, and a full run would attribute them anew."""
+    current = latest_pipelines(pipelines).select(
+        F.col("workspace_id").alias("_ws"),
+        F.col("pipeline_id").alias("_pipeline"),
+        F.col("pipeline_tags_json").alias("_tags"),
+    )
+    lines = (
+        silver.where(on_days_column(days) & (F.col("workload_type") == "pipeline"))
+        .select("usage_date", "workspace_id", "workload_id", "pipeline_tags_json")
+        .distinct()
+    )
+    same_pipeline = (F.col("workspace_id") == F.col("_ws")) & (F.col("workload_id") == F.col("_pipeline"))
+    retagged = lines.join(F.broadcast(current), same_pipeline, "left").where(
+        ~F.coalesce(F.col("_tags"), F.lit("[]")).eqNullSafe(F.col("pipeline_tags_json"))
+    )
+    return {r[0] for r in retagged.select("usage_date").distinct().collect()}
+
+
 def held_records(silver: DataFrame, days: DaySet) -> dict[dt.date, tuple[int, dt.date | None]]:
     """Per day of `days`, the source records its silver lines hold (`source_record_count` summed) and the latest
     ingestion date among them."""
@@ -218,6 +268,7 @@ def _seen(store: TableStore, params: RunParams) -> tuple[dict[dt.date, _Seen], d
             "is_recomputed",
             "config_fingerprint",
             "source_digest",
+            "query_digest",
         )
         .collect(),
         key=lambda r: (r.planned_at, r.run_id),
@@ -273,6 +324,9 @@ def _day_plan(
         return DayPlan(day, now, True, None, "not covered by an earlier balanced run")
     if seen.fingerprint != fingerprint:
         return DayPlan(day, now, True, None, f"run {seen.run_id} computed it with another config, release or sources")
+    if now is not None and seen.state is not None and now.queries != seen.state.queries:
+        why = f"the statements of the consumption pools' warehouses that overlap it changed since run {seen.run_id}"
+        return DayPlan(day, now, True, None, why)
     if now == seen.state:
         return DayPlan(day, now, False, None, f"unchanged since run {seen.run_id}")
     if now is None:
@@ -341,6 +395,11 @@ def plan_run(
     usage, list_prices = sources
     fingerprint = config_fingerprint(config, params, list_prices)
     now = source_days(usage, params.start_date, params.end_date, digest=params.dedupe_usage)
+    if consumption_pool_ids(config):
+        queries = query_days(
+            pool_statements(store, config, params, params.start_date), params.start_date, params.end_date
+        )
+        now = {day: dataclasses.replace(state, queries=queries.get(day, Decimal(0))) for day, state in now.items()}
     watermark = max((s.last_ingestion for s in now.values() if s.last_ingestion), default=None)
     seen, unsettled, last = _seen(store, params)
     why_full = _full_reason(store, params, fingerprint, last)
@@ -350,9 +409,12 @@ def plan_run(
         return RunPlan(FULL, watermark, fingerprint, days)
     # Re-exported records are resolved by content across the day: a copy's days are recomputed whole.
     silver = params.table(USAGE_COSTS)
-    held = {}
-    if not params.dedupe_usage and store.exists(silver):
-        held = held_records(store.read(silver), DaySet.between(params.start_date, params.end_date))
+    window = DaySet.between(params.start_date, params.end_date)
+    held, retagged = {}, set()
+    if store.exists(silver):
+        if not params.dedupe_usage:
+            held = held_records(store.read(silver), window)
+        retagged = retagged_days(store.read(silver), optional(store, params.sources.pipelines, PIPELINES), window)
 
     def lines_hold(day: dt.date) -> int | None:
         return None if params.dedupe_usage else held.get(day, (0, None))[0]
@@ -360,6 +422,9 @@ def plan_run(
     plans = {d: _day_plan(d, now.get(d), seen.get(d), fingerprint, lines_hold(d)) for d in sorted(set(now) | set(seen))}
     for d, run_id in unsettled.items():
         plans[d] = DayPlan(d, now.get(d), True, None, f"run {run_id} may have rewritten it and did not balance")
+    for d in retagged:
+        if d in plans and not plans[d].recomputed:
+            plans[d] = DayPlan(d, plans[d].state, True, None, _RETAGGED)
     plans = {d: p for d, p in plans.items() if p.state is not None or p.recomputed}
     if params.dedupe_usage:
         _recompute_linked(plans, linked_days(usage, params.start_date, params.end_date))
@@ -392,6 +457,7 @@ def record_plan(store: TableStore, params: RunParams, plan: RunPlan, planned_at:
             d.reason,
             plan.fingerprint,
             d.state.digest if d.state else None,
+            d.state.queries if d.state else None,
         )
         for d in plan.days
     ]
@@ -400,15 +466,14 @@ def record_plan(store: TableStore, params: RunParams, plan: RunPlan, planned_at:
 
 
 def _with_digest(plans: DataFrame) -> DataFrame:
-    """`run_plans` rows with `source_digest` (NULL in rows an earlier release logged without it)."""
-    if "source_digest" in plans.columns:
-        return plans
-    return plans.withColumn("source_digest", F.lit(None).cast("decimal(38,0)"))
+    """`run_plans` rows with `source_digest` and `query_digest` (NULL in rows an earlier release logged)."""
+    missing = [c for c in ("source_digest", "query_digest") if c not in plans.columns]
+    return plans.withColumns({c: F.lit(None).cast("decimal(38,0)") for c in missing}) if missing else plans
 
 
 def _logged_state(row: Row) -> DayState:
-    digest = None if row.source_digest is None else Decimal(row.source_digest)
-    return DayState(row.source_record_count, Decimal(row.source_quantity), row.last_ingestion_date, digest)
+    digest, queries = (None if v is None else Decimal(v) for v in (row.source_digest, row.query_digest))
+    return DayState(row.source_record_count, Decimal(row.source_quantity), row.last_ingestion_date, digest, queries)
 
 
 def logged_plan(store: TableStore, params: RunParams) -> RunPlan | None:

@@ -92,10 +92,15 @@ def consumption_usage(store: TableStore, config: Config, params: RunParams, star
     when no pool splits by consumption."""
     if not consumption_pool_ids(config):
         return None
+    statements = pool_statements(store, config, params, start)
+    return consumption.Usage(statements, consumption.identity_units(store.spark, config.attribution.identities))
+
+
+def pool_statements(store: TableStore, config: Config, params: RunParams, start: dt.date) -> DataFrame:
+    """The statements of the consumption pools' warehouses that can overlap [start, end] (`query_window`), as the
+    split reads them (`stage_queries`)."""
     warehouses = sorted({wh for pool in config.consumption_pools for wh in pool.match.warehouse_ids})
-    spark = store.spark
-    pool_warehouses = spark.createDataFrame([(wh,) for wh in warehouses], "warehouse_id string")
-    statements = consumption.stage_queries(
+    pool_warehouses = store.spark.createDataFrame([(wh,) for wh in warehouses], "warehouse_id string")
+    return consumption.stage_queries(
         consumption.query_window(read_query_history(store, params), start, params.end_date)
     ).join(F.broadcast(pool_warehouses), "warehouse_id", "left_semi")
-    return consumption.Usage(statements, consumption.identity_units(spark, config.attribution.identities))

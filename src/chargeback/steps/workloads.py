@@ -107,15 +107,21 @@ def pipeline_tags_json(pipelines: DataFrame) -> Column:
     return tags_json(F.map_entries("tags")) if "tags" in pipelines.columns else F.lit("[]")
 
 
+def latest_pipelines(pipelines: DataFrame) -> DataFrame:
+    """Each pipeline's latest `system.lakeflow.pipelines` row: workspace_id, pipeline_id, name and pipeline_tags_json
+    (its tags, `pipeline_tags_json`), what its lines are named and attributed with."""
+    return latest(pipelines, ["workspace_id", "pipeline_id"]).select(
+        "workspace_id", "pipeline_id", "name", pipeline_tags_json(pipelines).alias("pipeline_tags_json")
+    )
+
+
 def identify_workloads(lines: DataFrame, enrichment: Enrichment) -> DataFrame:
     """Add workload_type, workload_id, workload_name, workspace_name, owner_identity and pipeline_tags_json."""
-    pipelines = enrichment.pipelines
-    pipeline_tags = pipeline_tags_json(pipelines)
-    pipeline_info = latest(pipelines, ["workspace_id", "pipeline_id"]).select(
+    pipeline_info = latest_pipelines(enrichment.pipelines).select(
         F.col("workspace_id").alias("_pipeline_ws"),
         F.col("pipeline_id").alias("_pipeline_id"),
         F.col("name").alias("_pipeline_name"),
-        pipeline_tags.alias("pipeline_tags_json"),
+        "pipeline_tags_json",
     )
     workspace_names = enrichment.workspaces.select(F.col("workspace_id").alias("_ws_id"), "workspace_name")
     typed = lines.withColumn("workload_type", workload_type()).withColumn("workload_id", workload_id())
