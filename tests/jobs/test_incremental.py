@@ -132,16 +132,21 @@ def test_an_incremental_run_publishes_what_a_full_run_publishes(arrived: Path, c
     assert all(expected[table] for table in ("usage_costs", "cost_daily", "chargeback_monthly"))
 
 
+def append_rows(store: LocalLakehouse, table: TableName, rows: DataFrame) -> None:
+    """Append `rows` to a source table (collected first: they may be read from it)."""
+    schema = store.read(table).schema
+    store.write_raw(table, store.spark.createDataFrame(rows.select(*schema.names).collect(), schema), "append")
+
+
 def append_records(store: LocalLakehouse, records: DataFrame) -> None:
-    """Append `records` (collected first: they may be read from the table they are appended to)."""
-    usage = store.read(USAGE_TABLE)
-    store.write_raw(USAGE_TABLE, store.spark.createDataFrame(records.collect(), usage.schema), "append")
+    append_rows(store, USAGE_TABLE, records)
 
 
-def published_next(arrived: Path, case: Case, root: Path) -> Path:
-    """A copy of `arrived` at `root` after NEXT's incremental run, for a test of the line-level path (run once)."""
-    if case.dedupe or case.config.closed_months:
-        pytest.skip("the line-level path, once")
+def published_next(arrived: Path, case: Case, root: Path, *, copy: bool = False) -> Path:
+    """A copy of `arrived` at `root` after NEXT's run, for a test of the line-level path (run once), or with `copy`
+    of a copy's records (deduplicated, once)."""
+    if copy != case.dedupe or (not copy and case.config.closed_months):
+        pytest.skip("a copy's records, once" if copy else "the line-level path, once")
     shutil.copytree(arrived, root)
     with lakehouse(root) as store:
         run(store, case.config, case.params("incremental", NEXT))
@@ -305,21 +310,11 @@ def test_a_correction_of_the_first_open_day_alone_re_books_the_closed_days(
     assert [table for table in expected if got[table] != expected[table]] == []
 
 
-def published_copy(arrived: Path, case: Case, root: Path) -> Path:
-    """A copy of `arrived` at `root` after NEXT's run, read as a copy of the usage table (deduplicated), once."""
-    if not case.dedupe:
-        pytest.skip("a copy's records, once")
-    shutil.copytree(arrived, root)
-    with lakehouse(root) as store:
-        run(store, case.config, case.params("published", NEXT))
-    return root
-
-
 def test_a_record_re_exported_onto_another_day_is_billed_once(arrived: Path, case: Case, tmp_path: Path) -> None:
     """A copy exports a published record again, its times a day later. Each record counts once, as its newest
     copy: the day of the older copy is recomputed with the other (found by review: the older day was unchanged and
     kept its copy, the other billed the new one, and the run balanced with the record billed twice)."""
-    root = published_copy(arrived, case, tmp_path / "re-exported")
+    root = published_next(arrived, case, tmp_path / "re-exported", copy=True)
     day = NEXT - dt.timedelta(days=5)
     a_day = F.expr("INTERVAL 1 DAY")
     with lakehouse(root) as store:
@@ -349,7 +344,7 @@ def test_a_record_re_exported_onto_another_day_is_billed_once(arrived: Path, cas
 def test_quantities_swapped_in_place_recompute_their_day(arrived: Path, case: Case, tmp_path: Path) -> None:
     """Two records of one day of a copy swap quantities in place: the day's record count and total quantity stay,
     its records' digest does not (found by review: the run recomputed nothing and kept the old cost)."""
-    root = published_copy(arrived, case, tmp_path / "swapped")
+    root = published_next(arrived, case, tmp_path / "swapped", copy=True)
     day = NEXT - dt.timedelta(days=5)
     with lakehouse(root) as store:
         usage = store.read(USAGE_TABLE)
@@ -375,12 +370,6 @@ def test_quantities_swapped_in_place_recompute_their_day(arrived: Path, case: Ca
 
     assert incremental.plan is not None and day in incremental.plan.recomputed
     assert [table for table in expected if got[table] != expected[table]] == []
-
-
-def append_rows(store: LocalLakehouse, table: TableName, rows: DataFrame) -> None:
-    """Append `rows` to a source table (collected first: they may be read from it)."""
-    schema = store.read(table).schema
-    store.write_raw(table, store.spark.createDataFrame(rows.select(*schema.names).collect(), schema), "append")
 
 
 def test_a_statement_that_arrives_late_splits_its_day_again(arrived: Path, case: Case, tmp_path: Path) -> None:
