@@ -310,29 +310,29 @@ def test_a_correction_of_the_first_open_day_alone_re_books_the_closed_days(
     assert [table for table in expected if got[table] != expected[table]] == []
 
 
+def re_export_a_day_later(store: LocalLakehouse, day: dt.date) -> None:
+    """Export `day`'s largest ORIGINAL record again, its times a day later, ingested the day after NEXT."""
+    a_day = F.expr("INTERVAL 1 DAY")
+    usage = store.read(USAGE_TABLE)
+    record = usage.where((F.col("usage_date") == F.lit(day)) & (F.col("record_type") == "ORIGINAL"))
+    moved = record.orderBy(F.col("usage_quantity").desc(), "record_id").limit(1)
+    shifted = {
+        "usage_date": F.lit(day + dt.timedelta(days=1)),
+        "usage_start_time": F.col("usage_start_time") + a_day,
+        "usage_end_time": F.col("usage_end_time") + a_day,
+        "ingestion_date": F.lit(NEXT + dt.timedelta(days=1)),
+    }
+    append_records(store, moved.withColumns(shifted))
+
+
 def test_a_record_re_exported_onto_another_day_is_billed_once(arrived: Path, case: Case, tmp_path: Path) -> None:
     """A copy exports a published record again, its times a day later. Each record counts once, as its newest
     copy: the day of the older copy is recomputed with the other (found by review: the older day was unchanged and
     kept its copy, the other billed the new one, and the run balanced with the record billed twice)."""
     root = published_next(arrived, case, tmp_path / "re-exported", copy=True)
     day = NEXT - dt.timedelta(days=5)
-    a_day = F.expr("INTERVAL 1 DAY")
     with lakehouse(root) as store:
-        usage = store.read(USAGE_TABLE)
-        record = usage.where((F.col("usage_date") == F.lit(day)) & (F.col("record_type") == "ORIGINAL"))
-        moved = (
-            record.orderBy(F.col("usage_quantity").desc(), "record_id")
-            .limit(1)
-            .withColumns(
-                {
-                    "usage_date": F.lit(day + dt.timedelta(days=1)),
-                    "usage_start_time": F.col("usage_start_time") + a_day,
-                    "usage_end_time": F.col("usage_end_time") + a_day,
-                    "ingestion_date": F.lit(NEXT + dt.timedelta(days=1)),
-                }
-            )
-        )
-        append_records(store, moved)
+        re_export_a_day_later(store, day)
     incremental, got = run_copy(root, tmp_path / "incremental", case, case.params("re-exported", NEXT))
     full, expected = run_copy(root, tmp_path / "full", case, case.params("full", NEXT, full=True))
 
@@ -430,8 +430,46 @@ def test_a_pipeline_re_tagged_attributes_its_days_again(arrived: Path, case: Cas
         window = F.col("usage_date") >= F.lit(NEXT - dt.timedelta(days=29))
         of_pipeline = by_tag.where(window & (F.col("workload_id") == pipeline.workload_id))
         pipeline_days = {r[0] for r in of_pipeline.select("usage_date").distinct().collect()}
+        # A late record of the pipeline on one of its days: the day is added to, yet must be attributed whole.
+        added_to = max(pipeline_days)
+        of_day = store.read(USAGE_TABLE).where(
+            (F.col("usage_date") == F.lit(added_to))
+            & (F.col("usage_metadata").getField("dlt_pipeline_id") == pipeline.workload_id)
+        )
+        late = (
+            of_day.orderBy("record_id")
+            .limit(1)
+            .withColumns(
+                {"record_id": F.lit("late-pipeline-record"), "ingestion_date": F.lit(NEXT + dt.timedelta(days=1))}
+            )
+        )
+        append_records(store, late)
     incremental, got = run_copy(root, tmp_path / "incremental", case, case.params("re-tagged", NEXT))
     _, expected = run_copy(root, tmp_path / "full", case, case.params("full", NEXT, full=True))
 
     assert incremental.plan is not None and pipeline_days <= set(incremental.plan.recomputed)
+    assert incremental.plan.lines_since[added_to] is None  # whole, not added to
+    assert [table for table in expected if got[table] != expected[table]] == []
+
+
+def test_a_re_exported_copy_deleted_later_leaves_its_record_billed_once(
+    arrived: Path, case: Case, tmp_path: Path
+) -> None:
+    """A record's newer copy on another day is deleted after a run billed it there: its older copy's day did not
+    change, and must bill it again (found by review: neither day's copies linked them any more, the unchanged day
+    kept its lines without the record, and the record was billed nowhere)."""
+    root = published_next(arrived, case, tmp_path / "copy-deleted", copy=True)
+    day = NEXT - dt.timedelta(days=5)
+    with lakehouse(root) as store:
+        usage = store.read(USAGE_TABLE)
+        re_export_a_day_later(store, day)
+        assert run(store, case.config, case.params("re-exported", NEXT)).is_balanced
+        kept = usage.where(F.col("ingestion_date") != F.lit(NEXT + dt.timedelta(days=1)))
+        store.write_raw(USAGE_TABLE, store.spark.createDataFrame(kept.collect(), usage.schema), "overwrite")
+    incremental, got = run_copy(root, tmp_path / "incremental", case, case.params("copy-deleted", NEXT))
+    full, expected = run_copy(root, tmp_path / "full", case, case.params("full", NEXT, full=True))
+
+    assert incremental.plan is not None and incremental.plan.mode == "incremental"
+    assert day in incremental.plan.recomputed
+    assert incremental.billed_cost == full.billed_cost
     assert [table for table in expected if got[table] != expected[table]] == []

@@ -181,10 +181,15 @@ def test_a_table_that_cannot_be_put_back_fails_the_run_in_one_line_naming_both_f
         raise OSError("storage unreachable\nmore detail")
 
     monkeypatch.setattr(store, "restore", restore_fails)
-    declared = [_output(COST_DAILY, _builds), _output(SERVING_COSTS_DAILY, _fails("serving_costs_daily"))]
+    declared = [
+        _output(COST_DAILY, _builds),
+        _output(POLICY_COVERAGE_DAILY, _builds),
+        _output(SERVING_COSTS_DAILY, _fails("serving_costs_daily")),
+    ]
     with pytest.raises(PublishError) as raised:
         _publish(store, declared, monkeypatch)
     message = str(raised.value)
     assert "\n" not in message
     assert "serving_costs_daily failed" in message and "storage unreachable" in message
-    assert "main.chargeback.cost_daily could not be put back" in message
+    # Both tables were tried: the first failing to be put back does not stop the second.
+    assert "main.chargeback.cost_daily (storage unreachable), main.chargeback.policy_coverage_daily" in message

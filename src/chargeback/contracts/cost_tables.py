@@ -291,6 +291,12 @@ RUN_PLANS = TableSpec(
             "(system.query.history) of a 64-bit hash of each, so statements that arrive after the day was split "
             "recompute it. NULL without such a pool.",
         ),
+        Column(
+            "has_copies_elsewhere",
+            "boolean",
+            "A copy of the usage table only: the day holds a copy of a record that another day of the window holds "
+            "too (re-exported onto another day); such days are recomputed together.",
+        ),
     ),
 )
 

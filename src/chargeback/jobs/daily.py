@@ -119,7 +119,8 @@ def check_inputs(
 
     Refuses (one line, nothing written): a missing source table or column (query history too, when a pool splits
     by consumption), or an optional one that exists but cannot be read; a day of the window no FX rate covers;
-    a usage record without id, SKU or end time, or with a NULL, NaN or out-of-range quantity; no prices in
+    a usage record without id, SKU or end time, or with a NULL, NaN or out-of-range quantity, or one without
+    usage_date that starts in the window or has no start (`tieout.undated`); no prices in
     price_currency; two different or a NULL list price in force for a SKU the window uses; a source that lost
     usage the published silver holds (beyond max_shrink_percent, or any of a closed day). The records and usage
     checked are those of the days the run recomputes (`jobs.plan`); the plan is logged once they pass.

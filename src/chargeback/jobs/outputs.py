@@ -269,7 +269,7 @@ def publish(inputs: Inputs, summary: RunSummary) -> None:
         summary.rows_written[output.spec.table] = 0  # in `OUTPUTS` order, whatever order the writes end in
         if spans[output.spec]:
             store.ensure(params.table(output.spec), output.spec)
-    versions = {spec: store.version(params.table(spec)) for spec, span in spans.items() if span}
+    versions: dict[TableSpec, int] = {}  # of each table a write began on, before it: what a failure puts back
     writes: dict[TableSpec, Future[None]] = {}
     failed = threading.Event()
 
@@ -280,6 +280,7 @@ def publish(inputs: Inputs, summary: RunSummary) -> None:
         if failed.is_set() or not span:
             return
         try:
+            versions[output.spec] = store.version(name)  # here, not before the pool: one round trip each, at once
             built = output.build(inputs, Written(store, params, output.reads))
             store.write(name, output.spec, built, (output.window_column, span))
         except BaseException:
@@ -303,7 +304,8 @@ def _put_back(
     publishing (Delta time travel), so no reader sees some tables of this run beside others of the last run. Only a
     process that dies while publishing leaves them part-written; the next run rewrites them (`jobs.plan`)."""
     store, params = inputs.store, inputs.params
-    for output in OUTPUTS:
+    not_put_back: list[str] = []
+    for output in OUTPUTS:  # every table, even after one fails: the others are still put back
         spec, name = output.spec, params.table(output.spec)
         if spec not in versions:
             continue
@@ -311,10 +313,12 @@ def _put_back(
             if store.version(name) != versions[spec]:
                 store.restore(name, spec, versions[spec], (output.window_column, spans[spec]))
         except Exception as error:
-            raise PublishError(
-                f"publishing failed ({_first_line(failure)}) and {name} could not be put back "
-                f"({_first_line(error)}): gold tables may disagree until the next run rewrites them"
-            ) from failure
+            not_put_back.append(f"{name} ({_first_line(error)})")
+    if not_put_back:
+        raise PublishError(
+            f"publishing failed ({_first_line(failure)}) and {', '.join(not_put_back)} could not be put back: those "
+            "tables hold this run's rows until the next run rewrites them"
+        ) from failure
 
 
 def _first_line(error: BaseException) -> str:

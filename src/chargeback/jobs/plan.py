@@ -41,10 +41,12 @@ import chargeback
 from chargeback.config import Config
 from chargeback.contracts.cost_tables import RECONCILIATION_RUNS, RUN_PLANS, USAGE_COSTS
 from chargeback.contracts.system_tables import PIPELINES
+from chargeback.contracts.table_spec import with_null_columns
 from chargeback.dates import DaySet
 from chargeback.jobs.params import RunParams
 from chargeback.jobs.sources import consumption_pool_ids, optional, pool_statements
-from chargeback.steps.usage import content_hash, on_days_column
+from chargeback.steps.consumption import utc_date
+from chargeback.steps.usage import on_days_column, staged_columns
 from chargeback.steps.workloads import latest_pipelines
 from chargeback.storage.store import TableStore
 
@@ -55,7 +57,7 @@ _Part = tuple[dt.date | None, int, Decimal, Decimal | None]
 
 @dataclass(frozen=True)
 class DayState:
-    """What the source holds for a usage day."""
+    """What the sources hold for a usage day: its usage records (and the statements a consumption split reads)."""
 
     records: int
     quantity: Decimal
@@ -100,6 +102,7 @@ class _Seen:
     watermark: dt.date | None
     run_id: str
     fingerprint: str
+    linked: bool = False  # held a copy of a record also on another day (`linked_days`)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,8 @@ class RunPlan:
     days: tuple[DayPlan, ...] = field(default=())
     # Read back from `run_plans` (an earlier step of the run logged it), rather than planned by this process.
     is_logged: bool = False
+    # A copy's days that hold a copy of a record also on another day (`linked_days`).
+    linked: frozenset[dt.date] = frozenset()
 
     @property
     def recomputed(self) -> DaySet:
@@ -174,13 +179,15 @@ def source_days(usage: DataFrame, start: dt.date, end: dt.date, digest: bool = F
     if isinstance(usage.schema["usage_quantity"].dataType, DoubleType | FloatType):
         quantity = F.when(~F.isnan(quantity), quantity)  # a broken copy: check_records names the record next
     # Up to 2^63 per record, summed as an exact decimal: 38 digits hold far more records than a window has.
-    digests = F.sum(F.xxhash64("record_id", "record_type", content_hash(usage)).cast("decimal(38,0)"))
+    # Of what the pipeline reads of a record (`staged_columns`): a column it ignores (a copy's load time) is no change.
+    guarded = usage.withColumn("usage_quantity", quantity)  # a NaN fails a cast to DECIMAL (and so the run)
+    digests = F.sum(F.xxhash64(*staged_columns(guarded)).cast("decimal(38,0)"))
     rows = (
-        usage.where(F.col("usage_date").between(F.lit(start), F.lit(end)))
+        guarded.where(F.col("usage_date").between(F.lit(start), F.lit(end)))
         .groupBy("usage_date", "ingestion_date")
         .agg(
             F.count(F.lit(1)).alias("n"),
-            F.sum(quantity.cast("decimal(38,18)")).alias("q"),
+            F.sum(F.col("usage_quantity").cast("decimal(38,18)")).alias("q"),
             (digests if digest else F.lit(None).cast("decimal(38,0)")).alias("h"),
         )
         .collect()
@@ -197,14 +204,13 @@ def source_days(usage: DataFrame, start: dt.date, end: dt.date, digest: bool = F
 def query_days(statements: DataFrame, start: dt.date, end: dt.date) -> dict[dt.date, Decimal]:
     """Per day of [start, end], the sum of a 64-bit hash of each of `statements` (`jobs.sources.pool_statements`:
     as the consumption split reads them) that overlaps it, from its start to its end (a running one to the end)."""
-    after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    last = F.coalesce(F.col("end_time"), F.lit(after))
+    # UTC days whatever the session's zone, clamped to the window (a bogus end a century away spans no more).
+    first_day = F.greatest(utc_date(F.unix_micros("start_time")), F.lit(start))
+    last_day = F.least(F.coalesce(utc_date(F.unix_micros("end_time")), F.lit(end)), F.lit(end))
     statement = F.xxhash64(*statements.columns).cast("decimal(38,0)")
     rows = (
-        statements.select(
-            F.explode(F.sequence(F.to_date("start_time"), F.to_date(last))).alias("day"), statement.alias("h")
-        )
-        .where(F.col("day").between(F.lit(start), F.lit(end)))
+        statements.where(first_day <= last_day)
+        .select(F.explode(F.sequence(first_day, last_day)).alias("day"), statement.alias("h"))
         .groupBy("day")
         .agg(F.sum("h").alias("h"))
         .collect()
@@ -269,6 +275,7 @@ def _seen(store: TableStore, params: RunParams) -> tuple[dict[dt.date, _Seen], d
             "config_fingerprint",
             "source_digest",
             "query_digest",
+            "has_copies_elsewhere",
         )
         .collect(),
         key=lambda r: (r.planned_at, r.run_id),
@@ -280,7 +287,11 @@ def _seen(store: TableStore, params: RunParams) -> tuple[dict[dt.date, _Seen], d
         if r.run_id in balanced:
             state = _logged_state(r)
             seen[r.usage_date] = _Seen(
-                state if r.source_record_count else None, r.source_watermark, r.run_id, r.config_fingerprint
+                state if r.source_record_count else None,
+                r.source_watermark,
+                r.run_id,
+                r.config_fingerprint,
+                bool(r.has_copies_elsewhere),
             )
             unsettled.pop(r.usage_date, None)
             last_fingerprint = r.config_fingerprint
@@ -402,11 +413,13 @@ def plan_run(
         now = {day: dataclasses.replace(state, queries=queries.get(day, Decimal(0))) for day, state in now.items()}
     watermark = max((s.last_ingestion for s in now.values() if s.last_ingestion), default=None)
     seen, unsettled, last = _seen(store, params)
+    links = linked_days(usage, params.start_date, params.end_date) if params.dedupe_usage else []
+    linked = frozenset(day for days in links for day in days)
     why_full = _full_reason(store, params, fingerprint, last)
     if why_full is not None:
         window = DaySet.between(params.start_date, params.end_date)
         days = tuple(DayPlan(d, now.get(d), True, None, f"full run: {why_full}") for d in window)
-        return RunPlan(FULL, watermark, fingerprint, days)
+        return RunPlan(FULL, watermark, fingerprint, days, linked=linked)
     # Re-exported records are resolved by content across the day: a copy's days are recomputed whole.
     silver = params.table(USAGE_COSTS)
     window = DaySet.between(params.start_date, params.end_date)
@@ -422,12 +435,13 @@ def plan_run(
     plans = {d: _day_plan(d, now.get(d), seen.get(d), fingerprint, lines_hold(d)) for d in sorted(set(now) | set(seen))}
     for d, run_id in unsettled.items():
         plans[d] = DayPlan(d, now.get(d), True, None, f"run {run_id} may have rewritten it and did not balance")
-    for d in retagged:
-        if d in plans and not plans[d].recomputed:
+    for d in retagged:  # whole: the lines a partial day keeps would keep the old tags
+        if d in plans and (not plans[d].recomputed or plans[d].since is not None):
             plans[d] = DayPlan(d, plans[d].state, True, None, _RETAGGED)
     plans = {d: p for d, p in plans.items() if p.state is not None or p.recomputed}
-    if params.dedupe_usage:
-        _recompute_linked(plans, linked_days(usage, params.start_date, params.end_date))
+    # Days linked when last seen count as linked too: a copy since deleted leaves its record's other copy on a day
+    # that did not change, and that day must bill it again.
+    _recompute_linked(plans, [*links, {d for d, s in seen.items() if s.linked}])
     # Rewriting the first open day rewrites the corrections booked on it: every closed day is re-booked.
     closed = [d for d in plans if first_open is not None and d < first_open]
     rebook = [*closed, first_open] if first_open is not None else []
@@ -437,7 +451,7 @@ def plan_run(
                 plans[d] = DayPlan(d, plans[d].state, True, None, _REBOOKED)
             elif d not in plans:
                 plans[d] = DayPlan(d, None, True, None, _REBOOKED)
-    return RunPlan(INCREMENTAL, watermark, fingerprint, tuple(plans[d] for d in sorted(plans)))
+    return RunPlan(INCREMENTAL, watermark, fingerprint, tuple(plans[d] for d in sorted(plans)), linked=linked)
 
 
 def record_plan(store: TableStore, params: RunParams, plan: RunPlan, planned_at: dt.datetime) -> None:
@@ -458,6 +472,7 @@ def record_plan(store: TableStore, params: RunParams, plan: RunPlan, planned_at:
             plan.fingerprint,
             d.state.digest if d.state else None,
             d.state.queries if d.state else None,
+            d.usage_date in plan.linked,
         )
         for d in plan.days
     ]
@@ -466,9 +481,8 @@ def record_plan(store: TableStore, params: RunParams, plan: RunPlan, planned_at:
 
 
 def _with_digest(plans: DataFrame) -> DataFrame:
-    """`run_plans` rows with `source_digest` and `query_digest` (NULL in rows an earlier release logged)."""
-    missing = [c for c in ("source_digest", "query_digest") if c not in plans.columns]
-    return plans.withColumns({c: F.lit(None).cast("decimal(38,0)") for c in missing}) if missing else plans
+    """`run_plans` rows with every column of its spec (NULL where rows an earlier release logged lack them)."""
+    return with_null_columns(plans, tuple(c for c in RUN_PLANS.columns if c.name not in plans.columns))
 
 
 def _logged_state(row: Row) -> DayState:
@@ -494,4 +508,6 @@ def logged_plan(store: TableStore, params: RunParams) -> RunPlan | None:
         )
         for r in rows
     )
-    return RunPlan(rows[0].run_mode, rows[0].source_watermark, rows[0].config_fingerprint, days, is_logged=True)
+    linked = frozenset(r.usage_date for r in rows if r.has_copies_elsewhere)
+    first = rows[0]
+    return RunPlan(first.run_mode, first.source_watermark, first.config_fingerprint, days, True, linked)

@@ -149,7 +149,7 @@ def check_records(usage: DataFrame, table: str, start: dt.date, end: dt.date) ->
     what = next(text for i, (_, text) in enumerate(problems) if row[f"_p{i}"])
     value = f" ({row.q})" if "range" in what else ""
     raise SourceDataError(
-        f"usage record {_text(row.record_id)} of {_text(row.sku_name)} on {row.usage_date} in {table} "
+        f"usage record {_text(row.record_id)} of {_text(row.sku_name)} on {_text(row.usage_date)} in {table} "
         f"{what}{value}; nothing was written"
     )
 

@@ -100,7 +100,12 @@ def stage_usage(usage: DataFrame, dedupe: bool = True) -> DataFrame:
     per group, which costs far less than per record. With `dedupe`, each record comes once (`latest_records`);
     without, the records pass as they are (the system table exports each once).
     """
-    return (latest_records(usage) if dedupe else usage).select(
+    return (latest_records(usage) if dedupe else usage).select(*staged_columns(usage))
+
+
+def staged_columns(usage: DataFrame) -> list[Column]:
+    """What `stage_usage` keeps of a usage record: every column the pipeline reads, and only those."""
+    return [
         *(
             F.col(c)
             for c in (
@@ -124,8 +129,8 @@ def stage_usage(usage: DataFrame, dedupe: bool = True) -> DataFrame:
         nested(usage, "product_features", "is_serverless").cast("boolean").alias("is_serverless"),
         *(nested(usage, "identity_metadata", f).cast("string").alias(f) for f in IDENTITY_FIELDS),
         *(nested(usage, "usage_metadata", f).cast("string").alias(f) for f in WORKLOAD_FIELDS),
-        "record_id",
-    )
+        F.col("record_id"),
+    ]
 
 
 _FEW_COPIES = 100

@@ -153,5 +153,8 @@ def identify_workloads(lines: DataFrame, enrichment: Enrichment) -> DataFrame:
         F.coalesce(name, F.col("workload_id")).alias("workload_name"),
         F.coalesce(F.col("workspace_name"), F.col("workspace_id")).alias("workspace_name"),
         F.coalesce(*IDENTITY_FIELDS).alias("owner_identity"),
-        F.coalesce(F.col("pipeline_tags_json"), F.lit("[]")).alias("pipeline_tags_json"),
+        # A pipeline's lines only: attribution reads no other line's pipeline tags, so no other line keeps them.
+        F.when(F.col("workload_type") == "pipeline", F.coalesce(F.col("pipeline_tags_json"), F.lit("[]")))
+        .otherwise(F.lit("[]"))
+        .alias("pipeline_tags_json"),
     )
