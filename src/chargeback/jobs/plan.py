@@ -178,9 +178,9 @@ def source_days(usage: DataFrame, start: dt.date, end: dt.date, digest: bool = F
     quantity = F.col("usage_quantity")
     if isinstance(usage.schema["usage_quantity"].dataType, DoubleType | FloatType):
         quantity = F.when(~F.isnan(quantity), quantity)  # a broken copy: check_records names the record next
-    # Up to 2^63 per record, summed as an exact decimal: 38 digits hold far more records than a window has.
-    # Of what the pipeline reads of a record (`staged_columns`): a column it ignores (a copy's load time) is no change.
     guarded = usage.withColumn("usage_quantity", quantity)  # a NaN fails a cast to DECIMAL (and so the run)
+    # Of what the pipeline reads of a record (`staged_columns`): a column it ignores (a copy's load time) is no change.
+    # Up to 2^63 per record, summed as an exact decimal: 38 digits hold far more records than a window has.
     digests = F.sum(F.xxhash64(*staged_columns(guarded)).cast("decimal(38,0)"))
     rows = (
         guarded.where(F.col("usage_date").between(F.lit(start), F.lit(end)))
@@ -260,7 +260,7 @@ def _seen(store: TableStore, params: RunParams) -> tuple[dict[dt.date, _Seen], d
     if not store.exists(runs_name) or not store.exists(plans_name):
         return {}, {}, None
     balanced = {r.run_id for r in store.read(runs_name).where(F.col("is_balanced")).select("run_id").collect()}
-    plans = _with_digest(store.read(plans_name))
+    plans = _with_every_column(store.read(plans_name))
     rows = sorted(
         plans.where(F.col("usage_date").between(F.lit(params.start_date), F.lit(params.end_date)))
         .select(
@@ -480,7 +480,7 @@ def record_plan(store: TableStore, params: RunParams, plan: RunPlan, planned_at:
     store.append(params.table(RUN_PLANS), RUN_PLANS, store.spark.createDataFrame(rows, schema))
 
 
-def _with_digest(plans: DataFrame) -> DataFrame:
+def _with_every_column(plans: DataFrame) -> DataFrame:
     """`run_plans` rows with every column of its spec (NULL where rows an earlier release logged lack them)."""
     return with_null_columns(plans, tuple(c for c in RUN_PLANS.columns if c.name not in plans.columns))
 
@@ -495,7 +495,7 @@ def logged_plan(store: TableStore, params: RunParams) -> RunPlan | None:
     name = params.table(RUN_PLANS)
     if not store.exists(name):
         return None
-    rows = _with_digest(store.read(name)).where(F.col("run_id") == params.run_id).orderBy("usage_date").collect()
+    rows = _with_every_column(store.read(name)).where(F.col("run_id") == params.run_id).orderBy("usage_date").collect()
     if not rows:
         return None
     days = tuple(
